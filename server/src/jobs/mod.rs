@@ -1,0 +1,3 @@
+//! The server's periodic jobs, one per file.
+
+pub mod heartbeat;

@@ -1,0 +1,27 @@
+//! What every handler can reach.
+
+use crate::config::Settings;
+use crate::db::Database;
+use crate::hub::Hub;
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub settings: Arc<Settings>,
+    pub db: Database,
+    pub hub: Hub,
+    pub started: Instant,
+    /// Cancelled when the server begins to shut down; long-lived tasks and sockets watch it.
+    pub stop: CancellationToken,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}

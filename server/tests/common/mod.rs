@@ -1,0 +1,82 @@
+//! Starts the real server (the same `Application` as `thor`) on 127.0.0.1:0 with a fresh data
+//! directory, and gives tests its address and a way to stop it.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+use thor_server::config::DatabaseUrl;
+use thor_server::{Application, Settings};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub stop: CancellationToken,
+    pub db: thor_server::db::Database,
+    pub hub: thor_server::hub::Hub,
+    pub server: JoinHandle<anyhow::Result<()>>,
+    pub data_dir: tempfile::TempDir,
+}
+
+/// Settings for a test server: port 0, a fresh SQLite file, a quick heartbeat.
+pub fn test_settings(data_dir: &std::path::Path) -> Settings {
+    let mut settings = Settings::default();
+    settings.site.addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.storage.data_dir = data_dir.to_path_buf();
+    settings.hub.heartbeat_interval = Duration::from_millis(100);
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(data_dir.path());
+    tweak(&mut settings);
+    start(settings, data_dir).await
+}
+
+pub async fn start(settings: Settings, data_dir: tempfile::TempDir) -> TestApp {
+    let app = Application::build(settings).await.expect("server builds");
+    let addr = app.local_addr();
+    let stop = app.stop_token();
+    let db = app.database();
+    let hub = app.hub();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        addr,
+        stop,
+        db,
+        hub,
+        server,
+        data_dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Stops the server and waits for it to finish; returns the data directory for reuse.
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.server)
+            .await
+            .expect("server stops within 10 s")
+            .expect("server task joins")
+            .expect("server stops cleanly");
+        self.data_dir
+    }
+}
+
+pub fn sqlite_url(dir: &std::path::Path) -> DatabaseUrl {
+    DatabaseUrl::new(format!("sqlite://{}", dir.join("thor.db").display()))
+}

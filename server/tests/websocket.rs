@@ -1,0 +1,280 @@
+//! `/ws` with real sockets: heartbeats arrive, in order, at once on connect; pings are answered;
+//! bad frames are refused and survived; cross-origin upgrades and connections over the limit
+//! are refused; shutdown tells pages to reconnect.
+
+mod common;
+
+use app::protocol::{Envelope, ErrorCode, ServerMessage, Topic, close_code};
+use futures::{SinkExt, StreamExt};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn connect(app: &common::TestApp) -> Socket {
+    let (socket, _) = connect_async(app.ws_url()).await.expect("upgrade accepted");
+    socket
+}
+
+/// The next text message as an envelope (skipping control frames), or a panic after `WAIT`.
+async fn next_envelope(socket: &mut Socket) -> Envelope {
+    loop {
+        let message = tokio::time::timeout(WAIT, socket.next())
+            .await
+            .expect("a message within 5 s")
+            .expect("socket still open")
+            .expect("a readable frame");
+        match message {
+            Message::Text(text) => {
+                return serde_json::from_str(text.as_str()).expect("an envelope");
+            }
+            Message::Close(frame) => panic!("closed by server: {frame:?}"),
+            _ => continue,
+        }
+    }
+}
+
+/// The next envelope that is not a heartbeat.
+async fn next_reply(socket: &mut Socket) -> Envelope {
+    loop {
+        let envelope = next_envelope(socket).await;
+        if !matches!(envelope.message, ServerMessage::Heartbeat(_)) {
+            return envelope;
+        }
+    }
+}
+
+#[tokio::test]
+async fn heartbeats_arrive_in_sequence_with_the_run_epoch() {
+    let app = common::spawn_app().await;
+    let health: serde_json::Value = reqwest::get(app.url("/api/health"))
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    let epoch = health["hub"]["epoch"].as_u64().expect("epoch");
+
+    let mut socket = connect(&app).await;
+    let mut last = None;
+    for _ in 0..5 {
+        let envelope = next_envelope(&mut socket).await;
+        let ServerMessage::Heartbeat(beat) = &envelope.message else {
+            panic!("expected heartbeats, got {:?}", envelope.message);
+        };
+        assert_eq!(envelope.epoch, epoch);
+        assert_eq!(beat.tick, envelope.seq, "one heartbeat per tick");
+        if let Some(previous) = last {
+            assert_eq!(envelope.seq, previous + 1, "no gaps, no repeats");
+        }
+        last = Some(envelope.seq);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_connection_gets_the_latest_heartbeat_at_once() {
+    // A heartbeat loop that will not tick during the test: what arrives is the snapshot.
+    let app = common::spawn_app_with(|s| s.hub.heartbeat_interval = Duration::from_secs(600)).await;
+    let beat = |tick| {
+        ServerMessage::Heartbeat(app::protocol::Heartbeat {
+            tick,
+            uptime_s: 0,
+            connections: 0,
+            active_jobs: None,
+            topics: None,
+        })
+    };
+    app.hub.publish(Topic::Heartbeat, beat(1));
+    app.hub.publish(Topic::Heartbeat, beat(2));
+    let mut socket = connect(&app).await;
+    let first = next_envelope(&mut socket).await;
+    assert_eq!(first.seq, 2, "only the latest state, not the history");
+    assert!(matches!(first.message, ServerMessage::Heartbeat(ref h) if h.tick == 2));
+    // Then live messages follow without repeating the snapshot.
+    app.hub.publish(Topic::Heartbeat, beat(3));
+    assert_eq!(next_envelope(&mut socket).await.seq, 3);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn ping_is_answered_with_pong() {
+    let app = common::spawn_app().await;
+    let mut socket = connect(&app).await;
+    socket
+        .send(Message::text(r#"{"type":"ping","nonce":42}"#))
+        .await
+        .expect("send");
+    let reply = next_reply(&mut socket).await;
+    assert_eq!(reply.seq, 0, "replies are not sequenced");
+    match reply.message {
+        ServerMessage::Pong(pong) => assert_eq!(pong.nonce, Some(42)),
+        other => panic!("expected pong, got {other:?}"),
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_frames_get_an_error_and_the_connection_carries_on() {
+    let app = common::spawn_app().await;
+    let mut socket = connect(&app).await;
+    let mut bystander = connect(&app).await;
+
+    let cases: [(Message, ErrorCode); 4] = [
+        (Message::text("{not json"), ErrorCode::BadFrame),
+        (
+            Message::text(r#"{"type":"launch"}"#),
+            ErrorCode::UnknownType,
+        ),
+        (
+            Message::text(r#"{"type":"ping","nonce":"x"}"#),
+            ErrorCode::BadFrame,
+        ),
+        (
+            Message::binary(vec![0u8, 159, 146, 150]),
+            ErrorCode::BinaryFrame,
+        ),
+    ];
+    for (frame, expected) in cases {
+        socket.send(frame).await.expect("send");
+        match next_reply(&mut socket).await.message {
+            ServerMessage::Error(error) => {
+                assert_eq!(error.code, expected);
+                assert!(!error.message.is_empty());
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+    // Still served: heartbeats keep coming and a ping still works.
+    assert!(matches!(
+        next_envelope(&mut socket).await.message,
+        ServerMessage::Heartbeat(_)
+    ));
+    socket
+        .send(Message::text(r#"{"type":"ping"}"#))
+        .await
+        .expect("send");
+    assert!(matches!(
+        next_reply(&mut socket).await.message,
+        ServerMessage::Pong(_)
+    ));
+    // And nobody else noticed.
+    assert!(matches!(
+        next_envelope(&mut bystander).await.message,
+        ServerMessage::Heartbeat(_)
+    ));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_frame_closes_only_that_connection() {
+    let app = common::spawn_app_with(|s| s.hub.max_frame_bytes = 1024).await;
+    let mut offender = connect(&app).await;
+    let mut bystander = connect(&app).await;
+    let huge = format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(4096));
+    // The server may close before the whole frame is written: either way is fine.
+    let _ = offender.send(Message::text(huge)).await;
+    let closed = tokio::time::timeout(WAIT, async {
+        while let Some(message) = offender.next().await {
+            match message {
+                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    })
+    .await
+    .expect("the offender is closed within 5 s");
+    if let Some(code) = closed {
+        assert_eq!(code, close_code::MESSAGE_TOO_BIG);
+    }
+    assert!(matches!(
+        next_envelope(&mut bystander).await.message,
+        ServerMessage::Heartbeat(_)
+    ));
+    let health: serde_json::Value = reqwest::get(app.url("/api/health"))
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["status"], "ok");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cross_origin_upgrades_are_refused() {
+    let app = common::spawn_app().await;
+    let mut request = app.ws_url().into_client_request().expect("request");
+    request
+        .headers_mut()
+        .insert("Origin", "http://evil.example".parse().expect("header"));
+    match connect_async(request).await {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        Err(other) => panic!("expected HTTP 403, got {other}"),
+        Ok(_) => panic!("a cross-origin upgrade was accepted"),
+    }
+
+    let mut same = app.ws_url().into_client_request().expect("request");
+    let origin = format!("http://{}", app.addr);
+    same.headers_mut()
+        .insert("Origin", origin.parse().expect("header"));
+    let (mut socket, _) = connect_async(same)
+        .await
+        .expect("same-origin upgrade accepted");
+    next_envelope(&mut socket).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_are_told_to_try_later() {
+    let app = common::spawn_app_with(|s| s.hub.max_connections = 2).await;
+    let mut first = connect(&app).await;
+    let _second = connect(&app).await;
+    next_envelope(&mut first).await;
+    let mut third = connect(&app).await;
+    let code = tokio::time::timeout(WAIT, async {
+        loop {
+            match third.next().await {
+                Some(Ok(Message::Close(Some(frame)))) => return Some(u16::from(frame.code)),
+                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await
+    .expect("the third is closed within 5 s");
+    assert_eq!(code, Some(close_code::TRY_AGAIN_LATER));
+    // The two admitted connections are untouched.
+    assert!(matches!(
+        next_envelope(&mut first).await.message,
+        ServerMessage::Heartbeat(_)
+    ));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_tells_open_pages_to_reconnect() {
+    let app = common::spawn_app().await;
+    let mut socket = connect(&app).await;
+    next_envelope(&mut socket).await;
+    let stopping = tokio::spawn(app.stop());
+    let code = tokio::time::timeout(WAIT, async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(Some(frame)))) => return Some(u16::from(frame.code)),
+                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await
+    .expect("closed within 5 s");
+    assert_eq!(code, Some(close_code::SERVICE_RESTART));
+    stopping.await.expect("server stops");
+}
