@@ -362,7 +362,7 @@ mod tests {
     #[test]
     fn mistakes_in_the_file_are_refused_with_the_reason() {
         let typo = Settings::from_layers(Some("[site]\nadress = \"x\"\n"), "Leptos.toml", no_env);
-        let message = format!("{:#}", typo.err().expect("typo refused"));
+        let message = format!("{:#}", typo.expect_err("typo refused"));
         assert!(
             message.contains("Leptos.toml") && message.contains("adress"),
             "{message}"

@@ -125,10 +125,10 @@ async fn serve(socket: WebSocket, state: AppState, _slot: ConnectionSlot) {
                         break;
                     }
                 };
-                if let Some(reply) = reply {
-                    if sink.send(Message::Text(hub.direct(reply))).await.is_err() {
-                        break;
-                    }
+                if let Some(reply) = reply
+                    && sink.send(Message::Text(hub.direct(reply))).await.is_err()
+                {
+                    break;
                 }
             }
         }

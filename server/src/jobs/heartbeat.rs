@@ -22,7 +22,7 @@ pub async fn run(hub: Hub, interval: Duration, report_every: u32, stop: Cancella
             _ = ticker.tick() => {}
         }
         tick += 1;
-        let report = tick == 1 || tick % u64::from(report_every) == 0;
+        let report = tick == 1 || tick.is_multiple_of(u64::from(report_every));
         let heartbeat = Heartbeat {
             tick,
             uptime_s: started.elapsed().as_secs(),
@@ -68,7 +68,7 @@ mod tests {
             let n = i as u64 + 1;
             assert_eq!(beat.tick, n);
             assert_eq!(*at, Duration::from_secs(n), "beat {n} on time");
-            let reports = n == 1 || n % 30 == 0;
+            let reports = n == 1 || n.is_multiple_of(30);
             assert_eq!(beat.active_jobs.is_some(), reports, "beat {n}");
             assert_eq!(beat.topics.is_some(), reports, "beat {n}");
         }
