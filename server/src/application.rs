@@ -5,7 +5,7 @@ use crate::config::Settings;
 use crate::db::Database;
 use crate::hub::{Hub, now_ms};
 use crate::state::AppState;
-use crate::{api, jobs, ws};
+use crate::{api, auth, jobs, ws};
 use anyhow::Context;
 use app::{App, shell};
 use axum::Router;
@@ -30,6 +30,11 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let url = settings.database_url();
         let db = Database::open(&url).await?;
+        let seeded = auth::seed_default_users(&db).await?;
+        if seeded > 0 {
+            tracing::info!(users = seeded, "seeded the demo users (demo, demo2, ops)");
+        }
+        refuse_default_passwords_off_loopback(&db, &settings).await?;
         let listener = TcpListener::bind(settings.site.addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.site.addr))?;
@@ -112,6 +117,26 @@ impl Application {
         tracing::info!("thor stopped");
         Ok(())
     }
+}
+
+/// Demo passwords are fine on a laptop, not on a network: off loopback they stop the start
+/// unless the operator says otherwise.
+async fn refuse_default_passwords_off_loopback(
+    db: &Database,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    if settings.site.addr.ip().is_loopback() || settings.security.allow_default_passwords {
+        return Ok(());
+    }
+    let defaults = auth::default_passwords_in_use(db).await?;
+    anyhow::ensure!(
+        defaults.is_empty(),
+        "refusing to serve on {} while {} still use the demo passwords; set real ones with \
+         `thor users set-password NAME`, or set THOR_ALLOW_DEFAULT_PASSWORDS=true",
+        settings.site.addr,
+        defaults.join(", ")
+    );
+    Ok(())
 }
 
 pub fn router(state: AppState) -> Router {

@@ -19,6 +19,13 @@ pub struct Settings {
     pub site: SiteSettings,
     pub storage: StorageSettings,
     pub hub: HubSettings,
+    pub security: SecuritySettings,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SecuritySettings {
+    /// Serve on a non-loopback address even while demo users keep their demo passwords.
+    pub allow_default_passwords: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +111,7 @@ impl std::fmt::Debug for Settings {
             .field("site", &self.site)
             .field("storage", &self.storage)
             .field("hub", &self.hub)
+            .field("security", &self.security)
             .finish()
     }
 }
@@ -131,6 +139,7 @@ impl Default for Settings {
                 max_connections: 10_000,
                 max_frame_bytes: 64 * 1024,
             },
+            security: SecuritySettings::default(),
         }
     }
 }
@@ -145,6 +154,14 @@ struct FileSettings {
     storage: FileStorage,
     #[serde(default)]
     hub: FileHub,
+    #[serde(default)]
+    security: FileSecurity,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileSecurity {
+    allow_default_passwords: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -270,6 +287,16 @@ impl Settings {
         }
         if let Some(bytes) = file.hub.max_frame_bytes {
             hub.max_frame_bytes = bytes;
+        }
+
+        if let Some(allow) = env("THOR_ALLOW_DEFAULT_PASSWORDS") {
+            settings.security.allow_default_passwords = match allow.as_str() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" => false,
+                _ => bail!("THOR_ALLOW_DEFAULT_PASSWORDS {allow:?} is neither true nor false"),
+            };
+        } else if let Some(allow) = file.security.allow_default_passwords {
+            settings.security.allow_default_passwords = allow;
         }
         Ok(settings)
     }

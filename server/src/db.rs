@@ -9,6 +9,18 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+/// Runs the same code against whichever pool is open. SQL written for both backends uses `$1`
+/// placeholders, which SQLite also understands.
+#[macro_export]
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Database::Sqlite($pool) => $body,
+            $crate::db::Database::Postgres($pool) => $body,
+        }
+    };
+}
+
 #[derive(Clone, Debug)]
 pub enum Database {
     Sqlite(SqlitePool),
@@ -70,47 +82,27 @@ impl Database {
     /// A round trip to the database, timed.
     pub async fn ping(&self) -> Result<Duration, sqlx::Error> {
         let started = Instant::now();
-        match self {
-            Database::Sqlite(pool) => {
-                sqlx::query("SELECT 1").execute(pool).await?;
-            }
-            Database::Postgres(pool) => {
-                sqlx::query("SELECT 1").execute(pool).await?;
-            }
-        }
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))?;
         Ok(started.elapsed())
     }
 
     /// Records this server run and returns its id, which becomes the hub's epoch.
     pub async fn record_run(&self, started_at_ms: i64, site_addr: &str) -> anyhow::Result<u64> {
         let version = env!("CARGO_PKG_VERSION");
-        let id: i64 = match self {
-            Database::Sqlite(pool) => sqlx::query_scalar(
-                "INSERT INTO server_runs (started_at, version, site_addr) VALUES (?, ?, ?) RETURNING id",
-            )
-            .bind(started_at_ms)
-            .bind(version)
-            .bind(site_addr)
-            .fetch_one(pool)
-            .await,
-            Database::Postgres(pool) => sqlx::query_scalar(
-                "INSERT INTO server_runs (started_at, version, site_addr) VALUES ($1, $2, $3) RETURNING id",
-            )
-            .bind(started_at_ms)
-            .bind(version)
-            .bind(site_addr)
-            .fetch_one(pool)
-            .await,
-        }
+        let id: i64 = on_pool!(self, pool => sqlx::query_scalar(
+            "INSERT INTO server_runs (started_at, version, site_addr) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(started_at_ms)
+        .bind(version)
+        .bind(site_addr)
+        .fetch_one(pool)
+        .await)
         .context("cannot record this server run")?;
         u64::try_from(id).context("server run id is negative")
     }
 
     pub async fn close(&self) {
-        match self {
-            Database::Sqlite(pool) => pool.close().await,
-            Database::Postgres(pool) => pool.close().await,
-        }
+        on_pool!(self, pool => pool.close().await)
     }
 }
 

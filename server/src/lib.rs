@@ -11,10 +11,12 @@
 //! - [`hub`]: numbers, serialises once and fans out every message.
 //! - [`ws`]: the `/ws` endpoint, one task per page.
 //! - [`jobs`]: the periodic jobs, one per file.
+//! - [`auth`]: users, Argon2id passwords, cookie sessions, the `CurrentUser` extractor.
 //! - [`api`]: the REST API, one resource per file, and its error type.
 
 pub mod api;
 pub mod application;
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod hub;

@@ -20,6 +20,20 @@ struct Cli {
 enum Command {
     /// Serve the dashboard, the API and the WebSocket (the default).
     Serve,
+    /// Manage the people who sign in.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Set a user's password, read from standard input (one line); ends their sessions.
+    SetPassword {
+        /// The username, e.g. demo, demo2 or ops.
+        username: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,6 +58,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(cli.config).await,
+            Command::Users {
+                command: UsersCommand::SetPassword { username },
+            } => set_password(cli.config, &username).await,
         }
     });
     match result {
@@ -65,6 +82,23 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
         stop.cancel();
     });
     app.run_until_stopped().await
+}
+
+async fn set_password(config: Option<PathBuf>, username: &str) -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal};
+    let settings = Settings::load(config.as_deref())?;
+    let db = thor_server::db::Database::open(&settings.database_url()).await?;
+    thor_server::auth::seed_default_users(&db).await?;
+    if std::io::stdin().is_terminal() {
+        eprint!("new password for {username}: ");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    thor_server::auth::set_password(&db, username, password).await?;
+    db.close().await;
+    eprintln!("thor: password of {username} changed; their sessions have ended");
+    Ok(())
 }
 
 async fn shutdown_signal() {

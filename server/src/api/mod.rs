@@ -1,5 +1,6 @@
 //! The REST API under `/api`, one resource per file, and its one error type.
 
+mod auth;
 mod health;
 
 use crate::state::AppState;
@@ -7,12 +8,15 @@ use axum::Json;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use serde::Serialize;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/health", get(health::show))
+        .route("/api/auth/login", post(auth::login))
+        .route("/api/auth/logout", post(auth::logout))
+        .route("/api/auth/me", get(auth::me))
         .route("/api", any(not_found))
         .route("/api/{*rest}", any(not_found))
 }
@@ -26,11 +30,30 @@ async fn not_found() -> ApiError {
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
+    BadRequest(String),
+    #[error("sign in first")]
+    Unauthorized,
+    #[error("wrong username or password")]
+    BadCredentials,
+    #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
     Unavailable(String),
+}
+
+impl ApiError {
+    /// A database failure: logged in full, reported to the client as 503 without internals.
+    pub fn database(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "database error");
+        ApiError::Unavailable("the database is not answering; try again shortly".into())
+    }
+}
+
+/// Parses a JSON request body into `T`, or a 400 that says what is wrong with it.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("bad JSON body: {e}")))
 }
 
 #[derive(Serialize)]
@@ -47,6 +70,9 @@ struct ErrorDetail<'a> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

@@ -1,0 +1,127 @@
+//! Sessions: a random 256-bit token in an HttpOnly, SameSite=Lax cookie; the database keeps only
+//! its SHA-256, so a leaked database cannot be replayed as cookies.
+
+use super::users::{User, UserRow};
+use crate::db::Database;
+use crate::hub::now_ms;
+use crate::on_pool;
+use axum::http::{HeaderMap, HeaderValue, header};
+use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
+use std::fmt::Write;
+use std::time::Duration;
+
+pub const COOKIE_NAME: &str = "thor_session";
+pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _infallible = write!(out, "{b:02x}");
+            out
+        })
+}
+
+fn token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// Starts a session for `user_id`; returns the token for the cookie.
+pub async fn create_session(db: &Database, user_id: i64) -> Result<String, sqlx::Error> {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    let token = hex(&bytes);
+    let now = now_ms();
+    let expires = now + SESSION_TTL.as_millis() as i64;
+    on_pool!(db, pool => sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(token_hash(&token))
+    .bind(user_id)
+    .bind(now)
+    .bind(expires)
+    .execute(pool)
+    .await
+    .map(drop))?;
+    Ok(token)
+}
+
+pub async fn delete_session(db: &Database, token: &str) -> Result<(), sqlx::Error> {
+    on_pool!(db, pool => sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(token_hash(token))
+        .execute(pool)
+        .await
+        .map(drop))
+}
+
+/// The user behind a live session token, if any.
+pub async fn user_for_token(db: &Database, token: &str) -> Result<Option<User>, sqlx::Error> {
+    let row: Option<UserRow> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT u.id, u.username, u.password_hash, u.role, u.default_password \
+         FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.token_hash = $1 AND s.expires_at > $2",
+    )
+    .bind(token_hash(token))
+    .bind(now_ms())
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row.and_then(|row| row.into_user()))
+}
+
+/// The session token from the request's `Cookie` header(s).
+pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE_NAME)
+        .map(|(_, value)| value.trim().to_string())
+        .filter(|token| token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+pub fn session_cookie(token: &str) -> HeaderValue {
+    let cookie = format!(
+        "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+        SESSION_TTL.as_secs()
+    );
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| clear_cookie())
+}
+
+pub fn clear_cookie() -> HeaderValue {
+    HeaderValue::from_static("thor_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_read_from_among_other_cookies_and_junk_is_ignored() {
+        let token = "ab".repeat(32);
+        let mut headers = HeaderMap::new();
+        let cookie = format!("theme=dark; {COOKIE_NAME}={token}; lang=en");
+        headers.insert(header::COOKIE, cookie.parse().expect("header"));
+        assert_eq!(token_from_headers(&headers), Some(token));
+
+        let mut junk = HeaderMap::new();
+        junk.insert(
+            header::COOKIE,
+            "thor_session=../../etc/passwd".parse().expect("header"),
+        );
+        assert_eq!(token_from_headers(&junk), None);
+        assert_eq!(token_from_headers(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn the_cookie_is_http_only_and_same_site() {
+        let cookie = session_cookie(&"cd".repeat(32));
+        let text = cookie.to_str().expect("ascii");
+        assert!(
+            text.contains("HttpOnly") && text.contains("SameSite=Lax") && text.contains("Path=/")
+        );
+        assert_eq!(token_hash("x").len(), 64);
+    }
+}
