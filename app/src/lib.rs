@@ -4,13 +4,17 @@
 //! (`hydrate`), which takes the rendered page over. What both must agree on lives here.
 //!
 //! ## Layout
+//! - [`account`], [`intraday`], [`markets`]: the four features' payloads.
 //! - [`protocol`]: the WebSocket envelope and every message type, used by server and page alike.
 //! - [`live`]: the page's one WebSocket per tab and the signals it feeds the panels.
 //! - [`components`]: the panels, one per file.
 //! - [`shell`] and [`App`]: the HTML document and the dashboard's routes.
 
+pub mod account;
 pub mod components;
+pub mod intraday;
 pub mod live;
+pub mod markets;
 pub mod protocol;
 
 use components::{HeartbeatPanel, NotFound};

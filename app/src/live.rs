@@ -195,10 +195,16 @@ mod browser {
                     }));
                 }
             }
-            ServerMessage::Pong(_) => {}
             ServerMessage::Error(error) => {
                 leptos::logging::warn!("[WS] server refused a message: {}", error.message);
             }
+            // The feature panels subscribe to these as they arrive (REST renders them for now).
+            ServerMessage::AccountBalance(_)
+            | ServerMessage::Positions(_)
+            | ServerMessage::IntradayBar(_)
+            | ServerMessage::Vwap(_)
+            | ServerMessage::MarketStatus(_)
+            | ServerMessage::Pong(_) => {}
         }
     }
 

@@ -5,19 +5,41 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// A stream of messages with its own sequence numbers.
+use crate::account::{AccountBalance, Positions};
+use crate::intraday::{IntradayBar, Vwap};
+use crate::markets::GlobalMarkets;
+
+/// A stream of messages with its own sequence numbers. State topics (balance, positions,
+/// market status) are worth only their latest value; bars are a stream; heartbeats may drop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Topic {
     Heartbeat,
+    AccountBalance,
+    Positions,
+    IntradayBar,
+    Vwap,
+    MarketStatus,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 1] = [Topic::Heartbeat];
+    pub const ALL: [Topic; 6] = [
+        Topic::Heartbeat,
+        Topic::AccountBalance,
+        Topic::Positions,
+        Topic::IntradayBar,
+        Topic::Vwap,
+        Topic::MarketStatus,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Topic::Heartbeat => "heartbeat",
+            Topic::AccountBalance => "account_balance",
+            Topic::Positions => "positions",
+            Topic::IntradayBar => "intraday_bar",
+            Topic::Vwap => "vwap",
+            Topic::MarketStatus => "market_status",
         }
     }
 }
@@ -41,16 +63,36 @@ pub struct Envelope {
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum ServerMessage {
     Heartbeat(Heartbeat),
+    AccountBalance(AccountBalance),
+    Positions(Positions),
+    IntradayBar(IntradayBar),
+    Vwap(Vwap),
+    MarketStatus(GlobalMarkets),
     Pong(Pong),
     Error(ProtocolError),
 }
 
 impl ServerMessage {
     pub fn type_name(&self) -> &'static str {
+        match self.topic() {
+            Some(topic) => topic.as_str(),
+            None => match self {
+                ServerMessage::Pong(_) => "pong",
+                _ => "error",
+            },
+        }
+    }
+
+    /// The topic a broadcast message belongs to; `None` for per-connection replies.
+    pub fn topic(&self) -> Option<Topic> {
         match self {
-            ServerMessage::Heartbeat(_) => "heartbeat",
-            ServerMessage::Pong(_) => "pong",
-            ServerMessage::Error(_) => "error",
+            ServerMessage::Heartbeat(_) => Some(Topic::Heartbeat),
+            ServerMessage::AccountBalance(_) => Some(Topic::AccountBalance),
+            ServerMessage::Positions(_) => Some(Topic::Positions),
+            ServerMessage::IntradayBar(_) => Some(Topic::IntradayBar),
+            ServerMessage::Vwap(_) => Some(Topic::Vwap),
+            ServerMessage::MarketStatus(_) => Some(Topic::MarketStatus),
+            ServerMessage::Pong(_) | ServerMessage::Error(_) => None,
         }
     }
 }

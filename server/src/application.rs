@@ -1,18 +1,21 @@
 //! Builds the whole server from [`Settings`]: database, hub, jobs, routes, listener. `main` and
 //! the integration tests use the same builder, so tests run the real wiring.
 
-use crate::config::Settings;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{MarketSettings, Settings};
 use crate::db::Database;
+use crate::feed::{BarBuilder, MarketFeed, Simulator, SymbolSpec};
 use crate::hub::{Hub, now_ms};
+use crate::jobs::{JobBoard, JobContext, MarketData, Registry};
 use crate::state::AppState;
-use crate::{api, auth, jobs, ws};
+use crate::{api, auth, ws};
 use anyhow::Context;
 use app::{App, shell};
 use axum::Router;
 use axum::routing::get;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -23,11 +26,21 @@ pub struct Application {
     router: Router,
     state: AppState,
     jobs: JoinSet<()>,
+    registry: Arc<Registry>,
+    job_context: JobContext,
 }
 
 impl Application {
     /// Opens the database (applying migrations), binds the listener and starts the jobs.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with the jobs reading time from `clock`.
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let url = settings.database_url();
         let db = Database::open(&url).await?;
         let seeded = auth::seed_default_users(&db).await?;
@@ -35,6 +48,8 @@ impl Application {
             tracing::info!(users = seeded, "seeded the demo users (demo, demo2, ops)");
         }
         refuse_default_passwords_off_loopback(&db, &settings).await?;
+        crate::trading::accounts::seed_demo_accounts(&db).await?;
+        let feed = simulator_for(&settings.market)?;
         let listener = TcpListener::bind(settings.site.addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.site.addr))?;
@@ -44,6 +59,26 @@ impl Application {
         let epoch = db.record_run(now_ms(), &local.to_string()).await?;
         let hub = Hub::new(epoch, settings.hub.max_connections);
 
+        let symbols = Arc::new(feed.symbols().to_vec());
+        let ctx = JobContext {
+            db: db.clone(),
+            hub: hub.clone(),
+            clock,
+            market: Arc::new(Mutex::new(MarketData {
+                feed: Box::new(feed),
+                bars: BarBuilder::new(),
+                session_day: None,
+                last_tick_at: None,
+            })),
+            status: JobBoard::default(),
+        };
+        let registry = Arc::new(Registry::standard(
+            settings.hub.heartbeat_interval,
+            settings.hub.heartbeat_report_every,
+        ));
+        // One round before serving: the first page and REST call already have data.
+        registry.run_once(&ctx).await;
+
         let mut leptos_options = settings.leptos_options();
         leptos_options.site_addr = local;
         let state = AppState {
@@ -51,17 +86,14 @@ impl Application {
             settings: Arc::new(settings),
             db,
             hub,
+            jobs: ctx.status.clone(),
+            symbols,
             started: Instant::now(),
             stop: CancellationToken::new(),
         };
 
         let mut jobs = JoinSet::new();
-        jobs.spawn(jobs::heartbeat::run(
-            state.hub.clone(),
-            state.settings.hub.heartbeat_interval,
-            state.settings.hub.heartbeat_report_every,
-            state.stop.clone(),
-        ));
+        registry.spawn(&ctx, &state.stop, true, &mut jobs);
 
         let router = router(state.clone());
         tracing::info!(
@@ -75,6 +107,8 @@ impl Application {
             router,
             state,
             jobs,
+            registry,
+            job_context: ctx,
         })
     }
 
@@ -92,6 +126,15 @@ impl Application {
         self.state.hub.clone()
     }
 
+    /// Something that runs every job once, in order, now (beside their timers): for tests that
+    /// move a [`crate::clock::ManualClock`] and want the jobs' results at once.
+    pub fn job_runner(&self) -> JobRunner {
+        JobRunner {
+            registry: self.registry.clone(),
+            ctx: self.job_context.clone(),
+        }
+    }
+
     /// Cancel it to shut the server down gracefully.
     pub fn stop_token(&self) -> CancellationToken {
         self.state.stop.clone()
@@ -105,6 +148,7 @@ impl Application {
             router,
             state,
             mut jobs,
+            ..
         } = self;
         let stop = state.stop.clone();
         axum::serve(listener, router)
@@ -117,6 +161,43 @@ impl Application {
         tracing::info!("thor stopped");
         Ok(())
     }
+}
+
+#[derive(Clone)]
+pub struct JobRunner {
+    registry: Arc<Registry>,
+    ctx: JobContext,
+}
+
+impl JobRunner {
+    pub async fn run_all_once(&self) {
+        self.registry.run_once(&self.ctx).await;
+    }
+}
+
+/// The simulator for the configured symbols: known ones keep their usual price and volatility;
+/// others get a price derived from the symbol (stable across runs) and a middling volatility.
+fn simulator_for(market: &MarketSettings) -> anyhow::Result<Simulator> {
+    if market.symbols.is_empty() {
+        return Ok(Simulator::new(market.seed));
+    }
+    let known = SymbolSpec::defaults();
+    let specs = market
+        .symbols
+        .iter()
+        .map(|symbol| {
+            known
+                .iter()
+                .find(|spec| &spec.symbol == symbol)
+                .cloned()
+                .unwrap_or_else(|| {
+                    let price = 20.0
+                        + (crate::feed::rng::fnv1a64(symbol.as_bytes()) % 48_000) as f64 / 100.0;
+                    SymbolSpec::new(symbol.as_str(), "USA", price, 0.25, 1_000)
+                })
+        })
+        .collect();
+    Simulator::with_symbols(market.seed, specs).context("the market.symbols setting")
 }
 
 /// Demo passwords are fine on a laptop, not on a network: off loopback they stop the start

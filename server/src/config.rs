@@ -20,6 +20,15 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub hub: HubSettings,
     pub security: SecuritySettings,
+    pub market: MarketSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct MarketSettings {
+    /// The simulator's seed: the same seed gives the same prices.
+    pub seed: u64,
+    /// The symbols to simulate; empty means the simulator's default list.
+    pub symbols: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -112,6 +121,7 @@ impl std::fmt::Debug for Settings {
             .field("storage", &self.storage)
             .field("hub", &self.hub)
             .field("security", &self.security)
+            .field("market", &self.market)
             .finish()
     }
 }
@@ -140,6 +150,10 @@ impl Default for Settings {
                 max_frame_bytes: 64 * 1024,
             },
             security: SecuritySettings::default(),
+            market: MarketSettings {
+                seed: 42,
+                symbols: Vec::new(),
+            },
         }
     }
 }
@@ -156,6 +170,15 @@ struct FileSettings {
     hub: FileHub,
     #[serde(default)]
     security: FileSecurity,
+    #[serde(default)]
+    market: FileMarket,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileMarket {
+    seed: Option<u64>,
+    symbols: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -297,6 +320,32 @@ impl Settings {
             };
         } else if let Some(allow) = file.security.allow_default_passwords {
             settings.security.allow_default_passwords = allow;
+        }
+
+        if let Some(seed) = env("THOR_MARKET_SEED") {
+            settings.market.seed = seed
+                .parse()
+                .with_context(|| format!("THOR_MARKET_SEED {seed:?} is not a whole number"))?;
+        } else if let Some(seed) = file.market.seed {
+            settings.market.seed = seed;
+        }
+        let symbols = match env("THOR_SYMBOLS") {
+            Some(list) => Some(list.split(',').map(|s| s.trim().to_string()).collect()),
+            None => file.market.symbols,
+        };
+        if let Some(symbols) = symbols {
+            let symbols: Vec<String> = symbols
+                .into_iter()
+                .map(|s| s.to_ascii_uppercase())
+                .collect();
+            if let Some(bad) = symbols.iter().find(|s| {
+                s.is_empty()
+                    || s.len() > 12
+                    || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+            }) {
+                bail!("symbol {bad:?} is not a ticker (letters, digits and dots, 1 to 12 long)");
+            }
+            settings.market.symbols = symbols;
         }
         Ok(settings)
     }

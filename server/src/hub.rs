@@ -1,6 +1,7 @@
 //! The in-process hub: numbers each topic's messages, serialises each message once, and fans it
-//! out to every connection. It keeps the latest message of each topic so a new connection gets
-//! the current state at once.
+//! out to the connections allowed to see it. It keeps the latest message of each topic and
+//! audience, so a new connection gets the current state at once and REST can answer with exactly
+//! what the socket carried.
 
 use app::protocol::{Envelope, ServerMessage, Topic};
 use axum::extract::ws::Utf8Bytes;
@@ -14,10 +15,28 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 /// How many messages a connection may fall behind before it skips ahead (heartbeats may drop).
 const FANOUT_CAPACITY: usize = 256;
 
-/// One message, serialised once, ready for every connection.
+/// Who may receive a message: everyone, or only the connections signed in to one account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Audience {
+    Everyone,
+    Account(i64),
+}
+
+impl Audience {
+    /// Whether a connection signed in to `account` (or to none) may see this.
+    pub fn admits(self, account: Option<i64>) -> bool {
+        match self {
+            Audience::Everyone => true,
+            Audience::Account(id) => account == Some(id),
+        }
+    }
+}
+
+/// One message, serialised once, ready for every connection allowed to see it.
 #[derive(Clone, Debug)]
 pub struct Frame {
     pub topic: Topic,
+    pub audience: Audience,
     pub seq: u64,
     pub text: Utf8Bytes,
 }
@@ -30,7 +49,7 @@ pub struct Hub {
 struct Inner {
     epoch: u64,
     fanout: broadcast::Sender<Frame>,
-    topics: Mutex<BTreeMap<Topic, TopicState>>,
+    topics: Mutex<BTreeMap<(Topic, Audience), TopicState>>,
     admission: Arc<Semaphore>,
     max_connections: usize,
     connections: AtomicUsize,
@@ -97,7 +116,7 @@ impl Hub {
         self.inner.epoch
     }
 
-    fn topics(&self) -> MutexGuard<'_, BTreeMap<Topic, TopicState>> {
+    fn topics(&self) -> MutexGuard<'_, BTreeMap<(Topic, Audience), TopicState>> {
         // A panic while holding this lock cannot leave the map half-written: recover the data.
         self.inner
             .topics
@@ -105,10 +124,15 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Numbers, serialises and fans out `message` on `topic`; returns its sequence number.
+    /// Numbers, serialises and fans out `message` to everyone; returns its sequence number.
     pub fn publish(&self, topic: Topic, message: ServerMessage) -> u64 {
+        self.publish_to(Audience::Everyone, topic, message)
+    }
+
+    /// Numbers (per topic and audience), serialises and fans out `message` to `audience`.
+    pub fn publish_to(&self, audience: Audience, topic: Topic, message: ServerMessage) -> u64 {
         let mut topics = self.topics();
-        let state = topics.entry(topic).or_default();
+        let state = topics.entry((topic, audience)).or_default();
         let seq = state.seq + 1;
         let envelope = Envelope {
             message,
@@ -126,6 +150,7 @@ impl Hub {
         state.seq = seq;
         let frame = Frame {
             topic,
+            audience,
             seq,
             text: text.into(),
         };
@@ -158,16 +183,25 @@ impl Hub {
         })
     }
 
-    /// The fan-out from now on, and the latest frame of every topic (subscribe first, so
-    /// nothing published in between is missed; the caller drops duplicates by `seq`).
-    pub fn subscribe(&self) -> (broadcast::Receiver<Frame>, Vec<Frame>) {
+    /// The fan-out from now on, and the latest frame of every topic this connection may see
+    /// (subscribe first, so nothing published in between is missed; the caller drops
+    /// duplicates by `seq`, and must filter the fan-out with [`Audience::admits`]).
+    pub fn subscribe(&self, account: Option<i64>) -> (broadcast::Receiver<Frame>, Vec<Frame>) {
         let receiver = self.inner.fanout.subscribe();
         let snapshot = self
             .topics()
-            .values()
-            .filter_map(|state| state.latest.clone())
+            .iter()
+            .filter(|((_, audience), _)| audience.admits(account))
+            .filter_map(|(_, state)| state.latest.clone())
             .collect();
         (receiver, snapshot)
+    }
+
+    /// The latest message of `topic` for `audience`, exactly as the socket carried it.
+    pub fn latest(&self, topic: Topic, audience: Audience) -> Option<Frame> {
+        self.topics()
+            .get(&(topic, audience))
+            .and_then(|state| state.latest.clone())
     }
 
     pub fn count_sent(&self) {
@@ -182,10 +216,12 @@ impl Hub {
         self.inner.connections.load(Ordering::Relaxed)
     }
 
+    /// The latest seq of every topic published to everyone (per-account sequences are private).
     pub fn latest_seqs(&self) -> BTreeMap<Topic, u64> {
         self.topics()
             .iter()
-            .map(|(topic, state)| (*topic, state.seq))
+            .filter(|((_, audience), _)| *audience == Audience::Everyone)
+            .map(|((topic, _), state)| (*topic, state.seq))
             .collect()
     }
 
@@ -220,7 +256,7 @@ mod tests {
     #[tokio::test]
     async fn subscribers_get_each_message_once_in_sequence_with_the_epoch() {
         let hub = Hub::new(9, 10);
-        let (mut rx, snapshot) = hub.subscribe();
+        let (mut rx, snapshot) = hub.subscribe(None);
         assert!(snapshot.is_empty());
         for tick in 1..=3 {
             assert_eq!(hub.publish(Topic::Heartbeat, beat(tick)), tick);
@@ -232,9 +268,52 @@ mod tests {
                 serde_json::from_str(frame.text.as_str()).expect("frame is an envelope");
             assert_eq!((envelope.seq, envelope.epoch), (expected, 9));
         }
-        let (_, snapshot) = hub.subscribe();
+        let (_, snapshot) = hub.subscribe(None);
         assert_eq!(snapshot.iter().map(|f| f.seq).collect::<Vec<_>>(), vec![3]);
         assert_eq!(hub.latest_seqs().get(&Topic::Heartbeat), Some(&3));
+    }
+
+    #[test]
+    fn account_messages_reach_only_their_account_and_number_separately() {
+        let hub = Hub::new(1, 10);
+        hub.publish(Topic::Heartbeat, beat(1));
+        assert_eq!(
+            hub.publish_to(Audience::Account(7), Topic::Heartbeat, beat(1)),
+            1
+        );
+        assert_eq!(
+            hub.publish_to(Audience::Account(8), Topic::Heartbeat, beat(1)),
+            1
+        );
+        assert_eq!(
+            hub.publish_to(Audience::Account(7), Topic::Heartbeat, beat(2)),
+            2
+        );
+
+        let audiences = |account| {
+            let (_, snapshot) = hub.subscribe(account);
+            let mut seen: Vec<_> = snapshot.iter().map(|f| (f.audience, f.seq)).collect();
+            seen.sort();
+            seen
+        };
+        assert_eq!(audiences(None), vec![(Audience::Everyone, 1)]);
+        assert_eq!(
+            audiences(Some(7)),
+            vec![(Audience::Everyone, 1), (Audience::Account(7), 2)]
+        );
+        assert_eq!(
+            audiences(Some(8)),
+            vec![(Audience::Everyone, 1), (Audience::Account(8), 1)]
+        );
+        assert!(Audience::Everyone.admits(None));
+        assert!(!Audience::Account(7).admits(None));
+        assert!(!Audience::Account(7).admits(Some(8)));
+        assert_eq!(
+            hub.latest(Topic::Heartbeat, Audience::Account(7))
+                .map(|f| f.seq),
+            Some(2)
+        );
+        assert_eq!(hub.latest_seqs().get(&Topic::Heartbeat), Some(&1));
     }
 
     #[test]

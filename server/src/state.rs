@@ -3,6 +3,7 @@
 use crate::config::Settings;
 use crate::db::Database;
 use crate::hub::Hub;
+use crate::jobs::JobBoard;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
@@ -15,6 +16,9 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: Database,
     pub hub: Hub,
+    pub jobs: JobBoard,
+    /// The symbols the feed trades, in its order.
+    pub symbols: Arc<Vec<String>>,
     pub started: Instant,
     /// Cancelled when the server begins to shut down; long-lived tasks and sockets watch it.
     pub stop: CancellationToken,

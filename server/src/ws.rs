@@ -27,6 +27,10 @@ pub async fn upgrade(
         tracing::warn!(%reason, "refused a cross-origin WebSocket upgrade");
         return crate::api::ApiError::Forbidden(reason).into_response();
     }
+    let account = match signed_in_account(&state, &headers).await {
+        Ok(account) => account,
+        Err(error) => return error.into_response(),
+    };
     let max_frame = state.settings.hub.max_frame_bytes;
     let slot = state.hub.admit();
     ws.read_buffer_size(READ_BUFFER_BYTES)
@@ -34,7 +38,7 @@ pub async fn upgrade(
         .max_frame_size(max_frame)
         .on_upgrade(move |socket| async move {
             match slot {
-                Some(slot) => serve(socket, state, slot).await,
+                Some(slot) => serve(socket, state, slot, account).await,
                 None => refuse_full(socket).await,
             }
         })
@@ -64,6 +68,26 @@ fn same_origin(headers: &HeaderMap) -> Result<(), String> {
     }
 }
 
+/// The paper account of the signed-in trader, if the upgrade carries a live session.
+/// Anonymous connections see only what is published to everyone.
+async fn signed_in_account(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<i64>, crate::api::ApiError> {
+    let Some(token) = crate::auth::token_from_headers(headers) else {
+        return Ok(None);
+    };
+    let Some(user) = crate::auth::user_for_token(&state.db, &token)
+        .await
+        .map_err(crate::api::ApiError::database)?
+    else {
+        return Ok(None);
+    };
+    crate::trading::accounts::account_id_of(&state.db, user.id)
+        .await
+        .map_err(crate::api::ApiError::database)
+}
+
 async fn refuse_full(mut socket: WebSocket) {
     let _best_effort = socket
         .send(Message::Close(Some(CloseFrame {
@@ -73,10 +97,10 @@ async fn refuse_full(mut socket: WebSocket) {
         .await;
 }
 
-async fn serve(socket: WebSocket, state: AppState, _slot: ConnectionSlot) {
+async fn serve(socket: WebSocket, state: AppState, _slot: ConnectionSlot, account: Option<i64>) {
     let hub = state.hub.clone();
     let (mut sink, mut stream) = socket.split();
-    let (mut fanout, snapshot) = hub.subscribe();
+    let (mut fanout, snapshot) = hub.subscribe(account);
     // The last seq sent per topic: frames already covered by the snapshot are not sent twice.
     let mut sent: BTreeMap<Topic, u64> = BTreeMap::new();
 
@@ -99,6 +123,7 @@ async fn serve(socket: WebSocket, state: AppState, _slot: ConnectionSlot) {
                 break;
             }
             received = fanout.recv() => match received {
+                Ok(frame) if !frame.audience.admits(account) => {}
                 Ok(frame) => {
                     if send_frame(&mut sink, &mut sent, &frame, &state).await.is_err() {
                         break;

@@ -38,11 +38,21 @@ async fn next_envelope(socket: &mut Socket) -> Envelope {
     }
 }
 
-/// The next envelope that is not a heartbeat.
+/// The next reply to this connection (`pong`, `error`), skipping broadcast messages.
 async fn next_reply(socket: &mut Socket) -> Envelope {
     loop {
         let envelope = next_envelope(socket).await;
-        if !matches!(envelope.message, ServerMessage::Heartbeat(_)) {
+        if envelope.message.topic().is_none() {
+            return envelope;
+        }
+    }
+}
+
+/// The next heartbeat, skipping the other topics.
+async fn next_heartbeat(socket: &mut Socket) -> Envelope {
+    loop {
+        let envelope = next_envelope(socket).await;
+        if matches!(envelope.message, ServerMessage::Heartbeat(_)) {
             return envelope;
         }
     }
@@ -62,7 +72,7 @@ async fn heartbeats_arrive_in_sequence_with_the_run_epoch() {
     let mut socket = connect(&app).await;
     let mut last = None;
     for _ in 0..5 {
-        let envelope = next_envelope(&mut socket).await;
+        let envelope = next_heartbeat(&mut socket).await;
         let ServerMessage::Heartbeat(beat) = &envelope.message else {
             panic!("expected heartbeats, got {:?}", envelope.message);
         };
@@ -89,15 +99,25 @@ async fn a_new_connection_gets_the_latest_heartbeat_at_once() {
             topics: None,
         })
     };
-    app.hub.publish(Topic::Heartbeat, beat(1));
-    app.hub.publish(Topic::Heartbeat, beat(2));
+    let before = app
+        .hub
+        .latest_seqs()
+        .get(&Topic::Heartbeat)
+        .copied()
+        .unwrap_or(0);
+    app.hub.publish(Topic::Heartbeat, beat(101));
+    app.hub.publish(Topic::Heartbeat, beat(102));
     let mut socket = connect(&app).await;
-    let first = next_envelope(&mut socket).await;
-    assert_eq!(first.seq, 2, "only the latest state, not the history");
-    assert!(matches!(first.message, ServerMessage::Heartbeat(ref h) if h.tick == 2));
+    let first = next_heartbeat(&mut socket).await;
+    assert_eq!(
+        first.seq,
+        before + 2,
+        "only the latest state, not the history"
+    );
+    assert!(matches!(first.message, ServerMessage::Heartbeat(ref h) if h.tick == 102));
     // Then live messages follow without repeating the snapshot.
-    app.hub.publish(Topic::Heartbeat, beat(3));
-    assert_eq!(next_envelope(&mut socket).await.seq, 3);
+    app.hub.publish(Topic::Heartbeat, beat(103));
+    assert_eq!(next_heartbeat(&mut socket).await.seq, before + 3);
     app.stop().await;
 }
 
@@ -151,7 +171,7 @@ async fn bad_frames_get_an_error_and_the_connection_carries_on() {
     }
     // Still served: heartbeats keep coming and a ping still works.
     assert!(matches!(
-        next_envelope(&mut socket).await.message,
+        next_heartbeat(&mut socket).await.message,
         ServerMessage::Heartbeat(_)
     ));
     socket
@@ -164,7 +184,7 @@ async fn bad_frames_get_an_error_and_the_connection_carries_on() {
     ));
     // And nobody else noticed.
     assert!(matches!(
-        next_envelope(&mut bystander).await.message,
+        next_heartbeat(&mut bystander).await.message,
         ServerMessage::Heartbeat(_)
     ));
     app.stop().await;
@@ -194,7 +214,7 @@ async fn an_oversized_frame_closes_only_that_connection() {
         assert_eq!(code, close_code::MESSAGE_TOO_BIG);
     }
     assert!(matches!(
-        next_envelope(&mut bystander).await.message,
+        next_heartbeat(&mut bystander).await.message,
         ServerMessage::Heartbeat(_)
     ));
     let health: serde_json::Value = reqwest::get(app.url("/api/health"))
@@ -252,7 +272,7 @@ async fn connections_over_the_limit_are_told_to_try_later() {
     assert_eq!(code, Some(close_code::TRY_AGAIN_LATER));
     // The two admitted connections are untouched.
     assert!(matches!(
-        next_envelope(&mut first).await.message,
+        next_heartbeat(&mut first).await.message,
         ServerMessage::Heartbeat(_)
     ));
     app.stop().await;

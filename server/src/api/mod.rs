@@ -1,7 +1,13 @@
 //! The REST API under `/api`, one resource per file, and its one error type.
 
+mod account;
 mod auth;
+mod global_markets;
 mod health;
+mod intraday;
+mod jobs;
+mod live;
+mod positions;
 
 use crate::state::AppState;
 use axum::Json;
@@ -17,6 +23,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/logout", post(auth::logout))
         .route("/api/auth/me", get(auth::me))
+        .route("/api/account/balance", get(account::balance))
+        .route("/api/positions", get(positions::list))
+        .route("/api/intraday/bars", get(intraday::bars))
+        .route("/api/global-markets/status", get(global_markets::status))
+        .route("/api/jobs", get(jobs::list))
         .route("/api", any(not_found))
         .route("/api/{*rest}", any(not_found))
 }

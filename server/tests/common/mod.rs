@@ -15,6 +15,7 @@ pub struct TestApp {
     pub stop: CancellationToken,
     pub db: thor_server::db::Database,
     pub hub: thor_server::hub::Hub,
+    pub jobs: thor_server::application::JobRunner,
     pub server: JoinHandle<anyhow::Result<()>>,
     pub data_dir: tempfile::TempDir,
 }
@@ -40,17 +41,34 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 pub async fn start(settings: Settings, data_dir: tempfile::TempDir) -> TestApp {
-    let app = Application::build(settings).await.expect("server builds");
+    start_with_clock(
+        settings,
+        data_dir,
+        std::sync::Arc::new(thor_server::clock::SystemClock),
+    )
+    .await
+}
+
+pub async fn start_with_clock(
+    settings: Settings,
+    data_dir: tempfile::TempDir,
+    clock: std::sync::Arc<dyn thor_server::clock::Clock>,
+) -> TestApp {
+    let app = Application::build_with_clock(settings, clock)
+        .await
+        .expect("server builds");
     let addr = app.local_addr();
     let stop = app.stop_token();
     let db = app.database();
     let hub = app.hub();
+    let jobs = app.job_runner();
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
         addr,
         stop,
         db,
         hub,
+        jobs,
         server,
         data_dir,
     }

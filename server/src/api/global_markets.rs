@@ -1,0 +1,12 @@
+//! `GET /api/global-markets/status`: every exchange's session state, as last pushed on the socket.
+
+use super::{ApiError, live};
+use crate::hub::Audience;
+use crate::state::AppState;
+use app::protocol::Topic;
+use axum::extract::State;
+use axum::response::Response;
+
+pub async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
+    live::latest_message(state.hub.latest(Topic::MarketStatus, Audience::Everyone))
+}

@@ -1,0 +1,124 @@
+//! `GET /api/intraday/bars?symbol=SPY&since=2026-03-09T14:00:00Z`: a symbol's closed 1-minute
+//! bars from `since` (default: the last two hours), oldest first, at most a day's worth. The
+//! answer is an envelope whose `seq` is the latest `intraday_bar` seq it includes.
+
+use super::ApiError;
+use crate::hub::{Audience, now_ms};
+use crate::on_pool;
+use crate::state::AppState;
+use app::intraday::{IntradayBar, IntradayBars};
+use app::protocol::Topic;
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+const MAX_BARS: i64 = 1440;
+
+#[derive(Deserialize)]
+pub struct BarsQuery {
+    symbol: Option<String>,
+    since: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct BarsResponse {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    seq: u64,
+    epoch: u64,
+    ts: i64,
+    data: IntradayBars,
+}
+
+#[derive(sqlx::FromRow)]
+struct BarRow {
+    symbol: String,
+    minute_ms: i64,
+    country: String,
+    open: f64,
+    high: f64,
+    low: f64,
+    close: f64,
+    volume: i64,
+    vwap: f64,
+    trades: i64,
+}
+
+pub async fn bars(
+    State(state): State<AppState>,
+    query: Result<Query<BarsQuery>, QueryRejection>,
+) -> Result<Json<BarsResponse>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let symbol = query
+        .symbol
+        .map(|s| s.trim().to_ascii_uppercase())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("the symbol parameter is required".into()))?;
+    if !state.symbols.contains(&symbol) {
+        return Err(ApiError::BadRequest(format!(
+            "unknown symbol {symbol:?}; known: {}",
+            state.symbols.join(", ")
+        )));
+    }
+    let since = match query
+        .since
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "since {text:?} is not an RFC 3339 time such as 2026-03-09T14:00:00Z: {e}"
+                ))
+            })?,
+        None => Utc::now() - Duration::hours(2),
+    };
+
+    // The seq is read before the bars: the answer holds at least every bar up to it.
+    let seq = state
+        .hub
+        .latest(Topic::IntradayBar, Audience::Everyone)
+        .map_or(0, |frame| frame.seq);
+    let rows: Vec<BarRow> = on_pool!(&state.db, pool => sqlx::query_as(
+        "SELECT symbol, minute_ms, country, open, high, low, close, volume, vwap, trades \
+         FROM intraday_bars WHERE symbol = $1 AND minute_ms >= $2 ORDER BY minute_ms LIMIT $3",
+    )
+    .bind(&symbol)
+    .bind(since.timestamp_millis())
+    .bind(MAX_BARS)
+    .fetch_all(pool)
+    .await)
+    .map_err(ApiError::database)?;
+    let bars = rows
+        .into_iter()
+        .filter_map(|row| {
+            Some(IntradayBar {
+                symbol: row.symbol,
+                country: row.country,
+                timestamp_minute: DateTime::from_timestamp_millis(row.minute_ms)?,
+                open: row.open,
+                high: row.high,
+                low: row.low,
+                close: row.close,
+                volume: u64::try_from(row.volume).unwrap_or(0),
+                vwap: row.vwap,
+                trades: u32::try_from(row.trades).unwrap_or(u32::MAX),
+            })
+        })
+        .collect();
+    Ok(Json(BarsResponse {
+        kind: "intraday_bars",
+        seq,
+        epoch: state.hub.epoch(),
+        ts: now_ms(),
+        data: IntradayBars {
+            symbol,
+            since,
+            bars,
+        },
+    }))
+}

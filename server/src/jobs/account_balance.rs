@@ -1,0 +1,50 @@
+//! The account balance job, every 10 s: values each paper account at the latest prices and
+//! publishes its `account_balance` to that account's connections only.
+
+use super::{Job, JobContext};
+use crate::hub::Audience;
+use crate::trading::accounts;
+use anyhow::Context;
+use app::protocol::{ServerMessage, Topic};
+use futures::future::BoxFuture;
+use std::time::Duration;
+
+pub struct AccountBalanceJob;
+
+impl Job for AccountBalanceJob {
+    fn name(&self) -> &'static str {
+        "account_balance"
+    }
+
+    fn cadence(&self) -> Duration {
+        Duration::from_secs(10)
+    }
+
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let now = ctx.clock.now();
+            let books = accounts::load_books(&ctx.db)
+                .await
+                .context("cannot load the accounts")?;
+            for book in books {
+                let positions = accounts::value_positions(&book, |s| ctx.price(s), now);
+                let equity_now = accounts::balance(&book, &positions, 0.0).equity;
+                let day_open = accounts::day_open_equity(&ctx.db, book.id, now, equity_now)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot read the day's opening equity of {}",
+                            book.account_number
+                        )
+                    })?;
+                let balance = accounts::balance(&book, &positions, day_open);
+                ctx.hub.publish_to(
+                    Audience::Account(book.id),
+                    Topic::AccountBalance,
+                    ServerMessage::AccountBalance(balance),
+                );
+            }
+            Ok(())
+        })
+    }
+}

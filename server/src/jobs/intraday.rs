@@ -1,0 +1,85 @@
+//! The intraday job, every second: advances the feed, closes 1-minute bars, stores each closed
+//! bar and publishes it (`intraday_bar`) with the symbol's session VWAP (`vwap`).
+
+use super::{Job, JobContext};
+use crate::on_pool;
+use anyhow::Context;
+use app::intraday::IntradayBar;
+use app::protocol::{ServerMessage, Topic};
+use futures::future::BoxFuture;
+use std::time::Duration;
+
+pub struct IntradayJob;
+
+impl Job for IntradayJob {
+    fn name(&self) -> &'static str {
+        "intraday"
+    }
+
+    fn cadence(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let now = ctx.clock.now();
+            let (closed, vwaps) = {
+                let mut market = ctx.market();
+                if market.last_tick_at.is_some_and(|last| now <= last) {
+                    // Time has not moved on (or went back): there is nothing new to trade.
+                    return Ok(());
+                }
+                market.last_tick_at = Some(now);
+                let day = now.date_naive();
+                if market.session_day != Some(day) {
+                    // A new UTC day starts a new VWAP session.
+                    market.bars.reset_all_sessions();
+                    market.session_day = Some(day);
+                }
+                let ticks = market.feed.tick(now);
+                let mut closed = market.bars.push_all(ticks.iter());
+                closed.extend(market.bars.close_until(now));
+                let vwaps: Vec<_> = closed
+                    .iter()
+                    .filter_map(|bar| market.bars.vwap(&bar.symbol))
+                    .collect();
+                (closed, vwaps)
+            };
+            for bar in &closed {
+                store_bar(ctx, bar).await?;
+                ctx.hub
+                    .publish(Topic::IntradayBar, ServerMessage::IntradayBar(bar.clone()));
+            }
+            for vwap in vwaps {
+                ctx.hub.publish(Topic::Vwap, ServerMessage::Vwap(vwap));
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Stores a closed bar; a bar already stored for that minute (a restart inside the minute) is
+/// replaced, so the table holds one bar per symbol and minute.
+async fn store_bar(ctx: &JobContext, bar: &IntradayBar) -> anyhow::Result<()> {
+    on_pool!(&ctx.db, pool => sqlx::query(
+        "INSERT INTO intraday_bars (symbol, minute_ms, country, open, high, low, close, volume, vwap, trades) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (symbol, minute_ms) DO UPDATE SET country = excluded.country, open = excluded.open, \
+         high = excluded.high, low = excluded.low, close = excluded.close, volume = excluded.volume, \
+         vwap = excluded.vwap, trades = excluded.trades",
+    )
+    .bind(&bar.symbol)
+    .bind(bar.timestamp_minute.timestamp_millis())
+    .bind(&bar.country)
+    .bind(bar.open)
+    .bind(bar.high)
+    .bind(bar.low)
+    .bind(bar.close)
+    .bind(i64::try_from(bar.volume).unwrap_or(i64::MAX))
+    .bind(bar.vwap)
+    .bind(i64::from(bar.trades))
+    .execute(pool)
+    .await
+    .map(drop))
+    .with_context(|| format!("cannot store the {} bar of {}", bar.symbol, bar.timestamp_minute))
+}

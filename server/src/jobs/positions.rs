@@ -1,0 +1,40 @@
+//! The positions job, every 10 s: values each paper account's positions at the latest prices and
+//! publishes them (`positions`) to that account's connections only.
+
+use super::{Job, JobContext};
+use crate::hub::Audience;
+use crate::trading::accounts;
+use anyhow::Context;
+use app::protocol::{ServerMessage, Topic};
+use futures::future::BoxFuture;
+use std::time::Duration;
+
+pub struct PositionsJob;
+
+impl Job for PositionsJob {
+    fn name(&self) -> &'static str {
+        "positions"
+    }
+
+    fn cadence(&self) -> Duration {
+        Duration::from_secs(10)
+    }
+
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let now = ctx.clock.now();
+            let books = accounts::load_books(&ctx.db)
+                .await
+                .context("cannot load the accounts")?;
+            for book in books {
+                let positions = accounts::value_positions(&book, |s| ctx.price(s), now);
+                ctx.hub.publish_to(
+                    Audience::Account(book.id),
+                    Topic::Positions,
+                    ServerMessage::Positions(positions),
+                );
+            }
+            Ok(())
+        })
+    }
+}

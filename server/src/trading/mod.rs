@@ -1,0 +1,3 @@
+//! Paper trading: accounts, their positions, and their valuation at the feed's prices.
+
+pub mod accounts;

@@ -1,0 +1,357 @@
+//! The trading back end over REST and the socket, against the real server with a clock the test
+//! moves: balances and positions per trader (and only theirs), bars closed and stored each
+//! minute, market status, the jobs' records, and bad input refused.
+
+mod common;
+
+use app::protocol::{Envelope, ServerMessage};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use thor_server::clock::ManualClock;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .expect("an RFC 3339 instant")
+        .with_timezone(&Utc)
+}
+
+async fn app_at(instant: &str) -> (common::TestApp, Arc<ManualClock>) {
+    let data = tempfile::tempdir().expect("temp dir");
+    let settings = common::test_settings(data.path());
+    let clock = Arc::new(ManualClock::new(at(instant)));
+    let app = common::start_with_clock(settings, data, clock.clone()).await;
+    (app, clock)
+}
+
+async fn sign_in(app: &common::TestApp, username: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(app.url("/api/auth/login"))
+        .json(&json!({ "username": username, "password": username }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    cookie.split(';').next().expect("pair").to_string()
+}
+
+async fn get(app: &common::TestApp, path: &str, cookie: Option<&str>) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new().get(app.url(path));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    (status, response.json().await.expect("a JSON body"))
+}
+
+#[tokio::test]
+async fn each_trader_gets_their_own_balance_and_positions_valued_at_live_prices() {
+    let (app, _clock) = app_at("2026-03-09T14:30:10Z").await;
+    let demo = sign_in(&app, "demo").await;
+    let demo2 = sign_in(&app, "demo2").await;
+
+    let (status, balance) = get(&app, "/api/account/balance", Some(&demo)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(balance["type"], "account_balance");
+    assert!(balance["seq"].as_u64().is_some_and(|s| s >= 1));
+    assert_eq!(balance["epoch"].as_u64(), Some(app.hub.epoch()));
+    let data = &balance["data"];
+    assert_eq!(data["account_number"], "THOR-10001");
+    assert_eq!(data["cash"], 50_000.0);
+    let equity = data["equity"].as_f64().expect("equity");
+    let market_value = data["market_value"].as_f64().expect("market value");
+    assert!((equity - (50_000.0 + market_value)).abs() < 0.005);
+    assert_eq!(data["timestamp"], "2026-03-09T14:30:10Z");
+
+    let (status, positions) = get(&app, "/api/positions", Some(&demo)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(positions["type"], "positions");
+    let symbols: Vec<&str> = positions["data"]["positions"]
+        .as_array()
+        .expect("positions")
+        .iter()
+        .map(|p| p["symbol"].as_str().expect("symbol"))
+        .collect();
+    assert_eq!(symbols, ["AAPL", "MSFT", "SPY"]);
+    for position in positions["data"]["positions"]
+        .as_array()
+        .expect("positions")
+    {
+        let q = position["quantity"].as_f64().expect("quantity");
+        let current = position["current_price"].as_f64().expect("price");
+        let entry = position["entry_price"].as_f64().expect("entry");
+        let pnl = position["pnl"].as_f64().expect("pnl");
+        assert!((position["market_value"].as_f64().expect("mv") - q * current).abs() < 0.01);
+        assert!((pnl - (current - entry) * q).abs() < 0.01);
+    }
+
+    let (_, other) = get(&app, "/api/account/balance", Some(&demo2)).await;
+    assert_eq!(other["data"]["account_number"], "THOR-10002");
+    assert_ne!(other["data"]["account_id"], balance["data"]["account_id"]);
+    let (_, other_positions) = get(&app, "/api/positions", Some(&demo2)).await;
+    let other_symbols: Vec<&str> = other_positions["data"]["positions"]
+        .as_array()
+        .expect("positions")
+        .iter()
+        .map(|p| p["symbol"].as_str().expect("symbol"))
+        .collect();
+    assert_eq!(other_symbols, ["IWM", "QQQ"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn accounts_need_a_signed_in_trader() {
+    let (app, _clock) = app_at("2026-03-09T14:30:10Z").await;
+    for path in ["/api/account/balance", "/api/positions"] {
+        let (status, body) = get(&app, path, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(body["error"]["code"], "unauthorized");
+    }
+    let ops = sign_in(&app, "ops").await;
+    let (status, body) = get(&app, "/api/account/balance", Some(&ops)).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "an operator has no paper account"
+    );
+    assert_eq!(body["error"]["code"], "not_found");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn balances_move_with_prices_and_day_change_counts_from_the_days_first_valuation() {
+    let (app, clock) = app_at("2026-03-09T14:30:10Z").await;
+    let demo = sign_in(&app, "demo").await;
+    let (_, first) = get(&app, "/api/account/balance", Some(&demo)).await;
+    assert_eq!(
+        first["data"]["day_change"], 0.0,
+        "the first valuation opens the day"
+    );
+    for _ in 0..30 {
+        clock.advance(chrono::Duration::seconds(1));
+        app.jobs.run_all_once().await;
+    }
+    let (_, later) = get(&app, "/api/account/balance", Some(&demo)).await;
+    assert!(later["seq"].as_u64() > first["seq"].as_u64());
+    assert_ne!(
+        later["data"]["equity"], first["data"]["equity"],
+        "prices moved"
+    );
+    let change = later["data"]["equity"].as_f64().expect("equity")
+        - first["data"]["equity"].as_f64().expect("equity");
+    assert!((later["data"]["day_change"].as_f64().expect("change") - change).abs() < 0.01);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bars_close_each_minute_are_stored_and_survive_a_restart() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let settings = common::test_settings(data.path());
+    let clock = Arc::new(ManualClock::new(at("2026-03-09T14:30:10Z")));
+    let app =
+        common::start_with_clock(settings, tempfile::tempdir().expect("dir"), clock.clone()).await;
+    // Three more seconds of ticks in 14:30, then the first tick of 14:31 closes the 14:30 bar.
+    for _ in 0..3 {
+        clock.advance(chrono::Duration::seconds(1));
+        app.jobs.run_all_once().await;
+    }
+    clock.set(at("2026-03-09T14:31:00Z"));
+    app.jobs.run_all_once().await;
+
+    let path = "/api/intraday/bars?symbol=spy&since=2026-03-09T14:00:00Z";
+    let (status, body) = get(&app, path, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["type"], "intraday_bars");
+    assert!(body["seq"].as_u64().is_some_and(|s| s >= 1));
+    let bars = body["data"]["bars"].as_array().expect("bars");
+    assert_eq!(bars.len(), 1, "{body}");
+    let bar = &bars[0];
+    assert_eq!(bar["symbol"], "SPY");
+    assert_eq!(bar["timestamp_minute"], "2026-03-09T14:30:00Z");
+    assert_eq!(bar["trades"], 4, "ticks at :10, :11, :12 and :13");
+    let (o, h, l, c) = (
+        bar["open"].as_f64().expect("o"),
+        bar["high"].as_f64().expect("h"),
+        bar["low"].as_f64().expect("l"),
+        bar["close"].as_f64().expect("c"),
+    );
+    assert!(l <= o.min(c) && h >= o.max(c));
+    app.stop().await;
+
+    // Same database, new run: the stored bar is still served.
+    let settings = common::test_settings(data.path());
+    let clock = Arc::new(ManualClock::new(at("2026-03-09T14:40:00Z")));
+    let app = common::start_with_clock(settings, tempfile::tempdir().expect("dir"), clock).await;
+    let (_, body) = get(&app, path, None).await;
+    let bars = body["data"]["bars"].as_array().expect("bars");
+    assert_eq!(
+        bars.first().map(|b| b["timestamp_minute"].clone()),
+        Some(json!("2026-03-09T14:30:00Z"))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_bar_queries_are_400_with_a_reason() {
+    let (app, _clock) = app_at("2026-03-09T14:30:10Z").await;
+    for (path, says) in [
+        ("/api/intraday/bars", "symbol"),
+        ("/api/intraday/bars?symbol=", "symbol"),
+        ("/api/intraday/bars?symbol=NOPE", "unknown symbol"),
+        ("/api/intraday/bars?symbol=SPY&since=yesterday", "RFC 3339"),
+        (
+            "/api/intraday/bars?symbol=SPY&since=2026-13-40T00:00:00Z",
+            "RFC 3339",
+        ),
+    ] {
+        let (status, body) = get(&app, path, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{path}: {message}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn market_status_is_served_for_the_clocks_instant() {
+    // Monday 2026-03-09 10:00 in New York (EDT since the day before): NYSE is open.
+    let (app, _clock) = app_at("2026-03-09T14:00:00Z").await;
+    let (status, body) = get(&app, "/api/global-markets/status", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["type"], "market_status");
+    assert_eq!(body["data"]["as_of"], "2026-03-09T14:00:00Z");
+    let markets = body["data"]["markets"].as_array().expect("markets");
+    assert!(markets.len() >= 10);
+    let nyse = markets
+        .iter()
+        .find(|m| m["code"] == "XNYS")
+        .expect("NYSE is listed");
+    assert_eq!(nyse["status"], "OPEN");
+    assert_eq!(nyse["next_event"], "close");
+    assert_eq!(nyse["next_event_at"], "2026-03-09T20:00:00Z");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_jobs_report_their_cadence_and_runs() {
+    let (app, _clock) = app_at("2026-03-09T14:30:10Z").await;
+    let (status, body) = get(&app, "/api/jobs", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let jobs = body["jobs"].as_array().expect("jobs");
+    let cadence = |name: &str| {
+        jobs.iter()
+            .find(|j| j["name"] == name)
+            .and_then(|j| j["cadence_ms"].as_u64())
+    };
+    assert_eq!(cadence("account_balance"), Some(10_000));
+    assert_eq!(cadence("positions"), Some(10_000));
+    assert_eq!(cadence("market_status"), Some(10_000));
+    assert_eq!(cadence("intraday"), Some(1_000));
+    assert_eq!(
+        cadence("heartbeat"),
+        Some(100),
+        "the test settings' heartbeat"
+    );
+    for job in jobs {
+        assert!(job["runs"].as_u64().is_some_and(|r| r >= 1), "{job}");
+        assert_eq!(job["last_error"], Value::Null, "{job}");
+    }
+    app.stop().await;
+}
+
+/// Messages a socket receives until the heartbeat published after `marker_tick` arrives.
+async fn messages_until_heartbeat(
+    socket: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    after_seq: u64,
+) -> Vec<Envelope> {
+    let mut seen = Vec::new();
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("a message within 5 s")
+            .expect("open")
+            .expect("readable");
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let envelope: Envelope = serde_json::from_str(text.as_str()).expect("envelope");
+        if matches!(envelope.message, ServerMessage::Heartbeat(_)) && envelope.seq > after_seq {
+            return seen;
+        }
+        seen.push(envelope);
+    }
+}
+
+#[tokio::test]
+async fn a_traders_socket_carries_their_account_and_nobody_elses() {
+    let (app, _clock) = app_at("2026-03-09T14:30:10Z").await;
+    let demo = sign_in(&app, "demo").await;
+    let (_, own) = get(&app, "/api/account/balance", Some(&demo)).await;
+    let own_id = own["data"]["account_id"].as_i64().expect("id");
+
+    let connect = |cookie: Option<String>| {
+        let url = app.ws_url();
+        async move {
+            let mut request = url.into_client_request().expect("request");
+            if let Some(cookie) = cookie {
+                request
+                    .headers_mut()
+                    .insert("cookie", cookie.parse().expect("header"));
+            }
+            tokio_tungstenite::connect_async(request)
+                .await
+                .expect("upgrade")
+                .0
+        }
+    };
+    let mut demo_socket = connect(Some(demo)).await;
+    let mut anonymous = connect(None).await;
+    let mark = app
+        .hub
+        .latest_seqs()
+        .get(&app::protocol::Topic::Heartbeat)
+        .copied()
+        .unwrap_or(0);
+    app.jobs.run_all_once().await;
+
+    let seen = messages_until_heartbeat(&mut demo_socket, mark).await;
+    let balances: Vec<i64> = seen
+        .iter()
+        .filter_map(|e| match &e.message {
+            ServerMessage::AccountBalance(b) => Some(b.account_id),
+            ServerMessage::Positions(p) => Some(p.account_id),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        balances.len() >= 2,
+        "the snapshot and the new round: {balances:?}"
+    );
+    assert!(balances.iter().all(|id| *id == own_id), "{balances:?}");
+
+    let seen = messages_until_heartbeat(&mut anonymous, mark).await;
+    assert!(
+        seen.iter().all(|e| !matches!(
+            e.message,
+            ServerMessage::AccountBalance(_) | ServerMessage::Positions(_)
+        )),
+        "an anonymous socket sees no account"
+    );
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e.message, ServerMessage::MarketStatus(_)))
+    );
+    app.stop().await;
+}
