@@ -95,3 +95,64 @@ async fn thor_runs_on_postgres_and_its_runs_persist() {
     check.close().await.expect("close");
     database.drop_it().await;
 }
+
+#[tokio::test]
+async fn the_trading_back_end_runs_on_postgres() {
+    use std::sync::Arc;
+    use thor_server::clock::ManualClock;
+
+    let database = TempDatabase::create().await;
+    let start = chrono::DateTime::parse_from_rfc3339("2026-03-09T14:30:10Z")
+        .expect("instant")
+        .with_timezone(&chrono::Utc);
+    let clock = Arc::new(ManualClock::new(start));
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut settings = common::test_settings(data.path());
+    settings.storage.database_url = Some(database.url());
+    let app = common::start_with_clock(settings, data, clock.clone()).await;
+
+    // Ticks at 14:30:10 and 14:30:50; the one at 14:31:00 closes and stores the 14:30 bars.
+    clock.set(start + chrono::Duration::seconds(40));
+    app.jobs.run_all_once().await;
+    clock.set(start + chrono::Duration::seconds(50));
+    app.jobs.run_all_once().await;
+    let bars: Value = reqwest::get(app.url(
+        "/api/intraday/bars?symbol=QQQ&since=2026-03-09T14:00:00Z",
+    ))
+    .await
+    .expect("bars")
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(bars["data"]["bars"][0]["timestamp_minute"], "2026-03-09T14:30:00Z", "{bars}");
+    assert_eq!(bars["data"]["bars"][0]["trades"], 2);
+
+    let client = reqwest::Client::new();
+    let login = client
+        .post(app.url("/api/auth/login"))
+        .json(&serde_json::json!({ "username": "demo2", "password": "demo2" }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_string();
+    let balance: Value = client
+        .get(app.url("/api/account/balance"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("balance")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(balance["data"]["account_number"], "THOR-10002");
+    assert_eq!(balance["data"]["cash"], 125_000.0);
+    app.stop().await;
+    database.drop_it().await;
+}
