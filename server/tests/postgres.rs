@@ -116,15 +116,17 @@ async fn the_trading_back_end_runs_on_postgres() {
     app.jobs.run_all_once().await;
     clock.set(start + chrono::Duration::seconds(50));
     app.jobs.run_all_once().await;
-    let bars: Value = reqwest::get(app.url(
-        "/api/intraday/bars?symbol=QQQ&since=2026-03-09T14:00:00Z",
-    ))
-    .await
-    .expect("bars")
-    .json()
-    .await
-    .expect("json");
-    assert_eq!(bars["data"]["bars"][0]["timestamp_minute"], "2026-03-09T14:30:00Z", "{bars}");
+    let bars: Value =
+        reqwest::get(app.url("/api/intraday/bars?symbol=QQQ&since=2026-03-09T14:00:00Z"))
+            .await
+            .expect("bars")
+            .json()
+            .await
+            .expect("json");
+    assert_eq!(
+        bars["data"]["bars"][0]["timestamp_minute"], "2026-03-09T14:30:00Z",
+        "{bars}"
+    );
     assert_eq!(bars["data"]["bars"][0]["trades"], 2);
 
     let client = reqwest::Client::new();
