@@ -4,6 +4,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::config::{MarketSettings, Settings};
 use crate::db::Database;
+use crate::feed::hours::DuringExchangeHours;
 use crate::feed::{BarBuilder, MarketFeed, Simulator, SymbolSpec};
 use crate::hub::{Hub, now_ms};
 use crate::jobs::{JobBoard, JobContext, MarketData, Registry};
@@ -60,12 +61,17 @@ impl Application {
         let hub = Hub::new(epoch, settings.hub.max_connections);
 
         let symbols = Arc::new(feed.symbols().to_vec());
+        let feed: Box<dyn MarketFeed> = if settings.market.exchange_hours {
+            Box::new(DuringExchangeHours::new(feed))
+        } else {
+            Box::new(feed)
+        };
         let ctx = JobContext {
             db: db.clone(),
             hub: hub.clone(),
             clock,
             market: Arc::new(Mutex::new(MarketData {
-                feed: Box::new(feed),
+                feed,
                 bars: BarBuilder::new(),
                 session_day: None,
                 last_tick_at: None,
@@ -88,6 +94,7 @@ impl Application {
             hub,
             jobs: ctx.status.clone(),
             symbols,
+            clock: ctx.clock.clone(),
             started: Instant::now(),
             stop: CancellationToken::new(),
         };

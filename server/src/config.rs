@@ -29,6 +29,9 @@ pub struct MarketSettings {
     pub seed: u64,
     /// The symbols to simulate; empty means the simulator's default list.
     pub symbols: Vec<String>,
+    /// Trade each symbol only during its exchange's regular session (default: around the clock,
+    /// so the dashboard is alive at any hour).
+    pub exchange_hours: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -153,6 +156,7 @@ impl Default for Settings {
             market: MarketSettings {
                 seed: 42,
                 symbols: Vec::new(),
+                exchange_hours: false,
             },
         }
     }
@@ -179,6 +183,7 @@ struct FileSettings {
 struct FileMarket {
     seed: Option<u64>,
     symbols: Option<Vec<String>>,
+    exchange_hours: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -212,6 +217,14 @@ struct FileHub {
     heartbeat_report_every: Option<u32>,
     max_connections: Option<usize>,
     max_frame_bytes: Option<usize>,
+}
+
+fn parse_bool(name: &str, value: &str) -> anyhow::Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => bail!("{name} {value:?} is neither true nor false"),
+    }
 }
 
 impl Settings {
@@ -313,13 +326,15 @@ impl Settings {
         }
 
         if let Some(allow) = env("THOR_ALLOW_DEFAULT_PASSWORDS") {
-            settings.security.allow_default_passwords = match allow.as_str() {
-                "1" | "true" | "yes" => true,
-                "0" | "false" | "no" => false,
-                _ => bail!("THOR_ALLOW_DEFAULT_PASSWORDS {allow:?} is neither true nor false"),
-            };
+            settings.security.allow_default_passwords =
+                parse_bool("THOR_ALLOW_DEFAULT_PASSWORDS", &allow)?;
         } else if let Some(allow) = file.security.allow_default_passwords {
             settings.security.allow_default_passwords = allow;
+        }
+        if let Some(hours) = env("THOR_EXCHANGE_HOURS") {
+            settings.market.exchange_hours = parse_bool("THOR_EXCHANGE_HOURS", &hours)?;
+        } else if let Some(hours) = file.market.exchange_hours {
+            settings.market.exchange_hours = hours;
         }
 
         if let Some(seed) = env("THOR_MARKET_SEED") {

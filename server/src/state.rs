@@ -1,5 +1,6 @@
 //! What every handler can reach.
 
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::Database;
 use crate::hub::Hub;
@@ -19,6 +20,7 @@ pub struct AppState {
     pub jobs: JobBoard,
     /// The symbols the feed trades, in its order.
     pub symbols: Arc<Vec<String>>,
+    pub clock: Arc<dyn Clock>,
     pub started: Instant,
     /// Cancelled when the server begins to shut down; long-lived tasks and sockets watch it.
     pub stop: CancellationToken,

@@ -223,6 +223,38 @@ async fn bad_bar_queries_are_400_with_a_reason() {
 }
 
 #[tokio::test]
+async fn without_since_the_last_two_hours_of_bars_are_served() {
+    let (app, clock) = app_at("2026-03-09T14:30:10Z").await;
+    clock.set(at("2026-03-09T14:31:00Z"));
+    app.jobs.run_all_once().await;
+    let (status, body) = get(&app, "/api/intraday/bars?symbol=MSFT", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["since"], "2026-03-09T12:31:00Z");
+    assert_eq!(body["data"]["bars"].as_array().map(Vec::len), Some(1));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_database_that_stops_answering_is_a_503_not_a_crash() {
+    let (app, _clock) = app_at("2026-03-09T14:30:10Z").await;
+    let demo = sign_in(&app, "demo").await;
+    app.db.close().await;
+    let (status, body) = get(&app, "/api/intraday/bars?symbol=SPY", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"]["code"], "unavailable");
+    let (status, _) = get(&app, "/api/account/balance", Some(&demo)).await;
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the session cannot be checked"
+    );
+    // What needs no database still answers.
+    let (status, _) = get(&app, "/api/global-markets/status", None).await;
+    assert_eq!(status, StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn market_status_is_served_for_the_clocks_instant() {
     // Monday 2026-03-09 10:00 in New York (EDT since the day before): NYSE is open.
     let (app, _clock) = app_at("2026-03-09T14:00:00Z").await;

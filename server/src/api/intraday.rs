@@ -75,7 +75,7 @@ pub async fn bars(
                     "since {text:?} is not an RFC 3339 time such as 2026-03-09T14:00:00Z: {e}"
                 ))
             })?,
-        None => Utc::now() - Duration::hours(2),
+        None => state.clock.now() - Duration::hours(2),
     };
 
     // The seq is read before the bars: the answer holds at least every bar up to it.

@@ -10,9 +10,11 @@
 //!
 //! - [`simulator`]: seeded, reproducible price paths for a configurable symbol list.
 //! - [`bars`]: 1-minute OHLCV bars, the open (partial) bar, session VWAP.
+//! - [`hours`]: a wrapper that lets each symbol trade only during its exchange's session.
 //! - [`rng`]: the small, versioned PRNG the simulator draws from.
 
 pub mod bars;
+pub mod hours;
 pub mod rng;
 pub mod simulator;
 
