@@ -22,12 +22,8 @@ impl Job for AccountBalanceJob {
 
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let now = ctx.clock.now();
-            let books = accounts::load_books(&ctx.db)
-                .await
-                .context("cannot load the accounts")?;
-            for book in books {
-                let positions = accounts::value_positions(&book, |s| ctx.price(s), now);
+            for (book, positions) in ctx.valued_accounts().await? {
+                let now = positions.timestamp;
                 let equity_now = accounts::balance(&book, &positions, 0.0).equity;
                 let day_open = accounts::day_open_equity(&ctx.db, book.id, now, equity_now)
                     .await

@@ -56,6 +56,25 @@ impl JobContext {
     pub fn price(&self, symbol: &str) -> Option<f64> {
         self.market().bars.last_price(symbol)
     }
+
+    /// Every paper account with its positions valued at the latest prices, as of the clock's now.
+    pub async fn valued_accounts(
+        &self,
+    ) -> anyhow::Result<Vec<(crate::trading::accounts::Book, app::account::Positions)>> {
+        use anyhow::Context;
+        let now = self.clock.now();
+        let books = crate::trading::accounts::load_books(&self.db)
+            .await
+            .context("cannot load the accounts")?;
+        Ok(books
+            .into_iter()
+            .map(|book| {
+                let positions =
+                    crate::trading::accounts::value_positions(&book, |s| self.price(s), now);
+                (book, positions)
+            })
+            .collect())
+    }
 }
 
 pub trait Job: Send + Sync + 'static {

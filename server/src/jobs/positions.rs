@@ -3,8 +3,6 @@
 
 use super::{Job, JobContext};
 use crate::hub::Audience;
-use crate::trading::accounts;
-use anyhow::Context;
 use app::protocol::{ServerMessage, Topic};
 use futures::future::BoxFuture;
 use std::time::Duration;
@@ -22,12 +20,7 @@ impl Job for PositionsJob {
 
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let now = ctx.clock.now();
-            let books = accounts::load_books(&ctx.db)
-                .await
-                .context("cannot load the accounts")?;
-            for book in books {
-                let positions = accounts::value_positions(&book, |s| ctx.price(s), now);
+            for (book, positions) in ctx.valued_accounts().await? {
                 ctx.hub.publish_to(
                     Audience::Account(book.id),
                     Topic::Positions,
