@@ -242,3 +242,18 @@ fn set_password_cli(
         .expect("write");
     child.wait_with_output().expect("thor ends")
 }
+
+#[tokio::test]
+async fn a_session_survives_a_server_restart() {
+    let app = common::spawn_app().await;
+    let cookie = session_pair(&login(&app, "demo2", "demo2").await);
+    let data_dir = app.stop().await;
+
+    let settings = common::test_settings(data_dir.path());
+    let app = common::start(settings, data_dir).await;
+    let response = me(&app, Some(&cookie)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let who: Value = response.json().await.expect("json");
+    assert_eq!(who["username"], "demo2");
+    app.stop().await;
+}
