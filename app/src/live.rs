@@ -198,7 +198,7 @@ mod browser {
             ServerMessage::Error(error) => {
                 leptos::logging::warn!("[WS] server refused a message: {}", error.message);
             }
-            // The feature panels subscribe to these as they arrive (REST renders them for now).
+            // No panel shows the features yet; the page ignores their messages until one does.
             ServerMessage::AccountBalance(_)
             | ServerMessage::Positions(_)
             | ServerMessage::IntradayBar(_)

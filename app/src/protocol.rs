@@ -23,15 +23,6 @@ pub enum Topic {
 }
 
 impl Topic {
-    pub const ALL: [Topic; 6] = [
-        Topic::Heartbeat,
-        Topic::AccountBalance,
-        Topic::Positions,
-        Topic::IntradayBar,
-        Topic::Vwap,
-        Topic::MarketStatus,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Topic::Heartbeat => "heartbeat",
@@ -73,16 +64,6 @@ pub enum ServerMessage {
 }
 
 impl ServerMessage {
-    pub fn type_name(&self) -> &'static str {
-        match self.topic() {
-            Some(topic) => topic.as_str(),
-            None => match self {
-                ServerMessage::Pong(_) => "pong",
-                _ => "error",
-            },
-        }
-    }
-
     /// The topic a broadcast message belongs to; `None` for per-connection replies.
     pub fn topic(&self) -> Option<Topic> {
         match self {

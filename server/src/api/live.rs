@@ -2,7 +2,11 @@
 //! and all, so a page can join the REST snapshot onto the stream by `seq` without a gap.
 
 use super::ApiError;
-use crate::hub::Frame;
+use crate::auth::User;
+use crate::hub::{Audience, Frame};
+use crate::state::AppState;
+use crate::trading::accounts;
+use app::protocol::Topic;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -16,4 +20,18 @@ pub fn latest_message(frame: Option<Frame>) -> Result<Response, ApiError> {
         frame.text.as_str().to_owned(),
     )
         .into_response())
+}
+
+/// The latest `topic` message of the signed-in user's own paper account; 404 for a user
+/// without one (an operator).
+pub async fn latest_for_own_account(
+    state: &AppState,
+    user: &User,
+    topic: Topic,
+) -> Result<Response, ApiError> {
+    let account = accounts::account_id_of(&state.db, user.id)
+        .await
+        .map_err(ApiError::database)?
+        .ok_or_else(|| ApiError::NotFound("you have no paper account".into()))?;
+    latest_message(state.hub.latest(topic, Audience::Account(account)))
 }

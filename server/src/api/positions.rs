@@ -1,8 +1,7 @@
 //! `GET /api/positions`: the signed-in trader's positions, as last pushed on the socket.
 
-use super::{ApiError, account::own_account, live};
+use super::{ApiError, live};
 use crate::auth::CurrentUser;
-use crate::hub::Audience;
 use crate::state::AppState;
 use app::protocol::Topic;
 use axum::extract::State;
@@ -12,10 +11,5 @@ pub async fn list(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
 ) -> Result<Response, ApiError> {
-    let account = own_account(&state, user.id).await?;
-    live::latest_message(
-        state
-            .hub
-            .latest(Topic::Positions, Audience::Account(account)),
-    )
+    live::latest_for_own_account(&state, &user, Topic::Positions).await
 }

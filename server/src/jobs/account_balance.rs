@@ -24,7 +24,7 @@ impl Job for AccountBalanceJob {
         Box::pin(async move {
             for (book, positions) in ctx.valued_accounts().await? {
                 let now = positions.timestamp;
-                let equity_now = accounts::balance(&book, &positions, 0.0).equity;
+                let equity_now = accounts::equity(&book, &positions);
                 let day_open = accounts::day_open_equity(&ctx.db, book.id, now, equity_now)
                     .await
                     .with_context(|| {

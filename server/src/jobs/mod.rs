@@ -14,6 +14,9 @@ use crate::clock::Clock;
 use crate::db::Database;
 use crate::feed::{BarBuilder, MarketFeed};
 use crate::hub::Hub;
+use crate::trading::accounts::{self, Book};
+use anyhow::Context;
+use app::account::Positions;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -58,19 +61,15 @@ impl JobContext {
     }
 
     /// Every paper account with its positions valued at the latest prices, as of the clock's now.
-    pub async fn valued_accounts(
-        &self,
-    ) -> anyhow::Result<Vec<(crate::trading::accounts::Book, app::account::Positions)>> {
-        use anyhow::Context;
+    pub async fn valued_accounts(&self) -> anyhow::Result<Vec<(Book, Positions)>> {
         let now = self.clock.now();
-        let books = crate::trading::accounts::load_books(&self.db)
+        let books = accounts::load_books(&self.db)
             .await
             .context("cannot load the accounts")?;
         Ok(books
             .into_iter()
             .map(|book| {
-                let positions =
-                    crate::trading::accounts::value_positions(&book, |s| self.price(s), now);
+                let positions = accounts::value_positions(&book, |s| self.price(s), now);
                 (book, positions)
             })
             .collect())

@@ -225,10 +225,19 @@ pub fn value_positions(
     }
 }
 
+fn market_value(positions: &Positions) -> f64 {
+    round_cents(positions.positions.iter().map(|p| p.market_value).sum())
+}
+
+/// Cash plus the market value of every position.
+pub fn equity(book: &Book, positions: &Positions) -> f64 {
+    round_cents(book.cash_cents as f64 / 100.0 + market_value(positions))
+}
+
 /// The balance that goes with `positions`, given the day's opening equity.
 pub fn balance(book: &Book, positions: &Positions, day_open_equity: f64) -> AccountBalance {
     let cash = book.cash_cents as f64 / 100.0;
-    let market_value = round_cents(positions.positions.iter().map(|p| p.market_value).sum());
+    let market_value = market_value(positions);
     let long_value: f64 = positions
         .positions
         .iter()
@@ -236,7 +245,7 @@ pub fn balance(book: &Book, positions: &Positions, day_open_equity: f64) -> Acco
         .map(|p| p.market_value)
         .sum();
     let unrealized_pnl = round_cents(positions.positions.iter().map(|p| p.pnl).sum());
-    let equity = round_cents(cash + market_value);
+    let equity = equity(book, positions);
     let day_change = round_cents(equity - day_open_equity);
     AccountBalance {
         account_id: book.id,
