@@ -107,3 +107,21 @@ ensure_postgres() {
   fi
   die "PostgreSQL is not reachable at $url (set THOR_TEST_POSTGRES_URL to one that is)"
 }
+
+# The Redis tests use the real server on 127.0.0.1:6379 (the shared hub); start it if it is
+# installed but down. It keeps nothing on disk.
+ensure_redis() {
+  local url="${THOR_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+  if redis-cli -u "$url" ping 2>/dev/null | grep -qx PONG; then return; fi
+  if command -v redis-server >/dev/null; then
+    say "starting Redis"
+    local hostport="${url#redis://}"; hostport="${hostport##*@}"; hostport="${hostport%%/*}"
+    redis-server --bind "${hostport%:*}" --port "${hostport##*:}" --save "" --appendonly no \
+      --daemonize yes >/dev/null || true
+    for _ in $(seq 1 30); do
+      redis-cli -u "$url" ping 2>/dev/null | grep -qx PONG && return
+      sleep 1
+    done
+  fi
+  die "Redis is not reachable at $url (set THOR_TEST_REDIS_URL to one that is)"
+}

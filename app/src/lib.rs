@@ -7,8 +7,9 @@
 //! - [`account`], [`intraday`], [`markets`]: the four features' payloads.
 //! - [`protocol`]: the WebSocket envelope and every message type, used by server and page alike.
 //! - [`live`]: the page's one WebSocket per tab and the signals it feeds the panels.
-//! - [`components`]: the panels, one per file.
-//! - [`shell`] and [`App`]: the HTML document and the dashboard's routes.
+//! - [`components`]: the panels and the sign-in form, one per file.
+//! - [`shell`] and [`App`]: the HTML document and the dashboard's routes; [`SignedIn`]: who the
+//!   page is for.
 
 pub mod account;
 pub mod components;
@@ -17,13 +18,24 @@ pub mod live;
 pub mod markets;
 pub mod protocol;
 
-use components::{HeartbeatPanel, NotFound};
+use components::{HeartbeatPanel, NotFound, SignInForm, TopBarUser};
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
     StaticSegment,
     components::{Route, Router, Routes},
 };
+use serde::{Deserialize, Serialize};
+
+/// The path of the sign-in page; every other page needs a session.
+pub const LOGIN_PATH: &str = "/login";
+
+/// The user a page is rendered for. The server checks the session before rendering and puts this
+/// in the request's extensions; the page carries it over to the browser with the rendered HTML.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedIn {
+    pub username: String,
+}
 
 /// The whole HTML document, rendered by the server around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -46,8 +58,14 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 
 #[component]
 pub fn App() -> impl IntoView {
+    // First, before anything else takes a hydration id: serialised by the server, read back (not
+    // recomputed) by the browser, so both render the same top bar.
+    let signed_in = SharedValue::new(signed_in_from_request).into_inner();
     provide_meta_context();
     let live = live::provide_live_socket();
+    if let Some(user) = signed_in.clone() {
+        provide_context(user);
+    }
 
     view! {
         <Stylesheet id="leptos" href="/pkg/thor.css"/>
@@ -56,24 +74,46 @@ pub fn App() -> impl IntoView {
         <Title text="Thor"/>
         <Router>
             <header class="topbar">
-                <a class="brand" href="/">"Thor"</a>
+                // A full page load, so the server decides whether "/" needs a sign-in first.
+                <a class="brand" href="/" rel="external">"Thor"</a>
                 <span class="tagline">"live trading dashboard"</span>
-                <span data-testid="topbar-connection" class=move || live.state.get().css_class()>
-                    {move || live.state.get().label()}
-                </span>
+                {signed_in.map(|user| view! {
+                    <span data-testid="topbar-connection" class=move || live.state.get().css_class()>
+                        {move || live.state.get().label()}
+                    </span>
+                    <TopBarUser user/>
+                })}
             </header>
             <main class="dashboard">
                 <Routes fallback=NotFound>
                     <Route path=StaticSegment("") view=Dashboard/>
+                    <Route path=StaticSegment("login") view=SignInForm/>
                 </Routes>
             </main>
         </Router>
     }
 }
 
+/// The user the server's session check found (see `thor_server::pages`).
+#[cfg(feature = "ssr")]
+fn signed_in_from_request() -> Option<SignedIn> {
+    use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<SignedIn>().cloned())
+}
+
+/// In the browser the value comes from the server's HTML; this runs only if it is missing.
+#[cfg(not(feature = "ssr"))]
+fn signed_in_from_request() -> Option<SignedIn> {
+    None
+}
+
 /// The trader's one screen.
 #[component]
 fn Dashboard() -> impl IntoView {
+    // Only a signed-in page may open the socket (the server refuses anonymous ones).
+    if use_context::<SignedIn>().is_some() {
+        live::connect(live::use_live_socket());
+    }
     view! {
         <div class="grid">
             <HeartbeatPanel/>

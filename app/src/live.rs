@@ -1,11 +1,16 @@
 //! The page's live connection: one WebSocket per tab, shared by every panel through context.
 //!
 //! On the server (SSR) nothing connects: the signals start as "connecting" with no data, which is
-//! exactly what the hydrated page starts from too, so hydration matches. In the browser an effect
-//! opens the socket after hydration and reconnects with jittered exponential backoff.
+//! exactly what the hydrated page starts from too, so hydration matches. In the browser the
+//! dashboard opens the socket after hydration ([`connect`]). The page remembers the epoch and the
+//! last `seq` of every topic it received, and every reconnect asks the server to resume from
+//! there (`/ws?epoch=E&since=topic:seq,…`), so nothing still in the server's buffer is missed.
+//! A socket the server closed for a restart (1012) or for falling behind (4008) comes back at once;
+//! any other loss, with jittered exponential backoff.
 
-use crate::protocol::Heartbeat;
+use crate::protocol::{Envelope, Heartbeat, Topic, format_since};
 use leptos::prelude::*;
+use std::collections::BTreeMap;
 
 /// Where the page's socket stands, as a trader would read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +77,47 @@ impl LiveSocket {
     }
 }
 
-/// Creates the page's live connection and puts it in context. Call once, in `App`.
+/// Where a reconnecting page resumes from: the epoch and the last `seq` of every topic received.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResumePoint {
+    epoch: Option<u64>,
+    seqs: BTreeMap<Topic, u64>,
+}
+
+impl ResumePoint {
+    /// Notes a received message. Per-connection replies (`pong`, `error`, …) have no topic and
+    /// no seq worth keeping.
+    pub fn note(&mut self, envelope: &Envelope) {
+        let Some(topic) = envelope.message.topic() else {
+            return;
+        };
+        self.note_epoch(envelope.epoch);
+        let last = self.seqs.entry(topic).or_insert(envelope.seq);
+        *last = (*last).max(envelope.seq);
+    }
+
+    /// The server's epoch, from any message or a `resumed` reply: a new one makes the old seqs
+    /// meaningless.
+    pub fn note_epoch(&mut self, epoch: u64) {
+        if self.epoch != Some(epoch) {
+            self.epoch = Some(epoch);
+            self.seqs.clear();
+        }
+    }
+
+    /// The query string for `/ws`: empty until there is something to resume.
+    pub fn query(&self) -> String {
+        match self.epoch {
+            Some(epoch) if !self.seqs.is_empty() => {
+                format!("?epoch={epoch}&since={}", format_since(&self.seqs))
+            }
+            _ => String::new(),
+        }
+    }
+}
+
+/// Creates the page's live connection signals and puts them in context. Call once, in `App`.
+/// Nothing connects until [`connect`].
 pub fn provide_live_socket() -> LiveSocket {
     let live = LiveSocket {
         state: RwSignal::new(ConnectionState::Connecting),
@@ -81,8 +126,6 @@ pub fn provide_live_socket() -> LiveSocket {
         connects: RwSignal::new(0),
     };
     provide_context(live);
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| untrack(|| browser::start(live)));
     live
 }
 
@@ -91,22 +134,77 @@ pub fn use_live_socket() -> LiveSocket {
     expect_context::<LiveSocket>()
 }
 
+/// Opens the tab's socket once the page has hydrated. However often the dashboard mounts, a tab
+/// has one socket. On the server this does nothing.
+pub fn connect(live: LiveSocket) {
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| untrack(|| browser::start(live)));
+    #[cfg(not(feature = "hydrate"))]
+    let _ = live;
+}
+
+/// The page is leaving (signing out): close the socket and never reconnect.
+pub fn stop() {
+    #[cfg(feature = "hydrate")]
+    browser::stop();
+}
+
 #[cfg(feature = "hydrate")]
 mod browser {
-    use super::{ConnectionState, LiveSocket, SeenHeartbeat};
+    use super::{ConnectionState, LiveSocket, ResumePoint, SeenHeartbeat};
     use crate::protocol::{Envelope, ServerMessage, close_code};
     use leptos::prelude::*;
-    use std::cell::Cell;
+    use std::cell::{Cell, RefCell};
     use std::rc::Rc;
     use std::time::Duration;
     use wasm_bindgen::JsCast;
-    use wasm_bindgen::prelude::Closure;
+    use wasm_bindgen::prelude::{Closure, JsValue};
     use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
     const BACKOFF_START_MS: f64 = 500.0;
     const BACKOFF_MAX_MS: f64 = 15_000.0;
+    /// Ceiling of the jitter before an immediate reconnect (after 1012 or 4008).
+    const QUICK_RECONNECT_MS: f64 = 250.0;
+    /// The normal close a page sends when it leaves.
+    const NORMAL_CLOSURE: u16 = 1000;
+
+    /// What outlives one socket: where to resume from, and how the reconnects are going.
+    struct Connection {
+        live: LiveSocket,
+        resume: ResumePoint,
+        /// Attempts since the last socket that opened.
+        failures: u32,
+        socket: Option<WebSocket>,
+        /// Set when the page leaves: nothing reconnects after that.
+        stopped: bool,
+    }
+
+    type Shared = Rc<RefCell<Connection>>;
+
+    thread_local! {
+        /// The tab's one connection, once started.
+        static CONNECTION: RefCell<Option<Shared>> = const { RefCell::new(None) };
+    }
 
     pub(super) fn start(live: LiveSocket) {
+        let fresh = CONNECTION.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            if slot.is_some() {
+                return None;
+            }
+            let connection = Rc::new(RefCell::new(Connection {
+                live,
+                resume: ResumePoint::default(),
+                failures: 0,
+                socket: None,
+                stopped: false,
+            }));
+            *slot = Some(connection.clone());
+            Some(connection)
+        });
+        let Some(connection) = fresh else {
+            return;
+        };
         live.now_ms.set(Some(js_sys::Date::now()));
         let ticking = set_interval_with_handle(
             move || live.now_ms.set(Some(js_sys::Date::now())),
@@ -115,20 +213,43 @@ mod browser {
         if let Err(e) = ticking {
             leptos::logging::warn!("[WS] cannot start the page clock: {e:?}");
         }
-        let failures = Rc::new(Cell::new(0u32));
-        connect(live, failures);
+        connect(connection);
     }
 
-    fn socket_url() -> Option<String> {
+    pub(super) fn stop() {
+        let Some(connection) = CONNECTION.with(|slot| slot.borrow().clone()) else {
+            return;
+        };
+        let socket = {
+            let mut connection = connection.borrow_mut();
+            connection.stopped = true;
+            connection.socket.take()
+        };
+        if let Some(socket) = socket
+            && let Err(e) = socket.close_with_code(NORMAL_CLOSURE)
+        {
+            leptos::logging::warn!("[WS] cannot close the socket: {e:?}");
+        }
+    }
+
+    /// `/ws`, or on a reconnect `/ws?epoch=E&since=topic:seq,…` to resume where the page left off.
+    fn socket_url(resume: &ResumePoint) -> Option<String> {
         let location = window().location();
         let protocol = location.protocol().ok()?;
         let host = location.host().ok()?;
         let scheme = if protocol == "https:" { "wss" } else { "ws" };
-        Some(format!("{scheme}://{host}/ws"))
+        Some(format!("{scheme}://{host}/ws{}", resume.query()))
     }
 
-    fn connect(live: LiveSocket, failures: Rc<Cell<u32>>) {
-        let Some(url) = socket_url() else {
+    fn connect(connection: Shared) {
+        let (url, live) = {
+            let state = connection.borrow();
+            if state.stopped {
+                return;
+            }
+            (socket_url(&state.resume), state.live)
+        };
+        let Some(url) = url else {
             leptos::logging::warn!("[WS] cannot work out the socket address from the page");
             return;
         };
@@ -136,37 +257,59 @@ mod browser {
             Ok(socket) => socket,
             Err(e) => {
                 leptos::logging::warn!("[WS] cannot open {url}: {e:?}");
-                schedule_reconnect(live, failures);
+                schedule_reconnect(connection, false);
                 return;
             }
         };
+        let opened = Rc::new(Cell::new(false));
 
         let on_open = {
-            let failures = failures.clone();
+            let connection = connection.clone();
+            let opened = opened.clone();
             Closure::<dyn FnMut()>::new(move || {
-                failures.set(0);
+                opened.set(true);
+                connection.borrow_mut().failures = 0;
                 live.state.set(ConnectionState::Open);
                 live.connects.update(|n| *n += 1);
             })
         };
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-            let Some(text) = event.data().as_string() else {
-                return;
-            };
-            match serde_json::from_str::<Envelope>(&text) {
-                Ok(envelope) => receive(live, envelope),
-                Err(e) => leptos::logging::warn!("[WS] unreadable message ({e}): {text}"),
-            }
-        });
+        let on_message = {
+            let connection = connection.clone();
+            Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+                let Some(text) = event.data().as_string() else {
+                    return;
+                };
+                match serde_json::from_str::<Envelope>(&text) {
+                    Ok(envelope) => receive(&connection, envelope),
+                    Err(e) => leptos::logging::warn!("[WS] unreadable message ({e}): {text}"),
+                }
+            })
+        };
         let on_close = {
-            let failures = failures.clone();
+            let connection = connection.clone();
+            let socket = socket.clone();
             Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
-                if event.code() == close_code::SERVICE_RESTART {
-                    // A planned restart: come back quickly rather than after a long backoff.
-                    failures.set(0);
+                let stopped = {
+                    let mut state = connection.borrow_mut();
+                    // Only the current socket's end matters (a stopped page already let go).
+                    if state.socket.as_ref() == Some(&socket) {
+                        state.socket = None;
+                    }
+                    state.stopped
+                };
+                if stopped {
+                    return;
                 }
                 live.state.set(ConnectionState::Reconnecting);
-                schedule_reconnect(live, failures.clone());
+                let code = event.code();
+                let quick = code == close_code::SERVICE_RESTART || code == close_code::TOO_SLOW;
+                if quick {
+                    leptos::logging::log!("[WS] closed with {code}: reconnecting now to resume");
+                } else if !opened.get() {
+                    // Never opened: perhaps the session is gone, and no reconnect will help.
+                    check_still_signed_in();
+                }
+                schedule_reconnect(connection.clone(), quick);
             })
         };
         socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
@@ -176,9 +319,15 @@ mod browser {
         on_open.forget();
         on_message.forget();
         on_close.forget();
+        connection.borrow_mut().socket = Some(socket);
     }
 
-    fn receive(live: LiveSocket, envelope: Envelope) {
+    fn receive(connection: &Shared, envelope: Envelope) {
+        let live = {
+            let mut state = connection.borrow_mut();
+            state.resume.note(&envelope);
+            state.live
+        };
         match envelope.message {
             ServerMessage::Heartbeat(heartbeat) => {
                 let newer = live.heartbeat.with_untracked(|seen| match seen {
@@ -195,6 +344,18 @@ mod browser {
                     }));
                 }
             }
+            ServerMessage::Resumed(resumed) => {
+                leptos::logging::log!(
+                    "[WS] resumed epoch {}: replayed {:?}, snapshot {:?}",
+                    resumed.epoch,
+                    resumed.replayed,
+                    resumed.snapshot
+                );
+                connection.borrow_mut().resume.note_epoch(resumed.epoch);
+            }
+            ServerMessage::Subscribed(subscription) => {
+                leptos::logging::log!("[WS] subscribed: {subscription:?}");
+            }
             ServerMessage::Error(error) => {
                 leptos::logging::warn!("[WS] server refused a message: {}", error.message);
             }
@@ -204,19 +365,108 @@ mod browser {
             | ServerMessage::IntradayBar(_)
             | ServerMessage::Vwap(_)
             | ServerMessage::MarketStatus(_)
+            | ServerMessage::Cutover(_)
+            | ServerMessage::Probe(_)
             | ServerMessage::Pong(_) => {}
         }
     }
 
-    fn schedule_reconnect(live: LiveSocket, failures: Rc<Cell<u32>>) {
-        let attempt = failures.get();
-        failures.set(attempt.saturating_add(1));
-        let ceiling = (BACKOFF_START_MS * 2f64.powi(attempt.min(10) as i32)).min(BACKOFF_MAX_MS);
-        // Full jitter between half and all of the ceiling, so a restarted server is not stampeded.
-        let delay = ceiling * (0.5 + js_sys::Math::random() * 0.5);
+    fn schedule_reconnect(connection: Shared, quick: bool) {
+        let delay = {
+            let mut state = connection.borrow_mut();
+            if quick {
+                state.failures = 0;
+                QUICK_RECONNECT_MS * js_sys::Math::random()
+            } else {
+                let attempt = state.failures;
+                state.failures = attempt.saturating_add(1);
+                let ceiling =
+                    (BACKOFF_START_MS * 2f64.powi(attempt.min(10) as i32)).min(BACKOFF_MAX_MS);
+                // Full jitter between half and all of the ceiling, so a restarted server is not
+                // stampeded.
+                ceiling * (0.5 + js_sys::Math::random() * 0.5)
+            }
+        };
         set_timeout(
-            move || connect(live, failures),
+            move || connect(connection),
             Duration::from_millis(delay as u64),
         );
+    }
+
+    /// Asks the server whether this page's session still stands; if it does not, goes to the
+    /// sign-in page instead of knocking on `/ws` forever.
+    fn check_still_signed_in() {
+        let on_answer = Closure::once(move |response: JsValue| {
+            let status = js_sys::Reflect::get(&response, &JsValue::from_str("status"))
+                .ok()
+                .and_then(|status| status.as_f64());
+            if status == Some(401.0)
+                && let Err(e) = window().location().assign(crate::LOGIN_PATH)
+            {
+                leptos::logging::warn!("[WS] cannot go to the sign-in page: {e:?}");
+            }
+        });
+        // Unreachable server: the reconnects carry on and will try again.
+        let on_failure = Closure::once(move |_: JsValue| {});
+        let _pending = window()
+            .fetch_with_str("/api/auth/me")
+            .then2(&on_answer, &on_failure);
+        on_answer.forget();
+        on_failure.forget();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ResumePoint;
+    use crate::protocol::{Envelope, Heartbeat, Pong, ServerMessage};
+
+    fn heartbeat(epoch: u64, seq: u64) -> Envelope {
+        Envelope {
+            message: ServerMessage::Heartbeat(Heartbeat {
+                tick: seq,
+                uptime_s: 1,
+                connections: 1,
+                active_jobs: None,
+                topics: None,
+            }),
+            seq,
+            epoch,
+            ts: 0,
+        }
+    }
+
+    #[test]
+    fn a_first_connection_has_nothing_to_resume() {
+        let mut resume = ResumePoint::default();
+        assert_eq!(resume.query(), "");
+        resume.note_epoch(3);
+        assert_eq!(resume.query(), "", "an epoch alone resumes nothing");
+    }
+
+    #[test]
+    fn the_last_seq_of_each_topic_is_kept_and_a_new_epoch_forgets_them() {
+        let mut resume = ResumePoint::default();
+        resume.note(&heartbeat(3, 12));
+        resume.note(&heartbeat(3, 11));
+        assert_eq!(resume.query(), "?epoch=3&since=heartbeat:12");
+
+        let pong = Envelope {
+            message: ServerMessage::Pong(Pong { nonce: None }),
+            seq: 0,
+            epoch: 3,
+            ts: 0,
+        };
+        resume.note(&pong);
+        assert_eq!(
+            resume.query(),
+            "?epoch=3&since=heartbeat:12",
+            "replies carry no seq"
+        );
+
+        resume.note(&heartbeat(4, 2));
+        assert_eq!(resume.query(), "?epoch=4&since=heartbeat:2");
+        resume.note_epoch(5);
+        assert_eq!(resume.query(), "");
     }
 }

@@ -20,9 +20,35 @@ pub enum Topic {
     IntradayBar,
     Vwap,
     MarketStatus,
+    Cutover,
+    Probe,
+}
+
+/// How the hub treats a topic's messages for a client that falls behind or reconnects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Only the newest message (per symbol, where the topic has one) matters: a slow client's
+    /// queued message is replaced by the newer one, and a resuming client gets the latest.
+    Latest,
+    /// Every message matters: queued in order, kept in a replay buffer for resuming clients.
+    Replay,
+    /// Worth something only when fresh: a slow client keeps just the newest one queued, and a
+    /// resuming client gets nothing old.
+    Droppable,
 }
 
 impl Topic {
+    pub const ALL: [Topic; 8] = [
+        Topic::Heartbeat,
+        Topic::AccountBalance,
+        Topic::Positions,
+        Topic::IntradayBar,
+        Topic::Vwap,
+        Topic::MarketStatus,
+        Topic::Cutover,
+        Topic::Probe,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Topic::Heartbeat => "heartbeat",
@@ -31,7 +57,35 @@ impl Topic {
             Topic::IntradayBar => "intraday_bar",
             Topic::Vwap => "vwap",
             Topic::MarketStatus => "market_status",
+            Topic::Cutover => "cutover",
+            Topic::Probe => "probe",
         }
+    }
+
+    pub fn from_name(name: &str) -> Option<Topic> {
+        Topic::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    /// A small dense index, for per-topic counters and bit sets.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn delivery(self) -> Delivery {
+        match self {
+            Topic::Heartbeat => Delivery::Droppable,
+            Topic::IntradayBar | Topic::Probe => Delivery::Replay,
+            Topic::AccountBalance
+            | Topic::Positions
+            | Topic::Vwap
+            | Topic::MarketStatus
+            | Topic::Cutover => Delivery::Latest,
+        }
+    }
+
+    /// Whether subscriptions to this topic can be narrowed to some symbols.
+    pub fn per_symbol(self) -> bool {
+        matches!(self, Topic::IntradayBar | Topic::Vwap)
     }
 }
 
@@ -59,7 +113,14 @@ pub enum ServerMessage {
     IntradayBar(IntradayBar),
     Vwap(Vwap),
     MarketStatus(GlobalMarkets),
+    Cutover(Cutover),
+    /// A synthetic message at a fixed rate, for measuring delivery (off unless configured).
+    Probe(Probe),
     Pong(Pong),
+    /// The answer to a `resume`: what was replayed, and which topics got a snapshot instead.
+    Resumed(Resumed),
+    /// The answer to `subscribe` / `unsubscribe`: what this connection now receives.
+    Subscribed(Subscription),
     Error(ProtocolError),
 }
 
@@ -73,7 +134,12 @@ impl ServerMessage {
             ServerMessage::IntradayBar(_) => Some(Topic::IntradayBar),
             ServerMessage::Vwap(_) => Some(Topic::Vwap),
             ServerMessage::MarketStatus(_) => Some(Topic::MarketStatus),
-            ServerMessage::Pong(_) | ServerMessage::Error(_) => None,
+            ServerMessage::Cutover(_) => Some(Topic::Cutover),
+            ServerMessage::Probe(_) => Some(Topic::Probe),
+            ServerMessage::Pong(_)
+            | ServerMessage::Resumed(_)
+            | ServerMessage::Subscribed(_)
+            | ServerMessage::Error(_) => None,
         }
     }
 }
@@ -89,6 +155,60 @@ pub struct Heartbeat {
     pub active_jobs: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topics: Option<BTreeMap<Topic, u64>>,
+}
+
+/// Which transport each live feature renders from. Published whenever an operator moves one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cutover {
+    pub features: BTreeMap<String, FeatureMode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureMode {
+    /// REST polling renders; the socket is not used for this feature.
+    Rest,
+    /// REST renders; socket messages are received, logged and compared.
+    Shadow,
+    /// The socket renders; REST polling stops.
+    Live,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    /// Counts up from 1 within a run of the probe.
+    pub n: u64,
+    /// When the server published it, microseconds since the Unix epoch (finer than `ts`).
+    pub sent_us: i64,
+}
+
+/// Why a topic got a snapshot instead of a replay on `resume`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotReason {
+    /// The server restarted (or the hub failed over): old sequence numbers mean nothing.
+    NewEpoch,
+    /// The messages after the client's seq are no longer in the server's replay buffer.
+    BeyondBuffer,
+    /// The client sent a seq the server never issued.
+    AheadOfServer,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resumed {
+    /// The server's current epoch.
+    pub epoch: u64,
+    /// How many missed messages of each topic follow this reply.
+    pub replayed: BTreeMap<Topic, u64>,
+    /// Topics whose gap could not be replayed: the current state follows instead.
+    pub snapshot: BTreeMap<Topic, SnapshotReason>,
+}
+
+/// What a connection receives: these topics, and for per-symbol topics these symbols.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub topics: Vec<Topic>,
+    pub symbols: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,6 +234,10 @@ pub enum ErrorCode {
     UnknownType,
     /// Binary frames carry nothing in this protocol.
     BinaryFrame,
+    /// A symbol the market feed does not trade.
+    UnknownSymbol,
+    /// More messages than the per-connection rate allows; this one was ignored.
+    RateLimited,
 }
 
 /// Messages a page sends.
@@ -124,6 +248,52 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         nonce: Option<u64>,
     },
+    /// Adds topics and/or symbols; the current state of what is added follows at once.
+    /// Omitted fields change nothing. A new connection starts subscribed to everything.
+    Subscribe {
+        #[serde(default)]
+        topics: Vec<Topic>,
+        #[serde(default)]
+        symbols: Vec<String>,
+    },
+    /// Removes topics and/or symbols.
+    Unsubscribe {
+        #[serde(default)]
+        topics: Vec<Topic>,
+        #[serde(default)]
+        symbols: Vec<String>,
+    },
+    /// "I have everything up to these seqs of `epoch`": the server sends what followed, in
+    /// order, from its replay buffer, or the current state where it cannot (and says so in a
+    /// `resumed` reply). The same can be asked at connect time: `/ws?epoch=E&since=topic:seq,…`.
+    Resume {
+        epoch: u64,
+        seqs: BTreeMap<Topic, u64>,
+    },
+}
+
+/// Parses the `since` query parameter of `/ws` (`heartbeat:12,intraday_bar:40`).
+pub fn parse_since(text: &str) -> Result<BTreeMap<Topic, u64>, String> {
+    let mut seqs = BTreeMap::new();
+    for part in text.split(',').filter(|p| !p.is_empty()) {
+        let (name, seq) = part
+            .split_once(':')
+            .ok_or_else(|| format!("\"{part}\" is not topic:seq"))?;
+        let topic = Topic::from_name(name).ok_or_else(|| format!("unknown topic \"{name}\""))?;
+        let seq = seq
+            .parse::<u64>()
+            .map_err(|_| format!("\"{seq}\" is not a sequence number"))?;
+        seqs.insert(topic, seq);
+    }
+    Ok(seqs)
+}
+
+/// The inverse of [`parse_since`].
+pub fn format_since(seqs: &BTreeMap<Topic, u64>) -> String {
+    seqs.iter()
+        .map(|(topic, seq)| format!("{}:{seq}", topic.as_str()))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// WebSocket close codes the server uses, and what a page should do about them.
@@ -134,6 +304,10 @@ pub mod close_code {
     pub const TRY_AGAIN_LATER: u16 = 1013;
     /// A frame was larger than the server accepts.
     pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// The client kept sending faster than the rate limit after being warned.
+    pub const POLICY_VIOLATION: u16 = 1008;
+    /// The client fell so far behind that its queue filled: reconnect and `resume`.
+    pub const TOO_SLOW: u16 = 4008;
 }
 
 /// Why a client message was refused, worded for the `error` reply.
@@ -222,5 +396,45 @@ mod tests {
             parse_client_message(r#"{"type":"ping","nonce":"four"}"#).map_err(|e| e.code),
             Err(ErrorCode::BadFrame)
         );
+        assert_eq!(
+            parse_client_message(r#"{"type":"subscribe","symbols":["AAPL"]}"#),
+            Ok(ClientMessage::Subscribe {
+                topics: vec![],
+                symbols: vec!["AAPL".into()]
+            })
+        );
+        assert_eq!(
+            parse_client_message(r#"{"type":"unsubscribe","topics":["no_such_topic"]}"#)
+                .map_err(|e| e.code),
+            Err(ErrorCode::BadFrame)
+        );
+        assert_eq!(
+            parse_client_message(r#"{"type":"resume","epoch":3,"seqs":{"intraday_bar":9}}"#),
+            Ok(ClientMessage::Resume {
+                epoch: 3,
+                seqs: BTreeMap::from([(Topic::IntradayBar, 9)])
+            })
+        );
+    }
+
+    #[test]
+    fn since_round_trips_and_refuses_nonsense() {
+        let seqs = BTreeMap::from([(Topic::Heartbeat, 12), (Topic::IntradayBar, 40)]);
+        assert_eq!(format_since(&seqs), "heartbeat:12,intraday_bar:40");
+        assert_eq!(parse_since(&format_since(&seqs)), Ok(seqs));
+        assert_eq!(parse_since(""), Ok(BTreeMap::new()));
+        assert!(parse_since("heartbeat").is_err());
+        assert!(parse_since("nope:1").is_err());
+        assert!(parse_since("heartbeat:-1").is_err());
+    }
+
+    #[test]
+    fn topic_names_and_indices_agree() {
+        for (i, topic) in Topic::ALL.into_iter().enumerate() {
+            assert_eq!(topic.index(), i);
+            assert_eq!(Topic::from_name(topic.as_str()), Some(topic));
+            let json = serde_json::to_string(&topic).expect("topic serialises");
+            assert_eq!(json, format!("\"{}\"", topic.as_str()));
+        }
     }
 }

@@ -1,7 +1,17 @@
-import { test as base, expect } from '@playwright/test';
+import { test as base, expect, type Page } from '@playwright/test';
+
+/// Signs in through the real sign-in form (fill, submit) and lands on the dashboard.
+export async function signIn(page: Page, username = 'demo', password = 'demo') {
+  await page.goto('/login');
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByTestId('signed-in-user')).toHaveText(username);
+}
 
 // Every page under test fails on any console error, uncaught exception or HTTP status >= 400.
-export const test = base.extend<{ problems: string[] }>({
+export const test = base.extend<{ problems: string[]; signedIn: Page }>({
   problems: [
     async ({ page }, use) => {
       const problems: string[] = [];
@@ -20,6 +30,13 @@ export const test = base.extend<{ problems: string[] }>({
     },
     { auto: true },
   ],
+  // The page, signed in as demo through the form, on the hydrated dashboard ("Live" needs the
+  // WebAssembly running), so nothing of the first load is still in flight when a test goes on.
+  signedIn: async ({ page }, use) => {
+    await signIn(page);
+    await expect(page.getByTestId('topbar-connection')).toHaveText('Live');
+    await use(page);
+  },
 });
 
 export { expect };

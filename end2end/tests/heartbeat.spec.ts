@@ -1,12 +1,15 @@
-import { test, expect } from './fixtures';
+import { test, expect, signIn } from './fixtures';
 
-test('the page is served rendered, then hydrates and shows live heartbeats', async ({ page, request }) => {
-  // Before any JavaScript: the server's HTML already holds the panel, waiting to connect.
-  const html = await (await request.get('/')).text();
+test('the page is served rendered, then hydrates and shows live heartbeats', async ({ signedIn: page }) => {
+  // Before any JavaScript: the server's HTML (fetched with this browser's session cookie) already
+  // holds the panel, waiting to connect, and names the user.
+  const response = await page.request.get('/');
+  expect(response.status()).toBe(200);
+  const html = await response.text();
   expect(html).toContain('Server heartbeat');
   expect(html).toContain('Connecting…');
+  expect(html).toMatch(/data-testid="signed-in-user"[^>]*>demo</);
 
-  await page.goto('/');
   await expect(page).toHaveTitle('Thor');
 
   // Only the hydrated page opens the socket, so "Live" proves hydration worked.
@@ -26,10 +29,12 @@ test('the page is served rendered, then hydrates and shows live heartbeats', asy
 test('the page opens exactly one WebSocket', async ({ page }) => {
   const sockets: string[] = [];
   page.on('websocket', (ws) => sockets.push(ws.url()));
-  await page.goto('/');
+  // Counted from the sign-in page on: it opens none, the dashboard one.
+  await signIn(page);
   await expect(page.getByTestId('connection-state')).toHaveText('Live');
   await expect(page.getByTestId('heartbeat-seq')).toHaveText(/^\d+$/);
-  expect(sockets.filter((url) => url.endsWith('/ws'))).toHaveLength(1);
+  expect(sockets.filter((url) => new URL(url).pathname === '/ws')).toHaveLength(1);
+  expect(new URL(sockets[0]).search, 'a first connection has nothing to resume').toBe('');
 });
 
 test('health reports the embedded defaults', async ({ request }) => {

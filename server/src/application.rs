@@ -6,8 +6,8 @@ use crate::config::{MarketSettings, Settings};
 use crate::db::Database;
 use crate::feed::hours::DuringExchangeHours;
 use crate::feed::{BarBuilder, MarketFeed, Simulator, SymbolSpec};
-use crate::hub::{Hub, now_ms};
-use crate::jobs::{JobBoard, JobContext, MarketData, Registry};
+use crate::hub::{Hub, HubLimits, now_ms};
+use crate::jobs::{JobBoard, JobContext, Lead, MarketData, Registry};
 use crate::state::AppState;
 use crate::{api, auth, ws};
 use anyhow::Context;
@@ -58,7 +58,14 @@ impl Application {
             .local_addr()
             .context("cannot read the listening address")?;
         let epoch = db.record_run(now_ms(), &local.to_string()).await?;
-        let hub = Hub::new(epoch, settings.hub.max_connections);
+        let hub = Hub::new(
+            epoch,
+            HubLimits {
+                max_connections: settings.hub.max_connections,
+                queue_capacity: settings.hub.queue_capacity,
+                replay_capacity: settings.hub.replay_capacity,
+            },
+        );
 
         let symbols = Arc::new(feed.symbols().to_vec());
         let feed: Box<dyn MarketFeed> = if settings.market.exchange_hours {
@@ -77,13 +84,31 @@ impl Application {
                 last_tick_at: None,
             })),
             status: JobBoard::default(),
+            // Alone, this instance runs the jobs; sharing a hub, only while it holds the lease.
+            lead: Lead::new(settings.hub.redis_url.is_none()),
         };
         let registry = Arc::new(Registry::standard(
             settings.hub.heartbeat_interval,
             settings.hub.heartbeat_report_every,
+            settings.hub.probe_rate_hz,
         ));
-        // One round before serving: the first page and REST call already have data.
-        registry.run_once(&ctx).await;
+        let stop = CancellationToken::new();
+        let mut jobs = JoinSet::new();
+        if let Some(url) = &settings.hub.redis_url {
+            let shared = crate::hub::shared::SharedSettings {
+                url: url.clone(),
+                prefix: settings.hub.redis_prefix.clone(),
+                lease_ttl: settings.hub.lease_ttl,
+                replay_capacity: settings.hub.replay_capacity,
+                instance: crate::hub::shared::instance_id(local),
+            };
+            crate::hub::shared::start(shared, &ctx, registry.clone(), &stop, &mut jobs).await?;
+        }
+        // One round before serving (by the instance that runs the jobs): the first page and
+        // REST call already have data.
+        if ctx.lead.holds() {
+            registry.run_once(&ctx).await;
+        }
 
         let mut leptos_options = settings.leptos_options();
         leptos_options.site_addr = local;
@@ -93,20 +118,21 @@ impl Application {
             db,
             hub,
             jobs: ctx.status.clone(),
+            lead: ctx.lead.clone(),
             symbols,
             clock: ctx.clock.clone(),
             started: Instant::now(),
-            stop: CancellationToken::new(),
+            stop,
         };
 
-        let mut jobs = JoinSet::new();
         registry.spawn(&ctx, &state.stop, true, &mut jobs);
 
         let router = router(state.clone());
         tracing::info!(
             addr = %local,
             database = %url.redacted(),
-            epoch,
+            hub = state.hub.backend(),
+            epoch = state.hub.epoch(),
             "thor is serving"
         );
         Ok(Self {
@@ -231,9 +257,14 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
     Router::new()
+        .leptos_routes(&state, routes, move || shell(options.clone()))
+        // Only the pages above: the sign-in form is open, the rest need a session.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::pages::require_session,
+        ))
         .merge(api::router())
         .route("/ws", get(ws::upgrade))
-        .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state)
 }

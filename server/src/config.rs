@@ -65,6 +65,24 @@ pub struct HubSettings {
     pub heartbeat_report_every: u32,
     pub max_connections: usize,
     pub max_frame_bytes: usize,
+    /// Live messages one connection may have queued before it is closed as too slow (4008).
+    pub queue_capacity: usize,
+    /// Messages each replayed stream (bars, probes) keeps for clients that resume.
+    pub replay_capacity: usize,
+    /// Messages a client may send per second on average, and in a burst.
+    pub client_messages_per_second: u32,
+    pub client_burst: u32,
+    /// Synthetic `probe` messages per second, for measuring delivery; 0 = off.
+    pub probe_rate_hz: u32,
+    /// With a Redis URL, instances share the hub over Redis pub/sub and take turns running
+    /// the jobs under a lease.
+    pub redis_url: Option<DatabaseUrl>,
+    /// What every Redis key and channel of this deployment starts with (`<prefix>:hub`, …), so
+    /// several deployments can share one Redis.
+    pub redis_prefix: String,
+    /// How long the jobs lease lasts without renewal: the jobs move to another instance within
+    /// about this long after the holder dies.
+    pub lease_ttl: Duration,
 }
 
 /// A database URL, which may hold a password: it prints with the password hidden.
@@ -151,6 +169,14 @@ impl Default for Settings {
                 heartbeat_report_every: 30,
                 max_connections: 10_000,
                 max_frame_bytes: 64 * 1024,
+                queue_capacity: 256,
+                replay_capacity: 1024,
+                client_messages_per_second: 20,
+                client_burst: 40,
+                probe_rate_hz: 0,
+                redis_url: None,
+                redis_prefix: "thor".into(),
+                lease_ttl: Duration::from_secs(3),
             },
             security: SecuritySettings::default(),
             market: MarketSettings {
@@ -217,6 +243,14 @@ struct FileHub {
     heartbeat_report_every: Option<u32>,
     max_connections: Option<usize>,
     max_frame_bytes: Option<usize>,
+    queue_capacity: Option<usize>,
+    replay_capacity: Option<usize>,
+    client_messages_per_second: Option<u32>,
+    client_burst: Option<u32>,
+    probe_rate_hz: Option<u32>,
+    redis_url: Option<String>,
+    redis_prefix: Option<String>,
+    lease_ttl_ms: Option<u64>,
 }
 
 fn parse_bool(name: &str, value: &str) -> anyhow::Result<bool> {
@@ -323,6 +357,57 @@ impl Settings {
         }
         if let Some(bytes) = file.hub.max_frame_bytes {
             hub.max_frame_bytes = bytes;
+        }
+        let positive = |name: &str, value: Option<usize>| match value {
+            Some(0) => bail!("hub.{name} must be above zero"),
+            other => Ok(other),
+        };
+        if let Some(n) = positive("queue-capacity", file.hub.queue_capacity)? {
+            hub.queue_capacity = n;
+        }
+        if let Some(n) = positive("replay-capacity", file.hub.replay_capacity)? {
+            hub.replay_capacity = n;
+        }
+        if let Some(n) = positive(
+            "client-messages-per-second",
+            file.hub.client_messages_per_second.map(|n| n as usize),
+        )? {
+            hub.client_messages_per_second = n as u32;
+        }
+        if let Some(n) = positive("client-burst", file.hub.client_burst.map(|n| n as usize))? {
+            hub.client_burst = n as u32;
+        }
+        if let Some(rate) = env("THOR_PROBE_RATE") {
+            hub.probe_rate_hz = rate
+                .parse()
+                .with_context(|| format!("THOR_PROBE_RATE {rate:?} is not a whole number"))?;
+        } else if let Some(rate) = file.hub.probe_rate_hz {
+            hub.probe_rate_hz = rate;
+        }
+        if hub.probe_rate_hz > 1000 {
+            bail!("the probe rate is at most 1000 per second");
+        }
+        hub.redis_url = env("REDIS_URL")
+            .or(file.hub.redis_url)
+            .map(DatabaseUrl::new);
+        if let Some(prefix) = env("THOR_REDIS_PREFIX").or(file.hub.redis_prefix) {
+            if prefix.trim().is_empty() {
+                bail!("hub.redis-prefix must not be empty");
+            }
+            hub.redis_prefix = prefix;
+        }
+        if let Some(ms) = env("THOR_LEASE_TTL_MS")
+            .map(|ms| {
+                ms.parse::<u64>()
+                    .with_context(|| format!("THOR_LEASE_TTL_MS {ms:?} is not a number"))
+            })
+            .transpose()?
+            .or(file.hub.lease_ttl_ms)
+        {
+            if ms < 300 {
+                bail!("the lease TTL must be at least 300 ms");
+            }
+            hub.lease_ttl = Duration::from_millis(ms);
         }
 
         if let Some(allow) = env("THOR_ALLOW_DEFAULT_PASSWORDS") {

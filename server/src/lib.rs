@@ -17,6 +17,7 @@
 //! - [`markets`]: exchange trading sessions and holidays, and every market's status at an instant.
 //! - [`auth`]: users, Argon2id passwords, cookie sessions, the `CurrentUser` extractor.
 //! - [`api`]: the REST API, one resource per file, and its error type.
+//! - [`pages`]: the session check in front of the rendered pages.
 
 pub mod api;
 pub mod application;
@@ -28,6 +29,7 @@ pub mod feed;
 pub mod hub;
 pub mod jobs;
 pub mod markets;
+pub mod pages;
 pub mod state;
 pub mod trading;
 pub mod ws;

@@ -4,7 +4,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::Database;
 use crate::hub::Hub;
-use crate::jobs::JobBoard;
+use crate::jobs::{JobBoard, Lead};
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
@@ -18,6 +18,8 @@ pub struct AppState {
     pub db: Database,
     pub hub: Hub,
     pub jobs: JobBoard,
+    /// Whether this instance runs the jobs (holds the lease).
+    pub lead: Lead,
     /// The symbols the feed trades, in its order.
     pub symbols: Arc<Vec<String>>,
     pub clock: Arc<dyn Clock>,

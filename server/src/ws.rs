@@ -1,35 +1,65 @@
-//! `/ws`: one WebSocket per page. Sends the current state at once, then every hub message;
-//! answers `ping`; refuses bad frames with an `error` message and carries on.
+//! `/ws`: one WebSocket per page, for signed-in users only. Sends the current state (or, with
+//! `?epoch=E&since=topic:seq,…`, what the page missed) at once, then every message it may see
+//! and subscribes to, through the connection's bounded queue; answers `ping`, `subscribe`,
+//! `unsubscribe` and `resume`; refuses bad frames with an `error` message and carries on.
 
-use crate::hub::{ConnectionSlot, Frame};
+use crate::hub::{Connection, Frame, Slot, metrics::inc};
 use crate::state::AppState;
 use app::protocol::{
-    ClientMessage, ErrorCode, Pong, ProtocolError, ServerMessage, Topic, close_code,
-    parse_client_message,
+    ClientMessage, ErrorCode, Pong, ProtocolError, Resumed, ServerMessage, Topic, close_code,
+    parse_client_message, parse_since,
 };
-use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
 use std::collections::BTreeMap;
-use tokio::sync::broadcast::error::RecvError;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::api::ApiError;
 
 /// Per-connection read buffer: axum's default (128 KiB) costs ~680 MB at 5,000 clients.
 const READ_BUFFER_BYTES: usize = 4096;
 
+/// How long a connection the server closed may take to answer the close.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// After this many refused messages in a row the client is flooding: close it (1008).
+const FLOOD_LIMIT: u32 = 50;
+
+#[derive(Debug, Deserialize)]
+pub struct ResumeParams {
+    epoch: Option<u64>,
+    since: Option<String>,
+}
+
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
+    params: Result<Query<ResumeParams>, axum::extract::rejection::QueryRejection>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let metrics = state.hub.metrics();
     if let Err(reason) = same_origin(&headers) {
         tracing::warn!(%reason, "refused a cross-origin WebSocket upgrade");
-        return crate::api::ApiError::Forbidden(reason).into_response();
+        inc(&metrics.refused_origin);
+        return ApiError::Forbidden(reason).into_response();
     }
     let account = match signed_in_account(&state, &headers).await {
-        Ok(account) => account,
+        Ok(Some(account)) => account,
+        Ok(None) => {
+            inc(&metrics.refused_unauthenticated);
+            return ApiError::Unauthorized.into_response();
+        }
         Err(error) => return error.into_response(),
+    };
+    let resume = match resume_from(params) {
+        Ok(resume) => resume,
+        Err(message) => return ApiError::BadRequest(message).into_response(),
     };
     let max_frame = state.settings.hub.max_frame_bytes;
     let slot = state.hub.admit();
@@ -38,10 +68,35 @@ pub async fn upgrade(
         .max_frame_size(max_frame)
         .on_upgrade(move |socket| async move {
             match slot {
-                Some(slot) => serve(socket, state, slot, account).await,
-                None => refuse_full(socket).await,
+                Some(slot) => serve(socket, state, slot, account, resume).await,
+                None => {
+                    close(
+                        socket,
+                        close_code::TRY_AGAIN_LATER,
+                        "server is at its connection limit",
+                    )
+                    .await
+                }
             }
         })
+}
+
+/// A client's resume request: the epoch and the last seq it has of each topic.
+type Resume = (u64, BTreeMap<Topic, u64>);
+
+fn resume_from(
+    params: Result<Query<ResumeParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Option<Resume>, String> {
+    let Query(params) = params.map_err(|e| format!("bad /ws query: {e}"))?;
+    match (params.epoch, params.since) {
+        (None, None) => Ok(None),
+        (Some(epoch), since) => {
+            let seqs = parse_since(since.as_deref().unwrap_or(""))
+                .map_err(|e| format!("bad since parameter: {e}"))?;
+            Ok(Some((epoch, seqs)))
+        }
+        (None, Some(_)) => Err("since needs the epoch its seqs belong to".into()),
+    }
 }
 
 /// Browsers always send `Origin` on a WebSocket upgrade; it must name this very host.
@@ -68,124 +123,300 @@ fn same_origin(headers: &HeaderMap) -> Result<(), String> {
     }
 }
 
-/// The paper account of the signed-in trader, if the upgrade carries a live session.
-/// Anonymous connections see only what is published to everyone.
+/// `None`: no live session. `Some(None)`: signed in without a paper account (an operator),
+/// who sees only what is published to everyone. `Some(Some(id))`: a trader.
 async fn signed_in_account(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<Option<i64>, crate::api::ApiError> {
+) -> Result<Option<Option<i64>>, ApiError> {
     let Some(token) = crate::auth::token_from_headers(headers) else {
         return Ok(None);
     };
     let Some(user) = crate::auth::user_for_token(&state.db, &token)
         .await
-        .map_err(crate::api::ApiError::database)?
+        .map_err(ApiError::database)?
     else {
         return Ok(None);
     };
     crate::trading::accounts::account_id_of(&state.db, user.id)
         .await
-        .map_err(crate::api::ApiError::database)
+        .map(Some)
+        .map_err(ApiError::database)
 }
 
-async fn refuse_full(mut socket: WebSocket) {
+async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
     let _best_effort = socket
         .send(Message::Close(Some(CloseFrame {
-            code: close_code::TRY_AGAIN_LATER,
-            reason: Utf8Bytes::from_static("server is at its connection limit"),
+            code,
+            reason: Utf8Bytes::from_static(reason),
         })))
         .await;
 }
 
-async fn serve(socket: WebSocket, state: AppState, _slot: ConnectionSlot, account: Option<i64>) {
-    let hub = state.hub.clone();
-    let (mut sink, mut stream) = socket.split();
-    let (mut fanout, snapshot) = hub.subscribe(account);
-    // The last seq sent per topic: frames already covered by the snapshot are not sent twice.
-    let mut sent: BTreeMap<Topic, u64> = BTreeMap::new();
+type Sink = SplitSink<WebSocket, Message>;
 
-    for frame in snapshot {
-        if send_frame(&mut sink, &mut sent, &frame, &state)
+async fn close_sink(sink: &mut Sink, code: u16, reason: &'static str) {
+    let _best_effort = sink
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        })))
+        .await;
+}
+
+async fn serve(
+    socket: WebSocket,
+    state: AppState,
+    slot: Slot,
+    account: Option<i64>,
+    resume: Option<Resume>,
+) {
+    let hub = state.hub.clone();
+    let (conn, resumed) = hub.connect(slot, account, resume.as_ref().map(|(e, s)| (*e, s)));
+    let (mut sink, mut stream) = socket.split();
+    let mut limiter = RateLimiter::new(
+        state.settings.hub.client_messages_per_second,
+        state.settings.hub.client_burst,
+    );
+    if let Some(resumed) = resumed
+        && sink
+            .send(Message::Text(direct(&hub, ServerMessage::Resumed(resumed))))
             .await
             .is_err()
-        {
-            return;
-        }
+    {
+        return;
     }
 
-    loop {
+    let closed_by_us = loop {
         tokio::select! {
             _ = state.stop.cancelled() => {
-                let _best_effort = sink.send(Message::Close(Some(CloseFrame {
-                    code: close_code::SERVICE_RESTART,
-                    reason: Utf8Bytes::from_static("server is restarting; reconnect"),
-                }))).await;
-                break;
+                close_sink(&mut sink, close_code::SERVICE_RESTART, "server is restarting; reconnect").await;
+                break true;
             }
-            received = fanout.recv() => match received {
-                Ok(frame) if !frame.audience.admits(account) => {}
-                Ok(frame) => {
-                    if send_frame(&mut sink, &mut sent, &frame, &state).await.is_err() {
-                        break;
-                    }
+            (frames, overflowed) = conn.next_batch() => {
+                let sent = tokio::select! {
+                    _ = state.stop.cancelled() => Err(()),
+                    sent = send_all(&mut sink, &conn, &frames) => sent,
+                };
+                if sent.is_err() {
+                    break false;
                 }
-                Err(RecvError::Lagged(skipped)) => hub.count_skipped(skipped),
-                Err(RecvError::Closed) => break,
-            },
+                if overflowed {
+                    tracing::info!(account, "closing a connection that fell too far behind");
+                    close_sink(&mut sink, close_code::TOO_SLOW, "too far behind; reconnect and resume").await;
+                    break true;
+                }
+            }
             incoming = stream.next() => {
-                let reply = match incoming {
-                    Some(Ok(Message::Text(text))) => Some(answer(text.as_str())),
-                    Some(Ok(Message::Binary(_))) => Some(ServerMessage::Error(ProtocolError {
-                        code: ErrorCode::BinaryFrame,
-                        message: "binary frames are not part of this protocol; send JSON text".into(),
-                    })),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
-                    Some(Ok(Message::Close(_))) | None => break,
+                let text = match incoming {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Binary(_))) => {
+                        inc(&hub.metrics().bad_frames);
+                        let error = protocol_error(ErrorCode::BinaryFrame, "binary frames are not part of this protocol; send JSON text");
+                        if sink.send(Message::Text(direct(&hub, error))).await.is_err() {
+                            break false;
+                        }
+                        continue;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Close(_))) | None => break false,
                     Some(Err(e)) => {
                         tracing::debug!(error = %e, "WebSocket read failed; closing");
-                        let _best_effort = sink.send(Message::Close(Some(CloseFrame {
-                            code: close_code::MESSAGE_TOO_BIG,
-                            reason: Utf8Bytes::from_static("frame refused"),
-                        }))).await;
-                        break;
+                        close_sink(&mut sink, close_code::MESSAGE_TOO_BIG, "frame refused").await;
+                        break false;
+                    }
+                };
+                let reply = match limiter.admit(Instant::now()) {
+                    Admit::Yes => answer(&state, &conn, text.as_str()),
+                    Admit::No { warn } => {
+                        inc(&hub.metrics().rate_limited);
+                        warn.then(|| protocol_error(ErrorCode::RateLimited, "too many messages; this one was ignored"))
+                    }
+                    Admit::Flooding => {
+                        inc(&hub.metrics().rate_closes);
+                        close_sink(&mut sink, close_code::POLICY_VIOLATION, "too many messages").await;
+                        break true;
                     }
                 };
                 if let Some(reply) = reply
-                    && sink.send(Message::Text(hub.direct(reply))).await.is_err()
+                    && sink.send(Message::Text(direct(&hub, reply))).await.is_err()
                 {
-                    break;
+                    break false;
                 }
             }
         }
+    };
+    drop(conn);
+    if closed_by_us {
+        // Read (and ignore) what the client still sends until it answers the close: dropping
+        // a socket with unread input resets the connection, and the client would lose the
+        // replies and the close code it has not read yet.
+        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+            while let Some(Ok(message)) = stream.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 }
 
-async fn send_frame(
-    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
-    sent: &mut BTreeMap<Topic, u64>,
-    frame: &Frame,
-    state: &AppState,
-) -> Result<(), axum::Error> {
-    let last = sent.entry(frame.topic).or_insert(0);
-    if frame.seq <= *last {
-        return Ok(());
+/// Writes a batch with one flush at the end.
+async fn send_all(
+    sink: &mut Sink,
+    conn: &Connection,
+    frames: &std::collections::VecDeque<Frame>,
+) -> Result<(), ()> {
+    for frame in frames {
+        sink.feed(Message::Text(frame.text.clone()))
+            .await
+            .map_err(|_| ())?;
+        conn.sent(frame);
     }
-    *last = frame.seq;
-    sink.send(Message::Text(frame.text.clone())).await?;
-    state.hub.count_sent();
-    Ok(())
+    sink.flush().await.map_err(|_| ())
 }
 
-fn answer(text: &str) -> ServerMessage {
-    match parse_client_message(text) {
-        Ok(ClientMessage::Ping { nonce }) => ServerMessage::Pong(Pong { nonce }),
-        Err(error) => ServerMessage::Error(error),
+fn protocol_error(code: ErrorCode, message: &str) -> ServerMessage {
+    ServerMessage::Error(ProtocolError {
+        code,
+        message: message.to_string(),
+    })
+}
+
+/// A per-connection message (`pong`, `error`, `resumed`, `subscribed`), with `seq` 0.
+fn direct(hub: &crate::hub::Hub, message: ServerMessage) -> Utf8Bytes {
+    let envelope = app::protocol::Envelope {
+        message,
+        seq: 0,
+        epoch: hub.epoch(),
+        ts: crate::hub::now_ms(),
+    };
+    serde_json::to_string(&envelope)
+        .unwrap_or_else(|_| r#"{"type":"error","seq":0,"epoch":0,"ts":0,"data":{"code":"bad_frame","message":"unserialisable reply"}}"#.to_string())
+        .into()
+}
+
+fn answer(state: &AppState, conn: &Connection, text: &str) -> Option<ServerMessage> {
+    let message = match parse_client_message(text) {
+        Ok(message) => message,
+        Err(error) => {
+            inc(&state.hub.metrics().bad_frames);
+            return Some(ServerMessage::Error(error));
+        }
+    };
+    Some(match message {
+        ClientMessage::Ping { nonce } => ServerMessage::Pong(Pong { nonce }),
+        ClientMessage::Subscribe { topics, symbols } => {
+            let all = all_symbols(state);
+            match known_symbols(&all, &symbols) {
+                Ok(symbols) => {
+                    conn.subscribe(&topics, &symbols);
+                    ServerMessage::Subscribed(conn.subscription(&all))
+                }
+                Err(error) => ServerMessage::Error(error),
+            }
+        }
+        ClientMessage::Unsubscribe { topics, symbols } => {
+            let all = all_symbols(state);
+            match known_symbols(&all, &symbols) {
+                Ok(symbols) => {
+                    conn.unsubscribe(&topics, &symbols, &all);
+                    ServerMessage::Subscribed(conn.subscription(&all))
+                }
+                Err(error) => ServerMessage::Error(error),
+            }
+        }
+        ClientMessage::Resume { epoch, seqs } => {
+            let resumed: Resumed = conn.resume(epoch, &seqs);
+            ServerMessage::Resumed(resumed)
+        }
+    })
+}
+
+fn all_symbols(state: &AppState) -> Vec<Arc<str>> {
+    state
+        .symbols
+        .iter()
+        .map(|s| Arc::from(s.as_str()))
+        .collect()
+}
+
+/// The requested symbols, or an error naming the first one the feed does not trade (and
+/// then nothing changes).
+fn known_symbols(all: &[Arc<str>], asked: &[String]) -> Result<Vec<Arc<str>>, ProtocolError> {
+    asked
+        .iter()
+        .map(|symbol| {
+            all.iter()
+                .find(|known| known.as_ref() == symbol)
+                .cloned()
+                .ok_or_else(|| ProtocolError {
+                    code: ErrorCode::UnknownSymbol,
+                    message: format!("unknown symbol \"{symbol}\"; nothing changed"),
+                })
+        })
+        .collect()
+}
+
+/// A token bucket: `rate` messages per second on average, bursts of up to `burst`.
+struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+    refused_in_a_row: u32,
+    last_warning: Option<Instant>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Admit {
+    Yes,
+    /// Ignored; `warn` at most once a second, so refusals do not become a flood of their own.
+    No {
+        warn: bool,
+    },
+    Flooding,
+}
+
+impl RateLimiter {
+    fn new(rate: u32, burst: u32) -> Self {
+        Self {
+            rate: f64::from(rate.max(1)),
+            burst: f64::from(burst.max(1)),
+            tokens: f64::from(burst.max(1)),
+            last: Instant::now(),
+            refused_in_a_row: 0,
+            last_warning: None,
+        }
+    }
+
+    fn admit(&mut self, now: Instant) -> Admit {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            self.refused_in_a_row = 0;
+            return Admit::Yes;
+        }
+        self.refused_in_a_row += 1;
+        if self.refused_in_a_row > FLOOD_LIMIT {
+            return Admit::Flooding;
+        }
+        let warn = self
+            .last_warning
+            .is_none_or(|at| now.saturating_duration_since(at) >= Duration::from_secs(1));
+        if warn {
+            self.last_warning = Some(now);
+        }
+        Admit::No { warn }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::same_origin;
+    use super::*;
     use axum::http::{HeaderMap, HeaderValue, header};
 
     fn headers(origin: Option<&'static str>, host: &'static str) -> HeaderMap {
@@ -205,5 +436,28 @@ mod tests {
         assert!(same_origin(&headers(Some("http://evil.example"), "127.0.0.1:3000")).is_err());
         assert!(same_origin(&headers(Some("http://127.0.0.1:3001"), "127.0.0.1:3000")).is_err());
         assert!(same_origin(&headers(Some("null"), "127.0.0.1:3000")).is_err());
+    }
+
+    #[test]
+    fn the_rate_limit_allows_bursts_refuses_floods_and_recovers() {
+        let start = Instant::now();
+        let mut limiter = RateLimiter::new(10, 5);
+        for _ in 0..5 {
+            assert_eq!(limiter.admit(start), Admit::Yes);
+        }
+        assert_eq!(limiter.admit(start), Admit::No { warn: true });
+        assert_eq!(
+            limiter.admit(start),
+            Admit::No { warn: false },
+            "one warning a second"
+        );
+        // 100 ms later one token has come back.
+        let later = start + Duration::from_millis(100);
+        assert_eq!(limiter.admit(later), Admit::Yes);
+        let mut last = Admit::Yes;
+        for _ in 0..=FLOOD_LIMIT {
+            last = limiter.admit(later);
+        }
+        assert_eq!(last, Admit::Flooding);
     }
 }

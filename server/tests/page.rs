@@ -1,11 +1,32 @@
-//! The dashboard page as the server renders it, before any JavaScript runs.
+//! The dashboard page as the server renders it, before any JavaScript runs. (Signing in to see
+//! it, and being sent to sign in without a session: `pages.rs`.)
 
 mod common;
 
 #[tokio::test]
 async fn the_dashboard_is_server_rendered_with_its_hydration_scripts() {
     let app = common::spawn_app().await;
-    let response = reqwest::get(app.url("/")).await.expect("request");
+    let client = reqwest::Client::new();
+    let login = client
+        .post(app.url("/api/auth/login"))
+        .json(&serde_json::json!({ "username": "demo", "password": "demo" }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(login.status(), 200);
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let response = client
+        .get(app.url("/"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("request");
     assert_eq!(response.status(), 200);
     let html = response.text().await.expect("body");
     assert!(html.contains("<title>Thor</title>"), "{html}");

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use thor_server::clock::ManualClock;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
@@ -30,18 +29,7 @@ async fn app_at(instant: &str) -> (common::TestApp, Arc<ManualClock>) {
 }
 
 async fn sign_in(app: &common::TestApp, username: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(app.url("/api/auth/login"))
-        .json(&json!({ "username": username, "password": username }))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), StatusCode::OK);
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .expect("ascii")
-        .to_string();
-    cookie.split(';').next().expect("pair").to_string()
+    common::sign_in(app, username).await
 }
 
 async fn get(app: &common::TestApp, path: &str, cookie: Option<&str>) -> (StatusCode, Value) {
@@ -333,23 +321,14 @@ async fn a_traders_socket_carries_their_account_and_nobody_elses() {
     let (_, own) = get(&app, "/api/account/balance", Some(&demo)).await;
     let own_id = own["data"]["account_id"].as_i64().expect("id");
 
-    let connect = |cookie: Option<String>| {
-        let url = app.ws_url();
-        async move {
-            let mut request = url.into_client_request().expect("request");
-            if let Some(cookie) = cookie {
-                request
-                    .headers_mut()
-                    .insert("cookie", cookie.parse().expect("header"));
-            }
-            tokio_tungstenite::connect_async(request)
-                .await
-                .expect("upgrade")
-                .0
-        }
-    };
-    let mut demo_socket = connect(Some(demo)).await;
-    let mut anonymous = connect(None).await;
+    let demo2 = sign_in(&app, "demo2").await;
+    let (_, theirs) = get(&app, "/api/account/balance", Some(&demo2)).await;
+    let their_id = theirs["data"]["account_id"].as_i64().expect("id");
+    assert_ne!(own_id, their_id);
+    let ops = sign_in(&app, "ops").await;
+    let mut demo_socket = common::ws_connect(&app, &demo, "").await;
+    let mut demo2_socket = common::ws_connect(&app, &demo2, "").await;
+    let mut operator = common::ws_connect(&app, &ops, "").await;
     let mark = app
         .hub
         .latest_seqs()
@@ -373,13 +352,25 @@ async fn a_traders_socket_carries_their_account_and_nobody_elses() {
     );
     assert!(balances.iter().all(|id| *id == own_id), "{balances:?}");
 
-    let seen = messages_until_heartbeat(&mut anonymous, mark).await;
+    let seen = messages_until_heartbeat(&mut demo2_socket, mark).await;
+    let theirs: Vec<i64> = seen
+        .iter()
+        .filter_map(|e| match &e.message {
+            ServerMessage::AccountBalance(b) => Some(b.account_id),
+            ServerMessage::Positions(p) => Some(p.account_id),
+            _ => None,
+        })
+        .collect();
+    assert!(theirs.len() >= 2, "{theirs:?}");
+    assert!(theirs.iter().all(|id| *id == their_id), "{theirs:?}");
+
+    let seen = messages_until_heartbeat(&mut operator, mark).await;
     assert!(
         seen.iter().all(|e| !matches!(
             e.message,
             ServerMessage::AccountBalance(_) | ServerMessage::Positions(_)
         )),
-        "an anonymous socket sees no account"
+        "an operator without an account sees no account"
     );
     assert!(
         seen.iter()

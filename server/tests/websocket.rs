@@ -1,23 +1,23 @@
 //! `/ws` with real sockets: heartbeats arrive, in order, at once on connect; pings are answered;
-//! bad frames are refused and survived; cross-origin upgrades and connections over the limit
-//! are refused; shutdown tells pages to reconnect.
+//! bad frames are refused and survived; upgrades without a session, cross-origin upgrades and
+//! connections over the limit are refused; shutdown tells pages to reconnect.
 
 mod common;
 
 use app::protocol::{Envelope, ErrorCode, ServerMessage, Topic, close_code};
 use futures::{SinkExt, StreamExt};
 use std::time::Duration;
+use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
-type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+use common::Socket;
 
 const WAIT: Duration = Duration::from_secs(5);
 
 async fn connect(app: &common::TestApp) -> Socket {
-    let (socket, _) = connect_async(app.ws_url()).await.expect("upgrade accepted");
-    socket
+    let cookie = common::sign_in(app, "demo").await;
+    common::ws_connect(app, &cookie, "").await
 }
 
 /// The next text message as an envelope (skipping control frames), or a panic after `WAIT`.
@@ -228,12 +228,36 @@ async fn an_oversized_frame_closes_only_that_connection() {
 }
 
 #[tokio::test]
+async fn upgrades_without_a_session_are_refused() {
+    let app = common::spawn_app().await;
+    for cookie in [None, Some("thor_session=forged")] {
+        let mut request = app.ws_url().into_client_request().expect("request");
+        if let Some(cookie) = cookie {
+            request
+                .headers_mut()
+                .insert("cookie", cookie.parse().expect("header"));
+        }
+        match connect_async(request).await {
+            Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
+            Err(other) => panic!("expected HTTP 401, got {other}"),
+            Ok(_) => panic!("an upgrade without a session was accepted"),
+        }
+    }
+    assert_eq!(app.hub.connections(), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn cross_origin_upgrades_are_refused() {
     let app = common::spawn_app().await;
+    let cookie = common::sign_in(&app, "demo").await;
     let mut request = app.ws_url().into_client_request().expect("request");
     request
         .headers_mut()
         .insert("Origin", "http://evil.example".parse().expect("header"));
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().expect("header"));
     match connect_async(request).await {
         Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
         Err(other) => panic!("expected HTTP 403, got {other}"),
@@ -244,6 +268,8 @@ async fn cross_origin_upgrades_are_refused() {
     let origin = format!("http://{}", app.addr);
     same.headers_mut()
         .insert("Origin", origin.parse().expect("header"));
+    same.headers_mut()
+        .insert("cookie", cookie.parse().expect("header"));
     let (mut socket, _) = connect_async(same)
         .await
         .expect("same-origin upgrade accepted");

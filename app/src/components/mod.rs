@@ -1,7 +1,11 @@
-//! One panel per file.
+//! One panel per file, and the pieces around them.
 
 mod heartbeat;
 mod not_found;
+mod sign_in;
+mod top_bar_user;
 
 pub use heartbeat::HeartbeatPanel;
 pub use not_found::NotFound;
+pub use sign_in::SignInForm;
+pub use top_bar_user::TopBarUser;

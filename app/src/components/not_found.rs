@@ -10,7 +10,7 @@ pub fn NotFound() -> impl IntoView {
     view! {
         <section class="panel">
             <h2>"Not found"</h2>
-            <p>"There is nothing at this address. " <a href="/">"Back to the dashboard"</a></p>
+            <p>"There is nothing at this address. " <a href="/" rel="external">"Back to the dashboard"</a></p>
         </section>
     }
 }

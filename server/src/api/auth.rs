@@ -1,13 +1,20 @@
 //! `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me`.
+//!
+//! Login and logout speak two dialects. A JSON body (scripts, tests) gets JSON answers and the
+//! status that fits (200, 204, 400, 401). A form post (`application/x-www-form-urlencoded`, the
+//! sign-in page and the sign-out button, which work without JavaScript) gets `303 See Other`: to
+//! the dashboard, back to `/login?error=1` on wrong credentials, or to `/login` after signing
+//! out. A form body that cannot be read is still a 400.
 
 use super::{ApiError, parse_json};
 use crate::auth::{self, CurrentUser, User};
 use crate::state::AppState;
+use app::LOGIN_PATH;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Form, FromRequest, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -17,12 +24,36 @@ struct Login {
     password: String,
 }
 
+/// The sign-in form's fields (anything else a browser adds is ignored).
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+}
+
 /// Longest username or password accepted; longer ones are refused before any hashing.
 const MAX_FIELD: usize = 256;
 
+/// Where the sign-in form sends a browser back to after wrong credentials.
+const LOGIN_FAILED: &str = "/login?error=1";
+
 #[tracing::instrument(skip_all)]
-pub async fn login(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let login: Login = parse_json(&body)?;
+pub async fn login(State(state): State<AppState>, request: Request) -> Response {
+    if is_form(request.headers()) {
+        return form_login(&state, request)
+            .await
+            .unwrap_or_else(IntoResponse::into_response);
+    }
+    match Bytes::from_request(request, &state).await {
+        Ok(body) => json_login(&state, &body)
+            .await
+            .unwrap_or_else(IntoResponse::into_response),
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+async fn json_login(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
+    let login: Login = parse_json(body)?;
     if login.username.is_empty() || login.password.is_empty() {
         return Err(ApiError::BadRequest(
             "username and password are required".into(),
@@ -37,10 +68,7 @@ pub async fn login(State(state): State<AppState>, body: Bytes) -> Result<Respons
         .await
         .map_err(ApiError::database)?
         .ok_or(ApiError::BadCredentials)?;
-    let token = auth::create_session(&state.db, user.id)
-        .await
-        .map_err(ApiError::database)?;
-    tracing::info!(user = %user.username, "signed in");
+    let token = start_session(state, &user).await?;
     let mut response = (StatusCode::OK, Json(user)).into_response();
     response
         .headers_mut()
@@ -48,17 +76,67 @@ pub async fn login(State(state): State<AppState>, body: Bytes) -> Result<Respons
     Ok(response)
 }
 
-/// Ends the session named by the cookie (if any) and clears the cookie. Always 204.
+/// The sign-in page's post: a browser is navigating, so every outcome it can cause by typing is
+/// a redirect it can show, never an error page.
+async fn form_login(state: &AppState, request: Request) -> Result<Response, ApiError> {
+    same_origin(request.headers())?;
+    let Form(login) = Form::<LoginForm>::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            ApiError::BadRequest(format!("bad form body: {}", rejection.body_text()))
+        })?;
+    // Empty or over-long fields cannot be anyone's credentials; no hashing for them.
+    let plausible = !login.username.is_empty()
+        && !login.password.is_empty()
+        && login.username.len() <= MAX_FIELD
+        && login.password.len() <= MAX_FIELD;
+    let user = if plausible {
+        auth::authenticate(&state.db, &login.username, &login.password)
+            .await
+            .map_err(ApiError::database)?
+    } else {
+        None
+    };
+    let Some(user) = user else {
+        tracing::info!("a sign-in form had wrong credentials");
+        return Ok(Redirect::to(LOGIN_FAILED).into_response());
+    };
+    let token = start_session(state, &user).await?;
+    let mut response = Redirect::to("/").into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, auth::session_cookie(&token));
+    Ok(response)
+}
+
+async fn start_session(state: &AppState, user: &User) -> Result<String, ApiError> {
+    let token = auth::create_session(&state.db, user.id)
+        .await
+        .map_err(ApiError::database)?;
+    tracing::info!(user = %user.username, "signed in");
+    Ok(token)
+}
+
+/// Ends the session named by the cookie (if any) and clears the cookie: 204, or for the sign-out
+/// form a redirect to the sign-in page.
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let form = is_form(&headers);
+    if form {
+        same_origin(&headers)?;
+    }
     if let Some(token) = auth::token_from_headers(&headers) {
         auth::delete_session(&state.db, &token)
             .await
             .map_err(ApiError::database)?;
     }
-    let mut response = StatusCode::NO_CONTENT.into_response();
+    let mut response = if form {
+        Redirect::to(LOGIN_PATH).into_response()
+    } else {
+        StatusCode::NO_CONTENT.into_response()
+    };
     response
         .headers_mut()
         .insert(header::SET_COOKIE, auth::clear_cookie());
@@ -67,4 +145,80 @@ pub async fn logout(
 
 pub async fn me(CurrentUser(user): CurrentUser) -> Json<User> {
     Json(user)
+}
+
+/// Whether the body is an HTML form's (`application/x-www-form-urlencoded`, any parameters).
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// A form post another site made the browser send (sign-in or sign-out forgery) is refused.
+/// Browsers send `Origin` with every form post; clients that send none are not browsers.
+fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let host = headers.get(header::HOST).map(HeaderValue::as_bytes);
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|origin| origin.split_once("://"))
+        .map(|(_, rest)| rest.trim_end_matches('/').as_bytes());
+    match (origin_host, host) {
+        (Some(origin_host), Some(host)) if origin_host.eq_ignore_ascii_case(host) => Ok(()),
+        _ => {
+            tracing::warn!(origin = ?origin, "refused a cross-origin form post");
+            Err(ApiError::Forbidden(
+                "this form may only be posted from Thor's own pages".into(),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_form, same_origin};
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    fn with(name: header::HeaderName, value: &'static str) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        map.insert(name, HeaderValue::from_static(value));
+        map
+    }
+
+    #[test]
+    fn form_bodies_are_told_from_json_by_content_type() {
+        let content_type = |value| with(header::CONTENT_TYPE, value);
+        assert!(is_form(&content_type("application/x-www-form-urlencoded")));
+        assert!(is_form(&content_type(
+            "Application/X-WWW-Form-URLEncoded; charset=UTF-8"
+        )));
+        assert!(!is_form(&content_type("application/json")));
+        assert!(!is_form(&content_type("text/plain")));
+        assert!(!is_form(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn only_thor_pages_may_post_its_forms() {
+        let from = |origin| {
+            let mut map = with(header::HOST, "127.0.0.1:3000");
+            map.insert(header::ORIGIN, HeaderValue::from_static(origin));
+            map
+        };
+        let no_origin = with(header::HOST, "127.0.0.1:3000");
+        assert!(same_origin(&no_origin).is_ok(), "no Origin: not a browser");
+        assert!(same_origin(&from("http://127.0.0.1:3000")).is_ok());
+        assert!(same_origin(&from("http://evil.example")).is_err());
+        assert!(same_origin(&from("http://127.0.0.1:3001")).is_err());
+        assert!(same_origin(&from("null")).is_err());
+        let no_host = with(header::ORIGIN, "http://127.0.0.1:3000");
+        assert!(same_origin(&no_host).is_err());
+    }
 }

@@ -7,6 +7,7 @@ mod health;
 mod intraday;
 mod jobs;
 mod live;
+mod metrics;
 mod positions;
 
 use crate::state::AppState;
@@ -28,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/intraday/bars", get(intraday::bars))
         .route("/api/global-markets/status", get(global_markets::status))
         .route("/api/jobs", get(jobs::list))
+        .route("/metrics", get(metrics::show))
         .route("/api", any(not_found))
         .route("/api/{*rest}", any(not_found))
 }

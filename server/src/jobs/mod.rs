@@ -9,6 +9,7 @@ pub mod global_markets;
 pub mod heartbeat;
 pub mod intraday;
 pub mod positions;
+pub mod probe;
 
 use crate::clock::Clock;
 use crate::db::Database;
@@ -21,6 +22,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -35,6 +37,27 @@ pub struct JobContext {
     pub clock: Arc<dyn Clock>,
     pub market: Arc<Mutex<MarketData>>,
     pub status: JobBoard,
+    /// Whether this instance runs the jobs now (always, unless instances share a hub).
+    pub lead: Lead,
+}
+
+/// Whether this instance holds the jobs lease. Alone, it always does; with a shared hub, the
+/// lease keeper sets it, and the job timers skip their runs while it is not held.
+#[derive(Clone, Debug)]
+pub struct Lead(Arc<AtomicBool>);
+
+impl Lead {
+    pub fn new(held: bool) -> Self {
+        Self(Arc::new(AtomicBool::new(held)))
+    }
+
+    pub fn holds(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    pub fn set(&self, held: bool) {
+        self.0.store(held, Ordering::Release);
+    }
 }
 
 /// The market feed and what it has built: bars, VWAP and the latest prices.
@@ -171,9 +194,14 @@ impl Registry {
         Self { jobs }
     }
 
-    /// Thor's jobs: intraday first (it makes the prices the others value at).
-    pub fn standard(heartbeat_interval: Duration, heartbeat_report_every: u32) -> Self {
-        Self::new(vec![
+    /// Thor's jobs: intraday first (it makes the prices the others value at), and the probe
+    /// when `probe_rate_hz` is above zero.
+    pub fn standard(
+        heartbeat_interval: Duration,
+        heartbeat_report_every: u32,
+        probe_rate_hz: u32,
+    ) -> Self {
+        let mut jobs: Vec<Arc<dyn Job>> = vec![
             Arc::new(intraday::IntradayJob),
             Arc::new(account_balance::AccountBalanceJob),
             Arc::new(positions::PositionsJob),
@@ -182,7 +210,11 @@ impl Registry {
                 heartbeat_interval,
                 heartbeat_report_every,
             )),
-        ])
+        ];
+        if probe_rate_hz > 0 {
+            jobs.push(Arc::new(probe::ProbeJob::new(probe_rate_hz)));
+        }
+        Self::new(jobs)
     }
 
     /// Runs every job once, in order, recording the results (done before serving, so the first
@@ -222,6 +254,9 @@ impl Registry {
                     tokio::select! {
                         _ = stop.cancelled() => break,
                         _ = ticker.tick() => {}
+                    }
+                    if !ctx.lead.holds() {
+                        continue;
                     }
                     // Shutdown does not wait for a run that is stuck (each step is atomic).
                     tokio::select! {

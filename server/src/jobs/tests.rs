@@ -21,7 +21,7 @@ async fn context(dir: &std::path::Path) -> JobContext {
         .with_timezone(&Utc);
     JobContext {
         db,
-        hub: Hub::new(1, 100),
+        hub: Hub::new(1, crate::hub::HubLimits::default()),
         clock: Arc::new(TokioClock::starting_at(start)),
         market: Arc::new(Mutex::new(MarketData {
             feed: Box::new(Simulator::new(7)),
@@ -30,6 +30,7 @@ async fn context(dir: &std::path::Path) -> JobContext {
             last_tick_at: None,
         })),
         status: JobBoard::default(),
+        lead: Lead::new(true),
     }
 }
 
@@ -127,7 +128,7 @@ async fn each_job_runs_at_its_cadence() {
 
 #[test]
 fn thors_jobs_have_the_cadences_of_the_brief() {
-    let registry = Registry::standard(Duration::from_secs(1), 30);
+    let registry = Registry::standard(Duration::from_secs(1), 30, 0);
     let cadences: Vec<(&str, u64)> = registry
         .jobs
         .iter()
@@ -206,7 +207,10 @@ async fn the_heartbeat_beats_every_tick_and_reports_jobs_every_thirtieth() {
     let dir = tempfile::tempdir().expect("temp dir");
     let ctx = context(dir.path()).await;
     tokio::time::pause();
-    let (mut rx, _) = ctx.hub.subscribe(None);
+    let conn = ctx
+        .hub
+        .connect(ctx.hub.admit().expect("a slot"), None, None)
+        .0;
     let registry = Registry::new(vec![Arc::new(heartbeat::HeartbeatJob::new(
         Duration::from_secs(1),
         30,
@@ -217,13 +221,15 @@ async fn the_heartbeat_beats_every_tick_and_reports_jobs_every_thirtieth() {
     registry.spawn(&ctx, &stop, false, &mut tasks);
 
     let mut beats = Vec::new();
-    for _ in 0..60 {
-        let frame = rx.recv().await.expect("a beat");
-        let envelope: Envelope = serde_json::from_str(frame.text.as_str()).expect("envelope");
-        let ServerMessage::Heartbeat(beat) = envelope.message else {
-            panic!("expected a heartbeat");
-        };
-        beats.push((Instant::now() - t0, beat));
+    while beats.len() < 60 {
+        let (frames, _) = conn.next_batch().await;
+        for frame in frames {
+            let envelope: Envelope = serde_json::from_str(frame.text.as_str()).expect("envelope");
+            let ServerMessage::Heartbeat(beat) = envelope.message else {
+                panic!("expected a heartbeat");
+            };
+            beats.push((Instant::now() - t0, beat));
+        }
     }
     stop.cancel();
     while tasks.join_next().await.is_some() {}

@@ -98,3 +98,42 @@ impl TestApp {
 pub fn sqlite_url(dir: &std::path::Path) -> DatabaseUrl {
     DatabaseUrl::new(format!("sqlite://{}", dir.join("thor.db").display()))
 }
+
+/// Signs `username` in (password = username, as the demo users are seeded) and returns the
+/// `thor_session=…` cookie pair.
+pub async fn sign_in(app: &TestApp, username: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(app.url("/api/auth/login"))
+        .json(&serde_json::json!({ "username": username, "password": username }))
+        .send()
+        .await
+        .expect("login request");
+    assert_eq!(
+        response.status(),
+        reqwest::StatusCode::OK,
+        "{username} signs in"
+    );
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii cookie")
+        .to_string();
+    cookie.split(';').next().expect("a cookie pair").to_string()
+}
+
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens `/ws` (plus `query`, e.g. `?epoch=…`) with the session `cookie`.
+pub async fn ws_connect(app: &TestApp, cookie: &str, query: &str) -> Socket {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("{}{query}", app.ws_url())
+        .into_client_request()
+        .expect("request");
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().expect("cookie header"));
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade accepted")
+        .0
+}

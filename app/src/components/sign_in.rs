@@ -1,0 +1,45 @@
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+/// The sign-in page: a plain HTML form, so it works before (and without) the WebAssembly. The
+/// server answers the post with a redirect: to the dashboard, or back here with `?error=1`.
+#[component]
+pub fn SignInForm() -> impl IntoView {
+    let query = use_query_map();
+    let failed = move || query.with(|q| q.get_str("error").is_some());
+
+    view! {
+        <section class="panel sign-in" aria-labelledby="sign-in-title">
+            <h2 id="sign-in-title">"Sign in"</h2>
+            <Show when=failed>
+                <p class="sign-in-error" role="alert" data-testid="sign-in-error">
+                    "Wrong username or password"
+                </p>
+            </Show>
+            <form method="post" action="/api/auth/login" data-testid="sign-in-form">
+                <label for="username">"Username"</label>
+                <input
+                    id="username"
+                    name="username"
+                    type="text"
+                    autocomplete="username"
+                    autocapitalize="none"
+                    spellcheck="false"
+                    maxlength="256"
+                    required
+                    autofocus
+                />
+                <label for="password">"Password"</label>
+                <input
+                    id="password"
+                    name="password"
+                    type="password"
+                    autocomplete="current-password"
+                    maxlength="256"
+                    required
+                />
+                <button type="submit">"Sign in"</button>
+            </form>
+        </section>
+    }
+}

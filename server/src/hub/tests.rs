@@ -1,0 +1,265 @@
+use super::*;
+use app::intraday::IntradayBar;
+use app::protocol::Heartbeat;
+
+fn beat(tick: u64) -> ServerMessage {
+    ServerMessage::Heartbeat(Heartbeat {
+        tick,
+        uptime_s: 0,
+        connections: 0,
+        active_jobs: None,
+        topics: None,
+    })
+}
+
+fn bar(symbol: &str, minute: i64) -> ServerMessage {
+    ServerMessage::IntradayBar(IntradayBar {
+        symbol: symbol.to_string(),
+        country: "USA".to_string(),
+        timestamp_minute: chrono::DateTime::from_timestamp(minute * 60, 0).unwrap_or_default(),
+        open: 1.0,
+        high: 1.0,
+        low: 1.0,
+        close: 1.0,
+        volume: 1,
+        vwap: 1.0,
+        trades: 1,
+    })
+}
+
+fn hub(epoch: u64) -> Hub {
+    Hub::new(
+        epoch,
+        HubLimits {
+            max_connections: 10,
+            queue_capacity: 4,
+            replay_capacity: 3,
+        },
+    )
+}
+
+fn connect(hub: &Hub, account: Option<i64>) -> Connection {
+    let slot = hub.admit().expect("a free slot");
+    hub.connect(slot, account, None).0
+}
+
+async fn seqs_of(conn: &Connection) -> Vec<(Topic, u64)> {
+    let (frames, overflowed) = conn.next_batch().await;
+    assert!(!overflowed);
+    frames.iter().map(|f| (f.topic, f.seq)).collect()
+}
+
+#[tokio::test]
+async fn connections_get_the_snapshot_then_each_message_once_in_sequence_with_the_epoch() {
+    let hub = hub(9);
+    hub.publish(Topic::Heartbeat, beat(1));
+    hub.publish(Topic::IntradayBar, bar("AAPL", 1));
+    hub.publish(Topic::IntradayBar, bar("MSFT", 1));
+    hub.publish(Topic::IntradayBar, bar("AAPL", 2));
+    let conn = connect(&hub, None);
+    assert_eq!(
+        seqs_of(&conn).await,
+        vec![
+            (Topic::Heartbeat, 1),
+            (Topic::IntradayBar, 2),
+            (Topic::IntradayBar, 3)
+        ],
+        "the latest bar of each symbol, in seq order"
+    );
+    for tick in 2..=3 {
+        assert_eq!(hub.publish(Topic::Heartbeat, beat(tick)), tick);
+        let (frames, _) = conn.next_batch().await;
+        let envelope: Envelope =
+            serde_json::from_str(frames[0].text.as_str()).expect("frame is an envelope");
+        assert_eq!((envelope.seq, envelope.epoch), (tick, 9));
+    }
+    assert_eq!(hub.latest_seqs().get(&Topic::Heartbeat), Some(&3));
+}
+
+#[tokio::test]
+async fn account_messages_reach_only_their_account_and_number_separately() {
+    let hub = hub(1);
+    let seven = connect(&hub, Some(7));
+    let eight = connect(&hub, Some(8));
+    let nobody = connect(&hub, None);
+    hub.publish(Topic::Heartbeat, beat(1));
+    assert_eq!(
+        hub.publish_to(Audience::Account(7), Topic::Heartbeat, beat(1)),
+        1
+    );
+    assert_eq!(
+        hub.publish_to(Audience::Account(8), Topic::Heartbeat, beat(1)),
+        1
+    );
+    assert_eq!(
+        hub.publish_to(Audience::Account(7), Topic::Heartbeat, beat(2)),
+        2
+    );
+    let audiences = |frames: VecDeque<Frame>| {
+        frames
+            .iter()
+            .map(|f| (f.audience, f.seq))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        audiences(seven.next_batch().await.0),
+        vec![(Audience::Everyone, 1), (Audience::Account(7), 2)],
+        "the heartbeat for account 7 coalesced to its newest"
+    );
+    assert_eq!(
+        audiences(eight.next_batch().await.0),
+        vec![(Audience::Everyone, 1), (Audience::Account(8), 1)]
+    );
+    assert_eq!(
+        audiences(nobody.next_batch().await.0),
+        vec![(Audience::Everyone, 1)]
+    );
+    assert_eq!(
+        hub.latest(Topic::Heartbeat, Audience::Account(7))
+            .map(|f| f.seq),
+        Some(2)
+    );
+    assert_eq!(hub.latest_seqs().get(&Topic::Heartbeat), Some(&1));
+}
+
+#[tokio::test]
+async fn a_stalled_connection_overflows_alone_and_frees_its_slot() {
+    let hub = hub(1);
+    let stalled = connect(&hub, None);
+    let fast = connect(&hub, None);
+    for minute in 1..=6 {
+        hub.publish(Topic::IntradayBar, bar("AAPL", minute));
+        let got = seqs_of(&fast).await;
+        assert_eq!(got, vec![(Topic::IntradayBar, minute as u64)]);
+    }
+    let (frames, overflowed) = stalled.next_batch().await;
+    assert!(
+        overflowed && frames.is_empty(),
+        "4 bars fit, the 5th overflows"
+    );
+    assert_eq!(hub.status().slow_closes, 1);
+    assert_eq!(hub.connections(), 2);
+    drop(stalled);
+    assert_eq!(hub.connections(), 1);
+    hub.publish(Topic::IntradayBar, bar("AAPL", 7));
+    assert_eq!(seqs_of(&fast).await, vec![(Topic::IntradayBar, 7)]);
+}
+
+#[tokio::test]
+async fn resume_replays_what_the_buffer_holds_and_falls_back_to_a_snapshot_beyond_it() {
+    let hub = hub(5);
+    for minute in 1..=5 {
+        hub.publish(Topic::IntradayBar, bar("AAPL", minute));
+    }
+    hub.publish(Topic::Heartbeat, beat(1));
+    // The ring keeps seqs 3..=5.
+    let seqs = BTreeMap::from([(Topic::IntradayBar, 2)]);
+    let (conn, resumed) = hub.connect(hub.admit().expect("slot"), None, Some((5, &seqs)));
+    let resumed = resumed.expect("a resumed reply");
+    assert_eq!(resumed.replayed.get(&Topic::IntradayBar), Some(&3));
+    assert!(resumed.snapshot.is_empty());
+    assert_eq!(
+        seqs_of(&conn).await,
+        vec![
+            (Topic::Heartbeat, 1),
+            (Topic::IntradayBar, 3),
+            (Topic::IntradayBar, 4),
+            (Topic::IntradayBar, 5)
+        ]
+    );
+
+    let too_old = BTreeMap::from([(Topic::IntradayBar, 1)]);
+    let reply = conn.resume(5, &too_old);
+    assert_eq!(
+        reply.snapshot.get(&Topic::IntradayBar),
+        Some(&SnapshotReason::BeyondBuffer)
+    );
+    assert_eq!(seqs_of(&conn).await, vec![(Topic::IntradayBar, 5)]);
+
+    let other_epoch = conn.resume(4, &seqs);
+    assert_eq!(
+        other_epoch.snapshot.get(&Topic::IntradayBar),
+        Some(&SnapshotReason::NewEpoch)
+    );
+    let ahead = conn.resume(5, &BTreeMap::from([(Topic::IntradayBar, 99)]));
+    assert_eq!(
+        ahead.snapshot.get(&Topic::IntradayBar),
+        Some(&SnapshotReason::AheadOfServer)
+    );
+}
+
+#[tokio::test]
+async fn symbol_subscriptions_narrow_bars_and_adding_one_sends_its_state() {
+    let hub = hub(1);
+    let conn = connect(&hub, None);
+    let all: Vec<Arc<str>> = vec![Arc::from("AAPL"), Arc::from("MSFT")];
+    conn.unsubscribe(&[Topic::Heartbeat], &[Arc::from("AAPL")], &all);
+    hub.publish(Topic::Heartbeat, beat(1));
+    hub.publish(Topic::IntradayBar, bar("AAPL", 1));
+    hub.publish(Topic::IntradayBar, bar("MSFT", 1));
+    assert_eq!(seqs_of(&conn).await, vec![(Topic::IntradayBar, 2)]);
+    assert_eq!(conn.subscription(&all).symbols, vec!["MSFT".to_string()]);
+    conn.subscribe(&[], &[Arc::from("AAPL")]);
+    assert_eq!(seqs_of(&conn).await, vec![(Topic::IntradayBar, 1)]);
+    hub.publish(Topic::IntradayBar, bar("AAPL", 2));
+    assert_eq!(seqs_of(&conn).await, vec![(Topic::IntradayBar, 3)]);
+}
+
+#[tokio::test]
+async fn ingest_drops_duplicates_and_stale_epochs_and_reports_gaps() {
+    let hub = hub(0);
+    let publisher = Hub::new(10, HubLimits::default());
+    let frames: Vec<Frame> = (1..=4)
+        .map(|minute| {
+            publisher.publish(Topic::IntradayBar, bar("AAPL", minute));
+            publisher
+                .latest(Topic::IntradayBar, Audience::Everyone)
+                .expect("published")
+        })
+        .collect();
+    assert_eq!(hub.ingest(frames[0].clone()), Ingested::Delivered);
+    assert_eq!(hub.epoch(), 10, "a newer epoch is adopted");
+    assert_eq!(hub.ingest(frames[0].clone()), Ingested::Duplicate);
+    assert_eq!(
+        hub.ingest(frames[3].clone()),
+        Ingested::AfterGap { missing_from: 2 }
+    );
+    assert_eq!(hub.stream_seq(Topic::IntradayBar, Audience::Everyone), 4);
+    let mut stale = frames[3].clone();
+    stale.epoch = 9;
+    stale.seq = 5;
+    assert_eq!(hub.ingest(stale), Ingested::Stale);
+    let epoch = hub.begin_epoch();
+    assert!(epoch > 10);
+    assert_eq!(
+        hub.publish(Topic::IntradayBar, bar("AAPL", 9)),
+        1,
+        "seqs restart"
+    );
+}
+
+#[test]
+fn the_connection_limit_holds_and_slots_come_back() {
+    let hub = Hub::new(
+        1,
+        HubLimits {
+            max_connections: 2,
+            ..HubLimits::default()
+        },
+    );
+    let first = hub.admit().map(|slot| hub.connect(slot, None, None).0);
+    let second = hub.admit();
+    assert!(first.is_some() && second.is_some());
+    assert!(
+        hub.admit().is_none(),
+        "a third connection is over the limit"
+    );
+    assert_eq!(
+        hub.connections(),
+        1,
+        "a slot is not a connection until it connects"
+    );
+    drop(first);
+    assert_eq!(hub.connections(), 0);
+    assert!(hub.admit().is_some());
+}
