@@ -22,8 +22,14 @@ use std::time::{Duration, Instant};
 
 use crate::api::ApiError;
 
-/// Per-connection read buffer: axum's default (128 KiB) costs ~680 MB at 5,000 clients.
-const READ_BUFFER_BYTES: usize = 4096;
+/// Per-connection read buffer: axum's default (128 KiB) costs ~680 MB at 5,000 clients, and
+/// clients send only small control messages (it grows for a larger frame, up to the limit).
+const READ_BUFFER_BYTES: usize = 1024;
+
+/// Outgoing frames are collected up to this many bytes per write. The buffer keeps its largest
+/// size for the connection's life, so the default (128 KiB, reached by the connect-time
+/// snapshot) would cost far more per idle connection than the few system calls it saves.
+const WRITE_BUFFER_BYTES: usize = 1024;
 
 /// How long a connection the server closed may take to answer the close.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -64,6 +70,7 @@ pub async fn upgrade(
     let max_frame = state.settings.hub.max_frame_bytes;
     let slot = state.hub.admit();
     ws.read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(max_frame)
         .max_frame_size(max_frame)
         .on_upgrade(move |socket| async move {
