@@ -324,8 +324,9 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
             message: "frame has no string \"type\" field".to_string(),
         })?
         .to_string();
+    const KNOWN: [&str; 4] = ["ping", "subscribe", "unsubscribe", "resume"];
     serde_json::from_value(value).map_err(|e| {
-        if e.to_string().starts_with("unknown variant") {
+        if !KNOWN.contains(&kind.as_str()) {
             ProtocolError {
                 code: ErrorCode::UnknownType,
                 message: format!("unknown message type \"{kind}\""),
