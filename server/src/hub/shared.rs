@@ -298,40 +298,55 @@ impl Link {
         Ok(self.conn.insert(conn))
     }
 
-    /// Keeps the connection after a success, drops it after a failure (the next use reconnects).
-    fn settle<T>(&mut self, result: anyhow::Result<T>) -> anyhow::Result<T> {
-        if result.is_err() {
-            self.conn = None;
+    /// Sends `request`. After any failure the connection is dropped (the next use reconnects);
+    /// a kept connection that turns out broken (Redis restarted since its last use) is
+    /// replaced and the request sent once more at once. Every request here is safe to repeat.
+    async fn send<T: FromRedisValue>(&mut self, request: Request<'_>) -> anyhow::Result<T> {
+        let timeout = self.timeout;
+        let mut retried = false;
+        loop {
+            let reused = self.conn.is_some();
+            let conn = match self.connection().await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    self.conn = None;
+                    return Err(e);
+                }
+            };
+            let answer = match request {
+                Request::Command(cmd) => tokio::time::timeout(timeout, cmd.query_async(conn)).await,
+                Request::Pipeline(pipe) => {
+                    tokio::time::timeout(timeout, pipe.query_async(conn)).await
+                }
+                Request::Script(invocation) => {
+                    tokio::time::timeout(timeout, invocation.invoke_async(conn)).await
+                }
+            };
+            match answer {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(e)) => {
+                    self.conn = None;
+                    let broken =
+                        e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error();
+                    if !(broken && reused && !retried) {
+                        return Err(plain(e));
+                    }
+                    retried = true;
+                }
+                Err(_) => {
+                    self.conn = None;
+                    anyhow::bail!("no answer within {timeout:?}");
+                }
+            }
         }
-        result
     }
 
     async fn query<T: FromRedisValue>(&mut self, cmd: &redis::Cmd) -> anyhow::Result<T> {
-        let timeout = self.timeout;
-        let result = async {
-            let conn = self.connection().await?;
-            let value = tokio::time::timeout(timeout, cmd.query_async(conn))
-                .await
-                .context("timed out")?
-                .map_err(plain)?;
-            anyhow::Ok(value)
-        }
-        .await;
-        self.settle(result)
+        self.send(Request::Command(cmd)).await
     }
 
     async fn pipeline<T: FromRedisValue>(&mut self, pipe: &redis::Pipeline) -> anyhow::Result<T> {
-        let timeout = self.timeout;
-        let result = async {
-            let conn = self.connection().await?;
-            let value = tokio::time::timeout(timeout, pipe.query_async(conn))
-                .await
-                .context("timed out")?
-                .map_err(plain)?;
-            anyhow::Ok(value)
-        }
-        .await;
-        self.settle(result)
+        self.send(Request::Pipeline(pipe)).await
     }
 
     async fn script<T: FromRedisValue>(
@@ -340,22 +355,19 @@ impl Link {
         key: &str,
         args: &[&str],
     ) -> anyhow::Result<T> {
-        let timeout = self.timeout;
-        let result = async {
-            let conn = self.connection().await?;
-            let mut invocation = script.key(key);
-            for arg in args {
-                invocation.arg(*arg);
-            }
-            let value = tokio::time::timeout(timeout, invocation.invoke_async(conn))
-                .await
-                .context("timed out")?
-                .map_err(plain)?;
-            anyhow::Ok(value)
+        let mut invocation = script.key(key);
+        for arg in args {
+            invocation.arg(*arg);
         }
-        .await;
-        self.settle(result)
+        self.send(Request::Script(&invocation)).await
     }
+}
+
+#[derive(Clone, Copy)]
+enum Request<'a> {
+    Command(&'a redis::Cmd),
+    Pipeline(&'a redis::Pipeline),
+    Script(&'a redis::ScriptInvocation<'a>),
 }
 
 /// A Redis error as one line (its `source` repeats what its message already says).
@@ -1048,6 +1060,14 @@ mod tests {
             )
         );
         assert_eq!(back.text.as_str(), frame.text.as_str());
+        let keyed = Frame {
+            audience: Audience::Account(7),
+            key: Some(Arc::from("BRK.B")),
+            ..frame
+        };
+        let back = decode(&encode(&keyed).expect("encodes")).expect("decodes");
+        assert_eq!(back.key.as_deref(), Some("BRK.B"));
+        assert_eq!(back.audience, Audience::Account(7));
         assert!(decode(b"{not json").is_err());
         assert!(decode(br#"{"t":"nope","a":"Everyone","s":1,"e":1,"u":0,"m":""}"#).is_err());
     }
