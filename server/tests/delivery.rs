@@ -256,6 +256,8 @@ async fn a_stalled_client_is_coalesced_then_closed_while_a_fast_client_gets_ever
 
     // The fast client reads everything until it has seen `last` bars.
     let (last_tx, last_rx) = tokio::sync::oneshot::channel::<u64>();
+    let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let reader_seen = seen.clone();
     let reader = tokio::spawn(async move {
         let mut fast = fast;
         let mut seqs = Vec::new();
@@ -277,6 +279,7 @@ async fn a_stalled_client_is_coalesced_then_closed_while_a_fast_client_gets_ever
                 let envelope: Envelope = serde_json::from_str(text.as_str()).expect("envelope");
                 if envelope.message.topic() == Some(Topic::IntradayBar) && envelope.seq > 1 {
                     seqs.push(envelope.seq);
+                    reader_seen.store(envelope.seq, std::sync::atomic::Ordering::Relaxed);
                 }
             }
         }
@@ -293,10 +296,19 @@ async fn a_stalled_client_is_coalesced_then_closed_while_a_fast_client_gets_ever
             "the stalled client was never closed"
         );
         for _ in 0..500 {
-            app.hub.publish(Topic::IntradayBar, bar("AAPL", minute));
+            let seq = app.hub.publish(Topic::IntradayBar, bar("AAPL", minute));
             minute += 1;
             if minute % 10 == 0 {
                 app.jobs.run_all_once().await;
+                // A fast client reads as fast as we publish: pace the publisher to the fast
+                // reader (never to the stalled one), however loaded the machine is.
+                while seen.load(std::sync::atomic::Ordering::Relaxed) + 32 < seq {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "the fast client stalled"
+                    );
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
             }
         }
         tokio::task::yield_now().await;
