@@ -31,6 +31,11 @@ const READ_BUFFER_BYTES: usize = 1024;
 /// snapshot) would cost far more per idle connection than the few system calls it saves.
 const WRITE_BUFFER_BYTES: usize = 1024;
 
+/// How long one batch (or a close frame) may take to be written. A client that stops reading
+/// without closing fills its socket buffers; after this long it is dropped, so it cannot hold
+/// its connection slot (or the task) forever.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long a connection the server closed may take to answer the close.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -163,12 +168,11 @@ async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
 type Sink = SplitSink<WebSocket, Message>;
 
 async fn close_sink(sink: &mut Sink, code: u16, reason: &'static str) {
-    let _best_effort = sink
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(reason),
-        })))
-        .await;
+    let close = sink.send(Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    })));
+    let _best_effort = tokio::time::timeout(SEND_TIMEOUT, close).await;
 }
 
 async fn serve(
@@ -202,11 +206,20 @@ async fn serve(
             }
             (frames, overflowed) = conn.next_batch() => {
                 let sent = tokio::select! {
-                    _ = state.stop.cancelled() => Err(()),
-                    sent = send_all(&mut sink, &conn, &frames) => sent,
+                    _ = state.stop.cancelled() => {
+                        close_sink(&mut sink, close_code::SERVICE_RESTART, "server is restarting; reconnect").await;
+                        break true;
+                    }
+                    sent = tokio::time::timeout(SEND_TIMEOUT, send_all(&mut sink, &conn, &frames)) => sent,
                 };
-                if sent.is_err() {
-                    break false;
+                match sent {
+                    Ok(Ok(())) => {}
+                    Ok(Err(())) => break false,
+                    Err(_elapsed) => {
+                        tracing::info!(account, "dropping a connection that stopped reading");
+                        inc(&hub.metrics().slow_closes);
+                        break false;
+                    }
                 }
                 if overflowed {
                     tracing::info!(account, "closing a connection that fell too far behind");
@@ -246,7 +259,10 @@ async fn serve(
                     }
                 };
                 if let Some(reply) = reply
-                    && sink.send(Message::Text(direct(&hub, reply))).await.is_err()
+                    && !matches!(
+                        tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(direct(&hub, reply)))).await,
+                        Ok(Ok(()))
+                    )
                 {
                     break false;
                 }

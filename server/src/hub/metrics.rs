@@ -52,6 +52,8 @@ pub struct Metrics {
     pub gaps: AtomicU64,
     /// Messages fetched back from the shared hub's buffer to fill a gap.
     pub healed: AtomicU64,
+    /// Messages that never reached the shared hub because its publisher was too far behind.
+    pub outlet_drops: AtomicU64,
     lag_buckets: [AtomicU64; LAG_BUCKETS.len()],
     lag_count: AtomicU64,
     lag_sum_us: AtomicU64,
@@ -227,6 +229,11 @@ impl Metrics {
                 "thor_hub_healed_total",
                 "Messages fetched back from the shared hub's buffer to fill gaps.",
                 &self.healed,
+            ),
+            (
+                "thor_hub_outlet_drops_total",
+                "Messages that never reached the shared hub: its publisher was too far behind.",
+                &self.outlet_drops,
             ),
         ];
         for (name, help, counter) in plain {

@@ -101,6 +101,10 @@ struct Inner {
 
 struct State {
     epoch: u64,
+    /// The epoch this instance started as the publisher ([`Hub::begin_epoch`]). Sharing a hub,
+    /// it may number messages only in that epoch: a deposed publisher that has already seen
+    /// the new publisher's epoch must not issue seqs in it.
+    own_epoch: Option<u64>,
     /// The last seq this instance handed out per stream (it may run ahead of `streams` only
     /// while the shared hub echoes messages back).
     numbering: BTreeMap<(Topic, Audience), u64>,
@@ -223,6 +227,7 @@ impl Hub {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
                     epoch,
+                    own_epoch: None,
                     numbering: BTreeMap::new(),
                     streams: BTreeMap::new(),
                     conns: HashMap::new(),
@@ -268,6 +273,7 @@ impl Hub {
         let mut state = self.state();
         let epoch = u64::try_from(now_ms()).unwrap_or(0).max(state.epoch + 1);
         state.switch_epoch(epoch);
+        state.own_epoch = Some(epoch);
         epoch
     }
 
@@ -281,6 +287,14 @@ impl Hub {
         let key = key_of(&message);
         let mut state = self.state();
         let stream_seq = state.streams.get(&(topic, audience)).map_or(0, |s| s.seq);
+        if self.inner.outlet.get().is_some() && state.own_epoch != Some(state.epoch) {
+            tracing::warn!(
+                topic = topic.as_str(),
+                epoch = state.epoch,
+                "not the publisher of this epoch (the lease moved on); message not sent"
+            );
+            return stream_seq;
+        }
         let epoch = state.epoch;
         let numbered = state.numbering.entry((topic, audience)).or_default();
         let seq = (*numbered).max(stream_seq) + 1;
@@ -312,10 +326,12 @@ impl Hub {
         if let Some(outlet) = self.inner.outlet.get()
             && outlet.try_send(frame.clone()).is_err()
         {
+            inc(&self.inner.metrics.outlet_drops);
             tracing::warn!(
                 topic = topic.as_str(),
                 seq,
-                "the shared hub's publisher is behind; other instances will heal the gap"
+                "the shared hub's publisher is too far behind: this message reaches only this \
+                 instance's sockets; other instances will see a gap and fall back to snapshots"
             );
         }
         self.ingest_locked(&mut state, frame);
@@ -516,6 +532,8 @@ impl Hub {
             let Some(report) = report.as_mut() else {
                 continue;
             };
+            // Whatever of this stream is queued is sent again below, in order from `since`.
+            queue.forget_stream(*topic, *audience);
             let fallback = if epoch != state.epoch {
                 Some(SnapshotReason::NewEpoch)
             } else if since > stream.seq {
@@ -615,6 +633,7 @@ impl State {
     fn switch_epoch(&mut self, epoch: u64) {
         tracing::info!(from = self.epoch, to = epoch, "the hub starts a new epoch");
         self.epoch = epoch;
+        self.own_epoch = None;
         self.streams.clear();
         self.numbering.clear();
     }

@@ -35,6 +35,9 @@ pub struct ConnQueue {
     /// `None`: every symbol.
     symbols: Option<BTreeSet<Arc<str>>>,
     overflowed: bool,
+    /// Snapshot and replay messages queued since the last take: they do not count against
+    /// the live capacity (a long replay must not make the next live message overflow).
+    initial: usize,
 }
 
 fn bit(topic: Topic) -> u16 {
@@ -49,6 +52,7 @@ impl ConnQueue {
             topics: Topic::ALL.iter().fold(0, |bits, t| bits | bit(*t)),
             symbols: None,
             overflowed: false,
+            initial: 0,
         }
     }
 
@@ -111,7 +115,7 @@ impl ConnQueue {
             self.frames.push_back(frame.clone());
             return Pushed::Coalesced;
         }
-        if self.frames.len() >= self.capacity {
+        if self.frames.len() >= self.capacity + self.initial {
             if delivery == Delivery::Droppable {
                 return Pushed::Dropped;
             }
@@ -129,6 +133,7 @@ impl ConnQueue {
         let wanted = !self.overflowed && self.wants(frame);
         if wanted {
             self.frames.push_back(frame.clone());
+            self.initial += 1;
         }
         wanted
     }
@@ -137,10 +142,22 @@ impl ConnQueue {
     pub fn retain_wanted(&mut self) {
         let frames = std::mem::take(&mut self.frames);
         self.frames = frames.into_iter().filter(|f| self.wants(f)).collect();
+        self.initial = self.initial.min(self.frames.len());
+    }
+
+    /// Forgets the queued messages of one stream (a `resume` is about to send it again, in
+    /// order, from the client's seq).
+    pub fn forget_stream(&mut self, topic: Topic, audience: super::Audience) {
+        let before = self.frames.len();
+        self.frames
+            .retain(|f| !(f.topic == topic && f.audience == audience));
+        let removed = before - self.frames.len();
+        self.initial = self.initial.saturating_sub(removed);
     }
 
     /// Everything queued, in order, and whether the connection overflowed.
     pub fn take(&mut self) -> (VecDeque<Frame>, bool) {
+        self.initial = 0;
         (std::mem::take(&mut self.frames), self.overflowed)
     }
 
@@ -237,6 +254,27 @@ mod tests {
         );
         let (_, overflowed) = queue.take();
         assert!(overflowed);
+    }
+
+    #[test]
+    fn a_replay_does_not_use_up_the_live_capacity() {
+        let mut queue = ConnQueue::new(2);
+        for seq in 1..=10 {
+            assert!(queue.push_initial(&frame(Topic::IntradayBar, Some("AAPL"), seq)));
+        }
+        assert_eq!(
+            queue.push(&frame(Topic::IntradayBar, Some("AAPL"), 11)),
+            Pushed::Queued
+        );
+        assert_eq!(
+            queue.push(&frame(Topic::IntradayBar, Some("AAPL"), 12)),
+            Pushed::Queued
+        );
+        assert_eq!(
+            queue.push(&frame(Topic::IntradayBar, Some("AAPL"), 13)),
+            Pushed::Overflowed,
+            "live messages still have their own limit"
+        );
     }
 
     #[test]

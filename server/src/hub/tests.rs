@@ -263,3 +263,45 @@ fn the_connection_limit_holds_and_slots_come_back() {
     assert_eq!(hub.connections(), 0);
     assert!(hub.admit().is_some());
 }
+
+#[tokio::test]
+async fn a_deposed_publisher_does_not_number_messages_in_the_new_epoch() {
+    let hub = hub(1);
+    let (outlet, mut published) = mpsc::channel(16);
+    hub.attach_outlet(outlet, "test");
+    let mine = hub.begin_epoch();
+    assert_eq!(hub.publish(Topic::IntradayBar, bar("AAPL", 1)), 1);
+    assert_eq!(
+        published.recv().await.map(|f| (f.epoch, f.seq)),
+        Some((mine, 1))
+    );
+
+    // Another instance took over: its first message arrives in a newer epoch.
+    let other = Hub::new(mine + 1, HubLimits::default());
+    other.publish(Topic::IntradayBar, bar("AAPL", 2));
+    let theirs = other
+        .latest(Topic::IntradayBar, Audience::Everyone)
+        .expect("published");
+    assert_eq!(hub.ingest(theirs), Ingested::Delivered);
+    assert_eq!(hub.epoch(), mine + 1);
+
+    // A job still running here must not issue seq 2 of their epoch.
+    hub.publish(Topic::IntradayBar, bar("AAPL", 3));
+    assert!(published.try_recv().is_err(), "nothing went out");
+    assert_eq!(hub.stream_seq(Topic::IntradayBar, Audience::Everyone), 1);
+}
+
+#[tokio::test]
+async fn a_resume_on_an_open_connection_resends_in_order_without_duplicates() {
+    let hub = hub(1);
+    let conn = connect(&hub, None);
+    for minute in 1..=3 {
+        hub.publish(Topic::IntradayBar, bar("AAPL", minute));
+    }
+    // Seqs 1..=3 are queued, unsent; the client says it has only seq 1.
+    conn.resume(1, &BTreeMap::from([(Topic::IntradayBar, 1)]));
+    assert_eq!(
+        seqs_of(&conn).await,
+        vec![(Topic::IntradayBar, 2), (Topic::IntradayBar, 3)]
+    );
+}
