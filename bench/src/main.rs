@@ -468,6 +468,8 @@ impl Server {
                     .env("THOR_DATA_DIR", dir.path().join("data"))
                     .env("LEPTOS_SITE_ADDR", addr.to_string())
                     .env("THOR_MAX_CONNECTIONS", "20000")
+                    // Every client signs in as the same user.
+                    .env("THOR_MAX_CONNECTIONS_PER_USER", "20000")
                     .env("THOR_PROBE_RATE", rate.to_string())
                     .env("RUST_LOG", "warn");
             }

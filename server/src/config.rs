@@ -64,6 +64,8 @@ pub struct HubSettings {
     /// Every this many heartbeats, the heartbeat also reports active jobs and topic sequences.
     pub heartbeat_report_every: u32,
     pub max_connections: usize,
+    /// Open sockets one user may hold at once (tabs, devices).
+    pub max_connections_per_user: usize,
     pub max_frame_bytes: usize,
     /// Live messages one connection may have queued before it is closed as too slow (4008).
     pub queue_capacity: usize,
@@ -168,6 +170,7 @@ impl Default for Settings {
                 heartbeat_interval: Duration::from_secs(1),
                 heartbeat_report_every: 30,
                 max_connections: 10_000,
+                max_connections_per_user: 16,
                 max_frame_bytes: 64 * 1024,
                 queue_capacity: 256,
                 replay_capacity: 1024,
@@ -242,6 +245,7 @@ struct FileHub {
     heartbeat_interval_ms: Option<u64>,
     heartbeat_report_every: Option<u32>,
     max_connections: Option<usize>,
+    max_connections_per_user: Option<usize>,
     max_frame_bytes: Option<usize>,
     queue_capacity: Option<usize>,
     replay_capacity: Option<usize>,
@@ -362,6 +366,16 @@ impl Settings {
             Some(0) => bail!("hub.{name} must be above zero"),
             other => Ok(other),
         };
+        let per_user = env("THOR_MAX_CONNECTIONS_PER_USER")
+            .map(|n| {
+                n.parse::<usize>()
+                    .with_context(|| format!("THOR_MAX_CONNECTIONS_PER_USER {n:?} is not a number"))
+            })
+            .transpose()?
+            .or(file.hub.max_connections_per_user);
+        if let Some(n) = positive("max-connections-per-user", per_user)? {
+            hub.max_connections_per_user = n;
+        }
         if let Some(n) = positive("queue-capacity", file.hub.queue_capacity)? {
             hub.queue_capacity = n;
         }

@@ -3,7 +3,7 @@
 //! and subscribes to, through the connection's bounded queue; answers `ping`, `subscribe`,
 //! `unsubscribe` and `resume`; refuses bad frames with an `error` message and carries on.
 
-use crate::hub::{Connection, Frame, Slot, metrics::inc};
+use crate::hub::{Connection, Frame, Refused, Slot, metrics::inc};
 use crate::state::AppState;
 use app::protocol::{
     ClientMessage, ErrorCode, Pong, ProtocolError, Resumed, ServerMessage, Topic, close_code,
@@ -60,8 +60,8 @@ pub async fn upgrade(
         inc(&metrics.refused_origin);
         return ApiError::Forbidden(reason).into_response();
     }
-    let account = match signed_in_account(&state, &headers).await {
-        Ok(Some(account)) => account,
+    let (user, account) = match signed_in_account(&state, &headers).await {
+        Ok(Some(signed_in)) => signed_in,
         Ok(None) => {
             inc(&metrics.refused_unauthenticated);
             return ApiError::Unauthorized.into_response();
@@ -73,7 +73,21 @@ pub async fn upgrade(
         Err(message) => return ApiError::BadRequest(message).into_response(),
     };
     let max_frame = state.settings.hub.max_frame_bytes;
-    let slot = state.hub.admit();
+    let slot = match state
+        .hub
+        .admit_user(user, state.settings.hub.max_connections_per_user)
+    {
+        Ok(slot) => Some(slot),
+        // Said after the upgrade, as a close code a page knows to retry later.
+        Err(Refused::Full) => None,
+        Err(Refused::UserLimit) => {
+            return ApiError::TooManyRequests(format!(
+                "you already have {} live connections; close a tab first",
+                state.settings.hub.max_connections_per_user
+            ))
+            .into_response();
+        }
+    };
     ws.read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(max_frame)
@@ -135,12 +149,12 @@ fn same_origin(headers: &HeaderMap) -> Result<(), String> {
     }
 }
 
-/// `None`: no live session. `Some(None)`: signed in without a paper account (an operator),
-/// who sees only what is published to everyone. `Some(Some(id))`: a trader.
+/// `None`: no live session. Otherwise the user's id and their paper account: `None` for an
+/// operator, who sees only what is published to everyone.
 async fn signed_in_account(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<Option<Option<i64>>, ApiError> {
+) -> Result<Option<(i64, Option<i64>)>, ApiError> {
     let Some(token) = crate::auth::token_from_headers(headers) else {
         return Ok(None);
     };
@@ -152,7 +166,7 @@ async fn signed_in_account(
     };
     crate::trading::accounts::account_id_of(&state.db, user.id)
         .await
-        .map(Some)
+        .map(|account| Some((user.id, account)))
         .map_err(ApiError::database)
 }
 

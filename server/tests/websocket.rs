@@ -324,3 +324,26 @@ async fn shutdown_tells_open_pages_to_reconnect() {
     assert_eq!(code, Some(close_code::SERVICE_RESTART));
     stopping.await.expect("server stops");
 }
+
+#[tokio::test]
+async fn one_user_cannot_take_every_connection() {
+    let app = common::spawn_app_with(|s| s.hub.max_connections_per_user = 2).await;
+    let demo = common::sign_in(&app, "demo").await;
+    let mut first = common::ws_connect(&app, &demo, "").await;
+    let _second = common::ws_connect(&app, &demo, "").await;
+    let mut request = app.ws_url().into_client_request().expect("request");
+    request
+        .headers_mut()
+        .insert("cookie", demo.parse().expect("header"));
+    match connect_async(request).await {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 429),
+        Err(other) => panic!("expected HTTP 429, got {other}"),
+        Ok(_) => panic!("a third connection for one user was accepted"),
+    }
+    // Another trader still gets in, and the first user's sockets are untouched.
+    let demo2 = common::sign_in(&app, "demo2").await;
+    let mut other = common::ws_connect(&app, &demo2, "").await;
+    next_envelope(&mut other).await;
+    next_envelope(&mut first).await;
+    app.stop().await;
+}

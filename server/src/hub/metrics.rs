@@ -39,6 +39,7 @@ pub struct Metrics {
     pub refused_full: AtomicU64,
     pub refused_origin: AtomicU64,
     pub refused_unauthenticated: AtomicU64,
+    pub refused_user_limit: AtomicU64,
     pub slow_closes: AtomicU64,
     pub resumes: AtomicU64,
     pub replayed: AtomicU64,
@@ -153,6 +154,7 @@ impl Metrics {
             ("full", &self.refused_full),
             ("origin", &self.refused_origin),
             ("unauthenticated", &self.refused_unauthenticated),
+            ("user_limit", &self.refused_user_limit),
         ];
         header(
             &mut out,

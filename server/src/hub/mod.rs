@@ -91,6 +91,8 @@ struct Inner {
     state: Mutex<State>,
     limits: HubLimits,
     admission: Arc<Semaphore>,
+    /// Open connections per user.
+    per_user: Mutex<HashMap<i64, usize>>,
     connections: AtomicUsize,
     next_id: AtomicU64,
     metrics: Metrics,
@@ -191,14 +193,42 @@ pub struct HubStatus {
 
 /// A connection slot, taken before the upgrade so a full server can say so.
 pub struct Slot {
-    permit: OwnedSemaphorePermit,
+    _permit: OwnedSemaphorePermit,
+    user: Option<UserSlot>,
+}
+
+/// One of a user's connections; dropping it gives the place back.
+struct UserSlot {
+    hub: Hub,
+    user: i64,
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut per_user = self.hub.per_user();
+        if let Some(count) = per_user.get_mut(&self.user) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                per_user.remove(&self.user);
+            }
+        }
+    }
+}
+
+/// Why [`Hub::admit_user`] refused a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The server is at its connection limit.
+    Full,
+    /// This user already holds their limit of connections.
+    UserLimit,
 }
 
 /// One open connection's end of the hub. Dropping it unregisters the connection.
 pub struct Connection {
     hub: Hub,
     shared: Arc<ConnShared>,
-    _permit: OwnedSemaphorePermit,
+    _slot: Slot,
 }
 
 pub fn now_ms() -> i64 {
@@ -234,6 +264,7 @@ impl Hub {
                     by_account: HashMap::new(),
                 }),
                 admission: Arc::new(Semaphore::new(limits.max_connections)),
+                per_user: Mutex::new(HashMap::new()),
                 limits,
                 connections: AtomicUsize::new(0),
                 next_id: AtomicU64::new(1),
@@ -411,13 +442,44 @@ impl Hub {
             .map_or(0, |s| s.seq)
     }
 
+    fn per_user(&self) -> MutexGuard<'_, HashMap<i64, usize>> {
+        self.inner
+            .per_user
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Takes a connection slot, or `None` when the hub is full.
     pub fn admit(&self) -> Option<Slot> {
         let permit = self.inner.admission.clone().try_acquire_owned().ok();
         if permit.is_none() {
             inc(&self.inner.metrics.refused_full);
         }
-        Some(Slot { permit: permit? })
+        Some(Slot {
+            _permit: permit?,
+            user: None,
+        })
+    }
+
+    /// Takes a connection slot for `user`, who may hold at most `per_user` at once.
+    pub fn admit_user(&self, user: i64, per_user: usize) -> Result<Slot, Refused> {
+        {
+            let mut counts = self.per_user();
+            let count = counts.entry(user).or_default();
+            if *count >= per_user {
+                inc(&self.inner.metrics.refused_user_limit);
+                return Err(Refused::UserLimit);
+            }
+            *count += 1;
+        }
+        // From here the user's place is held by the guard, and given back if the hub is full.
+        let guard = UserSlot {
+            hub: self.clone(),
+            user,
+        };
+        let mut slot = self.admit().ok_or(Refused::Full)?;
+        slot.user = Some(guard);
+        Ok(slot)
     }
 
     /// Registers a connection for `account` and queues what it gets at once: the current
@@ -463,7 +525,7 @@ impl Hub {
             Connection {
                 hub: self.clone(),
                 shared,
-                _permit: slot.permit,
+                _slot: slot,
             },
             resumed,
         )

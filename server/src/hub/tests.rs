@@ -305,3 +305,20 @@ async fn a_resume_on_an_open_connection_resends_in_order_without_duplicates() {
         vec![(Topic::IntradayBar, 2), (Topic::IntradayBar, 3)]
     );
 }
+
+#[test]
+fn each_user_has_a_connection_limit_of_their_own() {
+    let hub = hub(1);
+    let first = hub
+        .admit_user(7, 2)
+        .map(|slot| hub.connect(slot, Some(70), None).0);
+    let second = hub.admit_user(7, 2);
+    assert!(first.is_ok() && second.is_ok());
+    assert_eq!(hub.admit_user(7, 2).err(), Some(Refused::UserLimit));
+    assert!(hub.admit_user(8, 2).is_ok(), "another user is not affected");
+    drop(first);
+    assert!(
+        hub.admit_user(7, 2).is_ok(),
+        "a closed connection gives its place back"
+    );
+}
