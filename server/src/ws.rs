@@ -11,7 +11,7 @@ use app::protocol::{
 };
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
@@ -55,7 +55,7 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let metrics = state.hub.metrics();
-    if let Err(reason) = same_origin(&headers) {
+    if let Err(reason) = crate::auth::same_origin(&headers) {
         tracing::warn!(%reason, "refused a cross-origin WebSocket upgrade");
         inc(&metrics.refused_origin);
         return ApiError::Forbidden(reason).into_response();
@@ -122,30 +122,6 @@ fn resume_from(
             Ok(Some((epoch, seqs)))
         }
         (None, Some(_)) => Err("since needs the epoch its seqs belong to".into()),
-    }
-}
-
-/// Browsers always send `Origin` on a WebSocket upgrade; it must name this very host.
-/// Clients that send none (tools, tests) are not browsers and cannot be used for CSRF.
-fn same_origin(headers: &HeaderMap) -> Result<(), String> {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return Ok(());
-    };
-    let origin = origin
-        .to_str()
-        .map_err(|_| "the Origin header is not text".to_string())?;
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .ok_or_else(|| "the upgrade has an Origin but no Host".to_string())?;
-    let origin_host = origin
-        .split_once("://")
-        .map(|(_, rest)| rest.trim_end_matches('/'))
-        .unwrap_or("");
-    if origin_host.eq_ignore_ascii_case(host) {
-        Ok(())
-    } else {
-        Err(format!("origin {origin} does not match host {host}"))
     }
 }
 
@@ -454,26 +430,6 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::{HeaderMap, HeaderValue, header};
-
-    fn headers(origin: Option<&'static str>, host: &'static str) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        map.insert(header::HOST, HeaderValue::from_static(host));
-        if let Some(origin) = origin {
-            map.insert(header::ORIGIN, HeaderValue::from_static(origin));
-        }
-        map
-    }
-
-    #[test]
-    fn only_same_origin_browsers_may_upgrade() {
-        assert!(same_origin(&headers(Some("http://127.0.0.1:3000"), "127.0.0.1:3000")).is_ok());
-        assert!(same_origin(&headers(Some("https://Thor.example"), "thor.example")).is_ok());
-        assert!(same_origin(&headers(None, "127.0.0.1:3000")).is_ok());
-        assert!(same_origin(&headers(Some("http://evil.example"), "127.0.0.1:3000")).is_err());
-        assert!(same_origin(&headers(Some("http://127.0.0.1:3001"), "127.0.0.1:3000")).is_err());
-        assert!(same_origin(&headers(Some("null"), "127.0.0.1:3000")).is_err());
-    }
 
     #[test]
     fn the_rate_limit_allows_bursts_refuses_floods_and_recovers() {

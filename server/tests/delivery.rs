@@ -85,6 +85,13 @@ async fn seqs_of(socket: &mut Socket, topic: Topic, count: usize) -> Vec<u64> {
     seqs
 }
 
+/// `GET /metrics`, as text.
+async fn metrics_text(app: &common::TestApp) -> String {
+    let response = reqwest::get(app.url("/metrics")).await.expect("metrics");
+    assert_eq!(response.status(), 200);
+    response.text().await.expect("text")
+}
+
 /// The next per-connection reply (`resumed`, `subscribed`, `pong`, `error`).
 async fn next_reply(socket: &mut Socket) -> ServerMessage {
     loop {
@@ -212,12 +219,7 @@ async fn beyond_the_replay_buffer_the_client_gets_a_snapshot_and_is_told_so() {
         ),
         other => panic!("expected resumed, got {other:?}"),
     }
-    let metrics = reqwest::get(app.url("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_text(&app).await;
     assert!(metrics.contains("thor_ws_snapshot_fallbacks_total{reason=\"beyond_buffer\"} 1\n"));
     assert!(metrics.contains("thor_ws_snapshot_fallbacks_total{reason=\"new_epoch\"} 1\n"));
     assert!(metrics.contains("thor_ws_resumes_total 2\n"));
@@ -337,12 +339,7 @@ async fn a_stalled_client_is_coalesced_then_closed_while_a_fast_client_gets_ever
     .await
     .expect("the stalled client sees its close");
     assert_eq!(closed, Some(close_code::TOO_SLOW));
-    let metrics = reqwest::get(app.url("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_text(&app).await;
     let coalesced: u64 = metrics
         .lines()
         .filter(|l| l.starts_with("thor_ws_coalesced_total"))
@@ -456,9 +453,7 @@ async fn metrics_count_connections_and_messages_by_type() {
     let mut socket = common::ws_connect(&app, &cookie, "").await;
     probe(&app, 1);
     seqs_of(&mut socket, Topic::Probe, 1).await;
-    let response = reqwest::get(app.url("/metrics")).await.expect("metrics");
-    assert_eq!(response.status(), 200);
-    let text = response.text().await.expect("text");
+    let text = metrics_text(&app).await;
     assert!(text.contains("thor_ws_connections 1\n"), "{text}");
     assert!(text.contains("thor_ws_messages_out_total{type=\"probe\"} 1\n"));
     assert!(text.contains("thor_hub_published_total{type=\"probe\"} 1\n"));

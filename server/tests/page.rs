@@ -7,20 +7,7 @@ mod common;
 async fn the_dashboard_is_server_rendered_with_its_hydration_scripts() {
     let app = common::spawn_app().await;
     let client = reqwest::Client::new();
-    let login = client
-        .post(app.url("/api/auth/login"))
-        .json(&serde_json::json!({ "username": "demo", "password": "demo" }))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(login.status(), 200);
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_string();
+    let cookie = common::sign_in(&app, "demo").await;
     let response = client
         .get(app.url("/"))
         .header("cookie", cookie)

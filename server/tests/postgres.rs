@@ -130,20 +130,7 @@ async fn the_trading_back_end_runs_on_postgres() {
     assert_eq!(bars["data"]["bars"][0]["trades"], 2);
 
     let client = reqwest::Client::new();
-    let login = client
-        .post(app.url("/api/auth/login"))
-        .json(&serde_json::json!({ "username": "demo2", "password": "demo2" }))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(login.status(), 200);
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_string();
+    let cookie = common::sign_in(&app, "demo2").await;
     let balance: Value = client
         .get(app.url("/api/account/balance"))
         .header("cookie", &cookie)

@@ -8,7 +8,6 @@ mod common;
 
 use app::protocol::{Envelope, Topic};
 use futures::StreamExt;
-use serde_json::json;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -18,7 +17,6 @@ use thor_server::hub::Hub;
 use thor_server::{Application, Settings};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::sync::CancellationToken;
 
 const LEASE_TTL: Duration = Duration::from_millis(1000);
@@ -152,29 +150,8 @@ impl Instance {
 
     /// Signs in as `demo` and opens `/ws`; what arrives is collected in the background.
     async fn socket(&self) -> Inbox {
-        let response = reqwest::Client::new()
-            .post(self.url("/api/auth/login"))
-            .json(&json!({ "username": "demo", "password": "demo" }))
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(response.status(), 200);
-        let cookie = response
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .expect("a session cookie")
-            .to_string();
-        let mut request = format!("ws://{}/ws", self.addr)
-            .into_client_request()
-            .expect("request");
-        request
-            .headers_mut()
-            .insert("cookie", cookie.parse().expect("header"));
-        let (mut socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("upgrade accepted");
+        let cookie = common::sign_in_at(self.addr, "demo").await;
+        let mut socket = common::ws_connect_at(self.addr, &cookie, "").await;
         let inbox = Inbox::default();
         let seen = inbox.clone();
         tokio::spawn(async move {

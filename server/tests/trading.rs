@@ -28,10 +28,6 @@ async fn app_at(instant: &str) -> (common::TestApp, Arc<ManualClock>) {
     (app, clock)
 }
 
-async fn sign_in(app: &common::TestApp, username: &str) -> String {
-    common::sign_in(app, username).await
-}
-
 async fn get(app: &common::TestApp, path: &str, cookie: Option<&str>) -> (StatusCode, Value) {
     let mut request = reqwest::Client::new().get(app.url(path));
     if let Some(cookie) = cookie {
@@ -45,8 +41,8 @@ async fn get(app: &common::TestApp, path: &str, cookie: Option<&str>) -> (Status
 #[tokio::test]
 async fn each_trader_gets_their_own_balance_and_positions_valued_at_live_prices() {
     let (app, _clock) = app_at("2026-03-09T14:30:10Z").await;
-    let demo = sign_in(&app, "demo").await;
-    let demo2 = sign_in(&app, "demo2").await;
+    let demo = common::sign_in(&app, "demo").await;
+    let demo2 = common::sign_in(&app, "demo2").await;
 
     let (status, balance) = get(&app, "/api/account/balance", Some(&demo)).await;
     assert_eq!(status, StatusCode::OK);
@@ -105,7 +101,7 @@ async fn accounts_need_a_signed_in_trader() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
         assert_eq!(body["error"]["code"], "unauthorized");
     }
-    let ops = sign_in(&app, "ops").await;
+    let ops = common::sign_in(&app, "ops").await;
     let (status, body) = get(&app, "/api/account/balance", Some(&ops)).await;
     assert_eq!(
         status,
@@ -119,7 +115,7 @@ async fn accounts_need_a_signed_in_trader() {
 #[tokio::test]
 async fn balances_move_with_prices_and_day_change_counts_from_the_days_first_valuation() {
     let (app, clock) = app_at("2026-03-09T14:30:10Z").await;
-    let demo = sign_in(&app, "demo").await;
+    let demo = common::sign_in(&app, "demo").await;
     let (_, first) = get(&app, "/api/account/balance", Some(&demo)).await;
     assert_eq!(
         first["data"]["day_change"], 0.0,
@@ -225,7 +221,7 @@ async fn without_since_the_last_two_hours_of_bars_are_served() {
 #[tokio::test]
 async fn a_database_that_stops_answering_is_a_503_not_a_crash() {
     let (app, _clock) = app_at("2026-03-09T14:30:10Z").await;
-    let demo = sign_in(&app, "demo").await;
+    let demo = common::sign_in(&app, "demo").await;
     app.db.close().await;
     let (status, body) = get(&app, "/api/intraday/bars?symbol=SPY", None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -317,15 +313,15 @@ async fn messages_until_heartbeat(
 #[tokio::test]
 async fn a_traders_socket_carries_their_account_and_nobody_elses() {
     let (app, _clock) = app_at("2026-03-09T14:30:10Z").await;
-    let demo = sign_in(&app, "demo").await;
+    let demo = common::sign_in(&app, "demo").await;
     let (_, own) = get(&app, "/api/account/balance", Some(&demo)).await;
     let own_id = own["data"]["account_id"].as_i64().expect("id");
 
-    let demo2 = sign_in(&app, "demo2").await;
+    let demo2 = common::sign_in(&app, "demo2").await;
     let (_, theirs) = get(&app, "/api/account/balance", Some(&demo2)).await;
     let their_id = theirs["data"]["account_id"].as_i64().expect("id");
     assert_ne!(own_id, their_id);
-    let ops = sign_in(&app, "ops").await;
+    let ops = common::sign_in(&app, "ops").await;
     let mut demo_socket = common::ws_connect(&app, &demo, "").await;
     let mut demo2_socket = common::ws_connect(&app, &demo2, "").await;
     let mut operator = common::ws_connect(&app, &ops, "").await;

@@ -1,10 +1,12 @@
 //! Who is signed in: users with Argon2id password hashes, sessions behind an HttpOnly cookie,
 //! and the [`CurrentUser`] extractor that REST handlers and `/ws` use.
 
+mod origin;
 mod password;
 mod session;
 mod users;
 
+pub use origin::same_origin;
 pub use password::{hash_password, verify_password};
 pub use session::{
     COOKIE_NAME, SESSION_TTL, clear_cookie, create_session, delete_session, session_cookie,

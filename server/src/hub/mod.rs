@@ -702,10 +702,6 @@ impl State {
 }
 
 impl Connection {
-    pub fn account(&self) -> Option<i64> {
-        self.shared.account
-    }
-
     /// Waits until something is queued, then takes it all, in order; the flag says the
     /// connection overflowed and must be closed as too slow.
     pub async fn next_batch(&self) -> (VecDeque<Frame>, bool) {

@@ -161,6 +161,7 @@ impl ConnQueue {
         (std::mem::take(&mut self.frames), self.overflowed)
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.frames.len()
     }

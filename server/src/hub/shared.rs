@@ -781,22 +781,8 @@ async fn subscriber(client: Client, first: PubSub, mut reader: Reader, stop: Can
 // ---------------------------------------------------------------------------------------------
 // Lease
 
-/// Takes the lease if it is free, or keeps it if it is already ours: 1 held, 0 another's.
-const ACQUIRE: &str = r"
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-if not holder then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-";
-
-/// Extends the lease if it is ours: 1 renewed, 2 it was gone and is ours again (Redis lost
-/// it), 0 another instance holds it.
+/// Takes the lease if it is free, or extends it if it is ours: 1 extended, 2 it was free and
+/// is ours now (at start, or after Redis lost it), 0 another instance holds it.
 const RENEW: &str = r"
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
@@ -831,12 +817,7 @@ impl Lease {
     }
 
     async fn acquire(&mut self) -> anyhow::Result<bool> {
-        let ttl = self.ttl_ms();
-        let held: i64 = self
-            .link
-            .script(&Script::new(ACQUIRE), &self.key, &[&self.me, &ttl])
-            .await?;
-        Ok(held == 1)
+        Ok(self.renew().await? != 0)
     }
 
     async fn renew(&mut self) -> anyhow::Result<i64> {

@@ -102,8 +102,13 @@ pub fn sqlite_url(dir: &std::path::Path) -> DatabaseUrl {
 /// Signs `username` in (password = username, as the demo users are seeded) and returns the
 /// `thor_session=…` cookie pair.
 pub async fn sign_in(app: &TestApp, username: &str) -> String {
+    sign_in_at(app.addr, username).await
+}
+
+/// [`sign_in`] on the server at `addr`.
+pub async fn sign_in_at(addr: SocketAddr, username: &str) -> String {
     let response = reqwest::Client::new()
-        .post(app.url("/api/auth/login"))
+        .post(format!("http://{addr}/api/auth/login"))
         .json(&serde_json::json!({ "username": username, "password": username }))
         .send()
         .await
@@ -125,8 +130,13 @@ pub type Socket =
 
 /// Opens `/ws` (plus `query`, e.g. `?epoch=…`) with the session `cookie`.
 pub async fn ws_connect(app: &TestApp, cookie: &str, query: &str) -> Socket {
+    ws_connect_at(app.addr, cookie, query).await
+}
+
+/// [`ws_connect`] to the server at `addr`.
+pub async fn ws_connect_at(addr: SocketAddr, cookie: &str, query: &str) -> Socket {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut request = format!("{}{query}", app.ws_url())
+    let mut request = format!("ws://{addr}/ws{query}")
         .into_client_request()
         .expect("request");
     request
