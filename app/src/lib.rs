@@ -4,7 +4,10 @@
 //! (`hydrate`), which takes the rendered page over. What both must agree on lives here.
 //!
 //! ## Layout
-//! - [`account`], [`intraday`], [`markets`]: the four features' payloads.
+//! - [`feature`]: the four live features, and all that is known of each (flag, topics, REST
+//!   path, cadence, name).
+//! - [`account`], [`intraday`], [`markets`]: the features' payloads.
+//! - [`symbol`]: a ticker symbol, checked where it enters.
 //! - [`protocol`]: the WebSocket envelope and every message type, used by server and page alike.
 //! - [`live`]: the page's one WebSocket per tab and the signals it feeds the panels.
 //! - [`components`]: the panels and the sign-in form, one per file.
@@ -13,10 +16,12 @@
 
 pub mod account;
 pub mod components;
+pub mod feature;
 pub mod intraday;
 pub mod live;
 pub mod markets;
 pub mod protocol;
+pub mod symbol;
 
 use components::{HeartbeatPanel, NotFound, SignInForm, TopBarUser};
 use leptos::prelude::*;

@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::account::{AccountBalance, Positions};
+use crate::feature::Feature;
 use crate::intraday::{IntradayBar, Vwap};
 use crate::markets::GlobalMarkets;
+use crate::symbol::Symbol;
 
 /// A stream of messages with its own sequence numbers. State topics (balance, positions,
 /// market status) are worth only their latest value; bars are a stream; heartbeats may drop.
@@ -160,7 +162,7 @@ pub struct Heartbeat {
 /// Which transport each live feature renders from. Published whenever an operator moves one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cutover {
-    pub features: BTreeMap<String, FeatureMode>,
+    pub features: BTreeMap<Feature, FeatureMode>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,14 +256,14 @@ pub enum ClientMessage {
         #[serde(default)]
         topics: Vec<Topic>,
         #[serde(default)]
-        symbols: Vec<String>,
+        symbols: Vec<Symbol>,
     },
     /// Removes topics and/or symbols.
     Unsubscribe {
         #[serde(default)]
         topics: Vec<Topic>,
         #[serde(default)]
-        symbols: Vec<String>,
+        symbols: Vec<Symbol>,
     },
     /// "I have everything up to these seqs of `epoch`": the server sends what followed, in
     /// order, from its replay buffer, or the current state where it cannot (and says so in a
@@ -401,7 +403,7 @@ mod tests {
             parse_client_message(r#"{"type":"subscribe","symbols":["AAPL"]}"#),
             Ok(ClientMessage::Subscribe {
                 topics: vec![],
-                symbols: vec!["AAPL".into()]
+                symbols: vec![Symbol::parse("AAPL").expect("a ticker")]
             })
         );
         assert_eq!(

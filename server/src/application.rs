@@ -1,13 +1,17 @@
 //! Builds the whole server from [`Settings`]: database, hub, jobs, routes, listener. `main` and
 //! the integration tests use the same builder, so tests run the real wiring.
 
+use crate::clock::now_ms;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{MarketSettings, Settings};
 use crate::db::Database;
 use crate::feed::hours::DuringExchangeHours;
 use crate::feed::{BarBuilder, MarketFeed, Simulator, SymbolSpec};
-use crate::hub::{Hub, HubLimits, now_ms};
+use crate::hub::shared::{self, Keys, SharedSettings};
+use crate::hub::{Hub, HubLimits};
+use crate::jobs::lease::{self, LeaseSettings};
 use crate::jobs::{JobBoard, JobContext, Lead, MarketData, Registry};
+use crate::metrics::MetricsRegistry;
 use crate::state::AppState;
 use crate::{api, auth, ws};
 use anyhow::Context;
@@ -58,14 +62,8 @@ impl Application {
             .local_addr()
             .context("cannot read the listening address")?;
         let epoch = db.record_run(now_ms(), &local.to_string()).await?;
-        let hub = Hub::new(
-            epoch,
-            HubLimits {
-                max_connections: settings.hub.max_connections,
-                queue_capacity: settings.hub.queue_capacity,
-                replay_capacity: settings.hub.replay_capacity,
-            },
-        );
+        let metrics = MetricsRegistry::default();
+        let hub = Hub::new(epoch, HubLimits::from(&settings.hub), &metrics);
 
         let symbols = Arc::new(feed.symbols().to_vec());
         let feed: Box<dyn MarketFeed> = if settings.market.exchange_hours {
@@ -87,6 +85,8 @@ impl Application {
             // Alone, this instance runs the jobs; sharing a hub, only while it holds the lease.
             lead: Lead::new(settings.hub.redis_url.is_none()),
         };
+        ctx.lead.register_metrics(&metrics);
+        ctx.status.register_metrics(&metrics);
         let registry = Arc::new(Registry::standard(
             settings.hub.heartbeat_interval,
             settings.hub.heartbeat_report_every,
@@ -95,14 +95,22 @@ impl Application {
         let stop = CancellationToken::new();
         let mut jobs = JoinSet::new();
         if let Some(url) = &settings.hub.redis_url {
-            let shared = crate::hub::shared::SharedSettings {
+            let shared = SharedSettings {
                 url: url.clone(),
                 prefix: settings.hub.redis_prefix.clone(),
-                lease_ttl: settings.hub.lease_ttl,
                 replay_capacity: settings.hub.replay_capacity,
-                instance: crate::hub::shared::instance_id(local),
             };
-            crate::hub::shared::start(shared, &ctx, registry.clone(), &stop, &mut jobs).await?;
+            let client = shared::start(&shared, &hub, &stop, &mut jobs).await?;
+            let lease = LeaseSettings {
+                key: Keys::new(&settings.hub.redis_prefix).lease,
+                ttl: settings.hub.lease_ttl,
+                instance: lease::instance_id(local),
+            };
+            lease::start(client, lease, &ctx, registry.clone(), &stop, &mut jobs)
+                .await
+                .with_context(|| {
+                    format!("cannot take the jobs lease in Redis at {}", url.redacted())
+                })?;
         }
         // One round before serving (by the instance that runs the jobs): the first page and
         // REST call already have data.
@@ -117,6 +125,7 @@ impl Application {
             settings: Arc::new(settings),
             db,
             hub,
+            metrics,
             jobs: ctx.status.clone(),
             lead: ctx.lead.clone(),
             symbols,

@@ -2,6 +2,20 @@
 //! any instant and move time by hand.
 
 use chrono::{DateTime, Utc};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The wall clock in milliseconds since the Unix epoch: message timestamps, sessions, epochs.
+pub fn now_ms() -> i64 {
+    now_us() / 1000
+}
+
+/// The wall clock in microseconds since the Unix epoch: send-lag measurements.
+pub fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;

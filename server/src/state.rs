@@ -5,6 +5,7 @@ use crate::config::Settings;
 use crate::db::Database;
 use crate::hub::Hub;
 use crate::jobs::{JobBoard, Lead};
+use crate::metrics::MetricsRegistry;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
@@ -17,6 +18,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: Database,
     pub hub: Hub,
+    /// Every Prometheus series of this server (`GET /metrics`).
+    pub metrics: MetricsRegistry,
     pub jobs: JobBoard,
     /// Whether this instance runs the jobs (holds the lease).
     pub lead: Lead,

@@ -3,12 +3,13 @@
 //! and subscribes to, through the connection's bounded queue; answers `ping`, `subscribe`,
 //! `unsubscribe` and `resume`; refuses bad frames with an `error` message and carries on.
 
-use crate::hub::{Connection, Frame, Refused, Slot, metrics::inc};
+use crate::hub::{Connection, Frame, Refused, Slot};
 use crate::state::AppState;
 use app::protocol::{
     ClientMessage, ErrorCode, Pong, ProtocolError, Resumed, ServerMessage, Topic, close_code,
     parse_client_message, parse_since,
 };
+use app::symbol::Symbol;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -20,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::api::ApiError;
+use crate::error::ApiError;
 
 /// Per-connection read buffer: axum's default (128 KiB) costs ~680 MB at 5,000 clients, and
 /// clients send only small control messages (it grows for a larger frame, up to the limit).
@@ -57,13 +58,13 @@ pub async fn upgrade(
     let metrics = state.hub.metrics();
     if let Err(reason) = crate::auth::same_origin(&headers) {
         tracing::warn!(%reason, "refused a cross-origin WebSocket upgrade");
-        inc(&metrics.refused_origin);
+        metrics.refused.origin.inc();
         return ApiError::Forbidden(reason).into_response();
     }
     let (user, account) = match signed_in_account(&state, &headers).await {
         Ok(Some(signed_in)) => signed_in,
         Ok(None) => {
-            inc(&metrics.refused_unauthenticated);
+            metrics.refused.unauthenticated.inc();
             return ApiError::Unauthorized.into_response();
         }
         Err(error) => return error.into_response(),
@@ -207,7 +208,7 @@ async fn serve(
                     Ok(Err(())) => break false,
                     Err(_elapsed) => {
                         tracing::info!(account, "dropping a connection that stopped reading");
-                        inc(&hub.metrics().slow_closes);
+                        hub.metrics().slow_closes.inc();
                         break false;
                     }
                 }
@@ -221,7 +222,7 @@ async fn serve(
                 let text = match incoming {
                     Some(Ok(Message::Text(text))) => text,
                     Some(Ok(Message::Binary(_))) => {
-                        inc(&hub.metrics().bad_frames);
+                        hub.metrics().bad_frames.inc();
                         let error = protocol_error(ErrorCode::BinaryFrame, "binary frames are not part of this protocol; send JSON text");
                         if sink.send(Message::Text(direct(&hub, error))).await.is_err() {
                             break false;
@@ -239,11 +240,11 @@ async fn serve(
                 let reply = match limiter.admit(Instant::now()) {
                     Admit::Yes => answer(&state, &conn, text.as_str()),
                     Admit::No { warn } => {
-                        inc(&hub.metrics().rate_limited);
+                        hub.metrics().rate_limited.inc();
                         warn.then(|| protocol_error(ErrorCode::RateLimited, "too many messages; this one was ignored"))
                     }
                     Admit::Flooding => {
-                        inc(&hub.metrics().rate_closes);
+                        hub.metrics().rate_closes.inc();
                         close_sink(&mut sink, close_code::POLICY_VIOLATION, "too many messages").await;
                         break true;
                     }
@@ -303,7 +304,7 @@ fn direct(hub: &crate::hub::Hub, message: ServerMessage) -> Utf8Bytes {
         message,
         seq: 0,
         epoch: hub.epoch(),
-        ts: crate::hub::now_ms(),
+        ts: crate::clock::now_ms(),
     };
     serde_json::to_string(&envelope)
         .unwrap_or_else(|_| r#"{"type":"error","seq":0,"epoch":0,"ts":0,"data":{"code":"bad_frame","message":"unserialisable reply"}}"#.to_string())
@@ -314,7 +315,7 @@ fn answer(state: &AppState, conn: &Connection, text: &str) -> Option<ServerMessa
     let message = match parse_client_message(text) {
         Ok(message) => message,
         Err(error) => {
-            inc(&state.hub.metrics().bad_frames);
+            state.hub.metrics().bad_frames.inc();
             return Some(ServerMessage::Error(error));
         }
     };
@@ -355,14 +356,14 @@ fn all_symbols(state: &AppState) -> Vec<Arc<str>> {
         .collect()
 }
 
-/// The requested symbols, or an error naming the first one the feed does not trade (and
-/// then nothing changes).
-fn known_symbols(all: &[Arc<str>], asked: &[String]) -> Result<Vec<Arc<str>>, ProtocolError> {
+/// The requested symbols (well-formed by their type), or an error naming the first one the
+/// feed does not trade (and then nothing changes).
+fn known_symbols(all: &[Arc<str>], asked: &[Symbol]) -> Result<Vec<Arc<str>>, ProtocolError> {
     asked
         .iter()
         .map(|symbol| {
             all.iter()
-                .find(|known| known.as_ref() == symbol)
+                .find(|known| known.as_ref() == symbol.as_str())
                 .cloned()
                 .ok_or_else(|| ProtocolError {
                     code: ErrorCode::UnknownSymbol,

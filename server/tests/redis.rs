@@ -425,11 +425,7 @@ async fn a_lost_subscription_is_healed_from_the_shared_buffer() {
         (leader_seq > at_kill + 50 && seen.last().is_some_and(|s| *s >= at_kill + 50)).then_some(())
     })
     .await;
-    let healed = follower
-        .hub
-        .metrics()
-        .healed
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let healed = follower.hub.metrics().healed.get();
     assert!(healed > 0, "probes published meanwhile were read back");
     assert_contiguous(
         &inbox.probes(epoch),

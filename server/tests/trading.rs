@@ -271,7 +271,7 @@ async fn the_jobs_report_their_cadence_and_runs() {
     };
     assert_eq!(cadence("account_balance"), Some(10_000));
     assert_eq!(cadence("positions"), Some(10_000));
-    assert_eq!(cadence("market_status"), Some(10_000));
+    assert_eq!(cadence("global_market"), Some(10_000));
     assert_eq!(cadence("intraday"), Some(1_000));
     assert_eq!(
         cadence("heartbeat"),

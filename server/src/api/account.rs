@@ -1,4 +1,7 @@
-//! `GET /api/account/balance`: the signed-in trader's balance, as last pushed on the socket.
+//! The account balance feature's REST resource ([`Feature::AccountBalance`]'s `rest_path`): the
+//! signed-in trader's balance, as last pushed on the socket.
+//!
+//! [`Feature::AccountBalance`]: app::feature::Feature::AccountBalance
 
 use super::{ApiError, live};
 use crate::auth::CurrentUser;

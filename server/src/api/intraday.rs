@@ -1,13 +1,17 @@
-//! `GET /api/intraday/bars?symbol=SPY&since=2026-03-09T14:00:00Z`: a symbol's closed 1-minute
-//! bars from `since` (default: the last two hours), oldest first, at most a day's worth. The
+//! The intraday feature's REST resource ([`Feature::Intraday`]'s `rest_path`, with
+//! `?symbol=SPY&since=2026-03-09T14:00:00Z`): a symbol's closed 1-minute bars from `since` (default: the last two hours), oldest first, at most a day's worth. The
 //! answer is an envelope whose `seq` is the latest `intraday_bar` seq it includes.
+//!
+//! [`Feature::Intraday`]: app::feature::Feature::Intraday
 
 use super::ApiError;
-use crate::hub::{Audience, now_ms};
+use crate::clock::now_ms;
+use crate::hub::Audience;
 use crate::on_pool;
 use crate::state::AppState;
 use app::intraday::{IntradayBar, IntradayBars};
 use app::protocol::Topic;
+use app::symbol::Symbol;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -53,9 +57,11 @@ pub async fn bars(
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let symbol = query
         .symbol
-        .map(|s| s.trim().to_ascii_uppercase())
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| ApiError::BadRequest("the symbol parameter is required".into()))?;
+    let symbol = Symbol::parse(&symbol)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?
+        .to_string();
     if !state.symbols.contains(&symbol) {
         return Err(ApiError::BadRequest(format!(
             "unknown symbol {symbol:?}; known: {}",

@@ -2,7 +2,7 @@
 
 mod account;
 mod auth;
-mod global_markets;
+mod global_market;
 mod health;
 mod intraday;
 mod jobs;
@@ -10,13 +10,11 @@ mod live;
 mod metrics;
 mod positions;
 
+use crate::error::{ApiError, parse_json};
 use crate::state::AppState;
-use axum::Json;
+use app::feature::Feature;
 use axum::Router;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use serde::Serialize;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -24,10 +22,13 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/logout", post(auth::logout))
         .route("/api/auth/me", get(auth::me))
-        .route("/api/account/balance", get(account::balance))
-        .route("/api/positions", get(positions::list))
-        .route("/api/intraday/bars", get(intraday::bars))
-        .route("/api/global-markets/status", get(global_markets::status))
+        .route(Feature::AccountBalance.rest_path(), get(account::balance))
+        .route(Feature::Positions.rest_path(), get(positions::list))
+        .route(Feature::Intraday.rest_path(), get(intraday::bars))
+        .route(
+            Feature::GlobalMarket.rest_path(),
+            get(global_market::status),
+        )
         .route("/api/jobs", get(jobs::list))
         .route("/metrics", get(metrics::show))
         .route("/api", any(not_found))
@@ -36,69 +37,4 @@ pub fn router() -> Router<AppState> {
 
 async fn not_found() -> ApiError {
     ApiError::NotFound("no such API endpoint".into())
-}
-
-/// Every API failure, mapped to a status in one place. The body is
-/// `{"error": {"code": "...", "message": "..."}}`.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("sign in first")]
-    Unauthorized,
-    #[error("wrong username or password")]
-    BadCredentials,
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("{0}")]
-    TooManyRequests(String),
-}
-
-impl ApiError {
-    /// A database failure: logged in full, reported to the client as 503 without internals.
-    pub fn database(error: impl std::fmt::Display) -> Self {
-        tracing::error!(%error, "database error");
-        ApiError::Unavailable("the database is not answering; try again shortly".into())
-    }
-}
-
-/// Parses a JSON request body into `T`, or a 400 that says what is wrong with it.
-pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("bad JSON body: {e}")))
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: String,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code) = match &self {
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_connections"),
-        };
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code,
-                message: self.to_string(),
-            },
-        };
-        (status, Json(body)).into_response()
-    }
 }

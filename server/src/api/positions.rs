@@ -1,4 +1,7 @@
-//! `GET /api/positions`: the signed-in trader's positions, as last pushed on the socket.
+//! The positions feature's REST resource ([`Feature::Positions`]'s `rest_path`): the signed-in
+//! trader's positions, as last pushed on the socket.
+//!
+//! [`Feature::Positions`]: app::feature::Feature::Positions
 
 use super::{ApiError, live};
 use crate::auth::CurrentUser;

@@ -17,7 +17,7 @@ pub use users::{
     set_password,
 };
 
-use crate::api::ApiError;
+use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;

@@ -2,8 +2,8 @@
 //! its SHA-256, so a leaked database cannot be replayed as cookies.
 
 use super::users::{User, UserRow};
+use crate::clock::now_ms;
 use crate::db::Database;
-use crate::hub::now_ms;
 use crate::on_pool;
 use axum::http::{HeaderMap, HeaderValue, header};
 use rand_core::{OsRng, RngCore};

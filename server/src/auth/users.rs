@@ -1,8 +1,8 @@
 //! Users: the seeded demo accounts, sign-in, and password changes.
 
 use super::password::{hash_password, verify_password};
+use crate::clock::now_ms;
 use crate::db::Database;
-use crate::hub::now_ms;
 use crate::on_pool;
 use anyhow::Context;
 use serde::Serialize;

@@ -1,70 +1,190 @@
-//! The hub's counters, rendered in Prometheus's text format at `GET /metrics`.
+//! The hub's and the sockets' series, registered on the server's [`MetricsRegistry`]: what was
+//! published, written, coalesced and dropped (by type), who was refused and why, resumes and
+//! their fallbacks, rate limiting, the shared hub's gaps, and the send lag.
 
+use crate::metrics::MetricsRegistry;
 use app::protocol::{SnapshotReason, Topic};
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-const TOPICS: usize = Topic::ALL.len();
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 
 /// Upper bounds (seconds) of the send-lag histogram: publish to written-to-socket.
 const LAG_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
+/// One counter per topic, indexed by [`Topic::index`].
 #[derive(Default)]
-struct PerTopic([AtomicU64; TOPICS]);
+struct PerTopic(Vec<Counter>);
 
 impl PerTopic {
-    fn add(&self, topic: Topic, n: u64) {
-        self.0[topic.index()].fetch_add(n, Ordering::Relaxed);
+    fn register(registry: &MetricsRegistry, name: &str, help: &str) -> Self {
+        let names: Vec<&'static str> = Topic::ALL.iter().map(|t| t.as_str()).collect();
+        Self(registry.counters_by(name, help, "type", &names))
     }
 
-    fn get(&self, topic: Topic) -> u64 {
-        self.0[topic.index()].load(Ordering::Relaxed)
+    fn add(&self, topic: Topic, n: u64) {
+        if let Some(counter) = self.0.get(topic.index()) {
+            counter.inc_by(n);
+        }
     }
 
     fn total(&self) -> u64 {
-        self.0.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+        self.0.iter().map(Counter::get).sum()
     }
 }
 
-#[derive(Default)]
-pub struct Metrics {
+/// Why an upgrade was refused.
+pub struct Refusals {
+    pub full: Counter,
+    pub origin: Counter,
+    pub unauthenticated: Counter,
+    pub user_limit: Counter,
+}
+
+pub struct HubMetrics {
     published: PerTopic,
     messages_out: PerTopic,
     bytes_out: PerTopic,
     coalesced: PerTopic,
     dropped: PerTopic,
-    pub accepted: AtomicU64,
-    pub refused_full: AtomicU64,
-    pub refused_origin: AtomicU64,
-    pub refused_unauthenticated: AtomicU64,
-    pub refused_user_limit: AtomicU64,
-    pub slow_closes: AtomicU64,
-    pub resumes: AtomicU64,
-    pub replayed: AtomicU64,
-    fallback_new_epoch: AtomicU64,
-    fallback_beyond_buffer: AtomicU64,
-    fallback_ahead: AtomicU64,
-    pub bad_frames: AtomicU64,
-    pub rate_limited: AtomicU64,
-    pub rate_closes: AtomicU64,
+    pub refused: Refusals,
+    /// Indexed like [`SNAPSHOT_REASONS`].
+    fallbacks: Vec<Counter>,
+    pub accepted: Counter,
+    pub slow_closes: Counter,
+    pub resumes: Counter,
+    pub replayed: Counter,
+    pub bad_frames: Counter,
+    pub rate_limited: Counter,
+    pub rate_closes: Counter,
     /// Messages that arrived from the shared hub (Redis) out of sequence.
-    pub gaps: AtomicU64,
+    pub gaps: Counter,
     /// Messages fetched back from the shared hub's buffer to fill a gap.
-    pub healed: AtomicU64,
+    pub healed: Counter,
     /// Messages that never reached the shared hub because its publisher was too far behind.
-    pub outlet_drops: AtomicU64,
-    lag_buckets: [AtomicU64; LAG_BUCKETS.len()],
-    lag_count: AtomicU64,
-    lag_sum_us: AtomicU64,
+    pub outlet_drops: Counter,
+    pub connections: Gauge,
+    pub epoch: Gauge,
+    lag: Histogram,
 }
 
-pub fn inc(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
-}
+const SNAPSHOT_REASONS: [(SnapshotReason, &str); 3] = [
+    (SnapshotReason::NewEpoch, "new_epoch"),
+    (SnapshotReason::BeyondBuffer, "beyond_buffer"),
+    (SnapshotReason::AheadOfServer, "ahead_of_server"),
+];
 
-impl Metrics {
+impl HubMetrics {
+    pub fn register(registry: &MetricsRegistry) -> Self {
+        let counter = |name: &str, help: &str| {
+            let counter = Counter::default();
+            registry.register(name, help, counter.clone());
+            counter
+        };
+        let gauge = |name: &str, help: &str| {
+            let gauge = Gauge::default();
+            registry.register(name, help, gauge.clone());
+            gauge
+        };
+        let refused = registry.counters_by(
+            "thor_ws_refused",
+            "WebSocket upgrades refused, by reason.",
+            "reason",
+            &["full", "origin", "unauthenticated", "user_limit"],
+        );
+        let [full, origin, unauthenticated, user_limit] =
+            <[Counter; 4]>::try_from(refused).unwrap_or_default();
+        let lag = Histogram::new(LAG_BUCKETS);
+        registry.register(
+            "thor_ws_send_lag_seconds",
+            "Time from publishing a message to writing it to a socket.",
+            lag.clone(),
+        );
+        Self {
+            published: PerTopic::register(
+                registry,
+                "thor_hub_published",
+                "Messages published on the hub, by type.",
+            ),
+            messages_out: PerTopic::register(
+                registry,
+                "thor_ws_messages_out",
+                "Messages written to WebSockets, by type.",
+            ),
+            bytes_out: PerTopic::register(
+                registry,
+                "thor_ws_bytes_out",
+                "Bytes of message text written to WebSockets, by type.",
+            ),
+            coalesced: PerTopic::register(
+                registry,
+                "thor_ws_coalesced",
+                "Queued messages replaced by a newer one for a slow connection, by type.",
+            ),
+            dropped: PerTopic::register(
+                registry,
+                "thor_ws_dropped",
+                "Droppable messages dropped because a connection's queue was full, by type.",
+            ),
+            refused: Refusals {
+                full,
+                origin,
+                unauthenticated,
+                user_limit,
+            },
+            fallbacks: registry.counters_by(
+                "thor_ws_snapshot_fallbacks",
+                "Resumed topics answered with a snapshot instead of a replay, by reason.",
+                "reason",
+                &SNAPSHOT_REASONS.map(|(_, name)| name),
+            ),
+            accepted: counter(
+                "thor_ws_connections_accepted",
+                "WebSocket connections accepted.",
+            ),
+            slow_closes: counter(
+                "thor_ws_slow_closes",
+                "Connections closed (4008) because their queue filled.",
+            ),
+            resumes: counter(
+                "thor_ws_resumes",
+                "Resume requests (at connect or by message).",
+            ),
+            replayed: counter(
+                "thor_ws_replayed",
+                "Messages replayed from the buffer to resuming connections.",
+            ),
+            bad_frames: counter(
+                "thor_ws_bad_frames",
+                "Client frames answered with an error (malformed, unknown, binary).",
+            ),
+            rate_limited: counter(
+                "thor_ws_rate_limited",
+                "Client messages ignored for exceeding the rate limit.",
+            ),
+            rate_closes: counter(
+                "thor_ws_rate_closes",
+                "Connections closed (1008) for flooding.",
+            ),
+            gaps: counter(
+                "thor_hub_gaps",
+                "Messages from the shared hub that arrived after a gap in their sequence.",
+            ),
+            healed: counter(
+                "thor_hub_healed",
+                "Messages fetched back from the shared hub's buffer to fill gaps.",
+            ),
+            outlet_drops: counter(
+                "thor_hub_outlet_drops",
+                "Messages that never reached the shared hub: its publisher was too far behind.",
+            ),
+            connections: gauge("thor_ws_connections", "Open WebSocket connections."),
+            epoch: gauge("thor_hub_epoch", "The hub's current epoch."),
+            lag,
+        }
+    }
+
     pub fn published(&self, topic: Topic) {
         self.published.add(topic, 1);
     }
@@ -72,13 +192,7 @@ impl Metrics {
     pub fn sent(&self, topic: Topic, bytes: usize, lag_us: i64) {
         self.messages_out.add(topic, 1);
         self.bytes_out.add(topic, bytes as u64);
-        let lag_us = lag_us.max(0) as u64;
-        let lag_s = lag_us as f64 / 1e6;
-        if let Some(i) = LAG_BUCKETS.iter().position(|bound| lag_s <= *bound) {
-            self.lag_buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.lag_count.fetch_add(1, Ordering::Relaxed);
-        self.lag_sum_us.fetch_add(lag_us, Ordering::Relaxed);
+        self.lag.observe(lag_us.max(0) as f64 / 1e6);
     }
 
     pub fn coalesced(&self, topic: Topic) {
@@ -90,11 +204,11 @@ impl Metrics {
     }
 
     pub fn snapshot_fallback(&self, reason: SnapshotReason) {
-        inc(match reason {
-            SnapshotReason::NewEpoch => &self.fallback_new_epoch,
-            SnapshotReason::BeyondBuffer => &self.fallback_beyond_buffer,
-            SnapshotReason::AheadOfServer => &self.fallback_ahead,
-        });
+        if let Some(i) = SNAPSHOT_REASONS.iter().position(|(r, _)| *r == reason)
+            && let Some(counter) = self.fallbacks.get(i)
+        {
+            counter.inc();
+        }
     }
 
     pub fn messages_out(&self) -> u64 {
@@ -104,171 +218,6 @@ impl Metrics {
     pub fn dropped_total(&self) -> u64 {
         self.dropped.total() + self.coalesced.total()
     }
-
-    /// The Prometheus text exposition of every counter, plus the gauges passed in.
-    pub fn render(&self, gauges: &[(&str, &str, f64)]) -> String {
-        let mut out = String::with_capacity(8 * 1024);
-        for (name, help, value) in gauges {
-            header(&mut out, name, help, "gauge");
-            let _ = writeln!(out, "{name} {value}");
-        }
-        let per_topic: [(&str, &str, &PerTopic); 5] = [
-            (
-                "thor_hub_published_total",
-                "Messages published on the hub, by type.",
-                &self.published,
-            ),
-            (
-                "thor_ws_messages_out_total",
-                "Messages written to WebSockets, by type.",
-                &self.messages_out,
-            ),
-            (
-                "thor_ws_bytes_out_total",
-                "Bytes of message text written to WebSockets, by type.",
-                &self.bytes_out,
-            ),
-            (
-                "thor_ws_coalesced_total",
-                "Queued messages replaced by a newer one for a slow connection, by type.",
-                &self.coalesced,
-            ),
-            (
-                "thor_ws_dropped_total",
-                "Droppable messages dropped because a connection's queue was full, by type.",
-                &self.dropped,
-            ),
-        ];
-        for (name, help, counters) in per_topic {
-            header(&mut out, name, help, "counter");
-            for topic in Topic::ALL {
-                let _ = writeln!(
-                    out,
-                    "{name}{{type=\"{}\"}} {}",
-                    topic.as_str(),
-                    counters.get(topic)
-                );
-            }
-        }
-        let refused = [
-            ("full", &self.refused_full),
-            ("origin", &self.refused_origin),
-            ("unauthenticated", &self.refused_unauthenticated),
-            ("user_limit", &self.refused_user_limit),
-        ];
-        header(
-            &mut out,
-            "thor_ws_refused_total",
-            "WebSocket upgrades refused, by reason.",
-            "counter",
-        );
-        for (reason, counter) in refused {
-            let _ = writeln!(
-                out,
-                "thor_ws_refused_total{{reason=\"{reason}\"}} {}",
-                counter.load(Ordering::Relaxed)
-            );
-        }
-        header(
-            &mut out,
-            "thor_ws_snapshot_fallbacks_total",
-            "Resumed topics answered with a snapshot instead of a replay, by reason.",
-            "counter",
-        );
-        for (reason, counter) in [
-            ("new_epoch", &self.fallback_new_epoch),
-            ("beyond_buffer", &self.fallback_beyond_buffer),
-            ("ahead_of_server", &self.fallback_ahead),
-        ] {
-            let _ = writeln!(
-                out,
-                "thor_ws_snapshot_fallbacks_total{{reason=\"{reason}\"}} {}",
-                counter.load(Ordering::Relaxed)
-            );
-        }
-        let plain = [
-            (
-                "thor_ws_connections_accepted_total",
-                "WebSocket connections accepted.",
-                &self.accepted,
-            ),
-            (
-                "thor_ws_slow_closes_total",
-                "Connections closed (4008) because their queue filled.",
-                &self.slow_closes,
-            ),
-            (
-                "thor_ws_resumes_total",
-                "Resume requests (at connect or by message).",
-                &self.resumes,
-            ),
-            (
-                "thor_ws_replayed_total",
-                "Messages replayed from the buffer to resuming connections.",
-                &self.replayed,
-            ),
-            (
-                "thor_ws_bad_frames_total",
-                "Client frames answered with an error (malformed, unknown, binary).",
-                &self.bad_frames,
-            ),
-            (
-                "thor_ws_rate_limited_total",
-                "Client messages ignored for exceeding the rate limit.",
-                &self.rate_limited,
-            ),
-            (
-                "thor_ws_rate_closes_total",
-                "Connections closed (1008) for flooding.",
-                &self.rate_closes,
-            ),
-            (
-                "thor_hub_gaps_total",
-                "Messages from the shared hub that arrived after a gap in their sequence.",
-                &self.gaps,
-            ),
-            (
-                "thor_hub_healed_total",
-                "Messages fetched back from the shared hub's buffer to fill gaps.",
-                &self.healed,
-            ),
-            (
-                "thor_hub_outlet_drops_total",
-                "Messages that never reached the shared hub: its publisher was too far behind.",
-                &self.outlet_drops,
-            ),
-        ];
-        for (name, help, counter) in plain {
-            header(&mut out, name, help, "counter");
-            let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
-        }
-        let name = "thor_ws_send_lag_seconds";
-        header(
-            &mut out,
-            name,
-            "Time from publishing a message to writing it to a socket.",
-            "histogram",
-        );
-        let mut cumulative = 0;
-        for (bound, count) in LAG_BUCKETS.iter().zip(&self.lag_buckets) {
-            cumulative += count.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
-        let count = self.lag_count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(
-            out,
-            "{name}_sum {}",
-            self.lag_sum_us.load(Ordering::Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(out, "{name}_count {count}");
-        out
-    }
-}
-
-fn header(out: &mut String, name: &str, help: &str, kind: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 #[cfg(test)]
@@ -277,20 +226,31 @@ mod tests {
 
     #[test]
     fn the_exposition_counts_per_type_and_fills_the_lag_histogram() {
-        let metrics = Metrics::default();
+        let registry = MetricsRegistry::default();
+        let metrics = HubMetrics::register(&registry);
         metrics.sent(Topic::IntradayBar, 120, 300);
         metrics.sent(Topic::IntradayBar, 80, 20_000);
         metrics.coalesced(Topic::AccountBalance);
-        inc(&metrics.slow_closes);
-        let text = metrics.render(&[("thor_ws_connections", "Open sockets.", 3.0)]);
-        assert!(text.contains("thor_ws_connections 3\n"));
+        metrics.slow_closes.inc();
+        metrics.connections.set(3);
+        metrics.snapshot_fallback(SnapshotReason::BeyondBuffer);
+        let text = registry.render();
+        assert!(text.contains("thor_ws_connections 3\n"), "{text}");
         assert!(text.contains("thor_ws_messages_out_total{type=\"intraday_bar\"} 2\n"));
+        assert!(text.contains("thor_ws_messages_out_total{type=\"probe\"} 0\n"));
         assert!(text.contains("thor_ws_bytes_out_total{type=\"intraday_bar\"} 200\n"));
         assert!(text.contains("thor_ws_coalesced_total{type=\"account_balance\"} 1\n"));
         assert!(text.contains("thor_ws_slow_closes_total 1\n"));
-        assert!(text.contains("thor_ws_send_lag_seconds_bucket{le=\"0.0005\"} 1\n"));
+        assert!(text.contains("thor_ws_snapshot_fallbacks_total{reason=\"beyond_buffer\"} 1\n"));
+        assert!(text.contains("thor_ws_refused_total{reason=\"user_limit\"} 0\n"));
+        assert!(
+            text.contains("thor_ws_send_lag_seconds_bucket{le=\"0.0005\"} 1\n"),
+            "{text}"
+        );
         assert!(text.contains("thor_ws_send_lag_seconds_bucket{le=\"0.01\"} 1\n"));
         assert!(text.contains("thor_ws_send_lag_seconds_bucket{le=\"0.025\"} 2\n"));
         assert!(text.contains("thor_ws_send_lag_seconds_count 2\n"));
+        assert_eq!(metrics.messages_out(), 2);
+        assert_eq!(metrics.dropped_total(), 1);
     }
 }

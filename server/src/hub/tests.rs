@@ -1,6 +1,7 @@
 use super::*;
 use app::intraday::IntradayBar;
-use app::protocol::Heartbeat;
+use app::protocol::{Envelope, Heartbeat, ServerMessage, SnapshotReason};
+use std::collections::VecDeque;
 
 fn beat(tick: u64) -> ServerMessage {
     ServerMessage::Heartbeat(Heartbeat {
@@ -35,6 +36,7 @@ fn hub(epoch: u64) -> Hub {
             queue_capacity: 4,
             replay_capacity: 3,
         },
+        &MetricsRegistry::default(),
     )
 }
 
@@ -208,7 +210,7 @@ async fn symbol_subscriptions_narrow_bars_and_adding_one_sends_its_state() {
 #[tokio::test]
 async fn ingest_drops_duplicates_and_stale_epochs_and_reports_gaps() {
     let hub = hub(0);
-    let publisher = Hub::new(10, HubLimits::default());
+    let publisher = Hub::new(10, HubLimits::default(), &MetricsRegistry::default());
     let frames: Vec<Frame> = (1..=4)
         .map(|minute| {
             publisher.publish(Topic::IntradayBar, bar("AAPL", minute));
@@ -246,6 +248,7 @@ fn the_connection_limit_holds_and_slots_come_back() {
             max_connections: 2,
             ..HubLimits::default()
         },
+        &MetricsRegistry::default(),
     );
     let first = hub.admit().map(|slot| hub.connect(slot, None, None).0);
     let second = hub.admit();
@@ -277,7 +280,7 @@ async fn a_deposed_publisher_does_not_number_messages_in_the_new_epoch() {
     );
 
     // Another instance took over: its first message arrives in a newer epoch.
-    let other = Hub::new(mine + 1, HubLimits::default());
+    let other = Hub::new(mine + 1, HubLimits::default(), &MetricsRegistry::default());
     other.publish(Topic::IntradayBar, bar("AAPL", 2));
     let theirs = other
         .latest(Topic::IntradayBar, Audience::Everyone)

@@ -5,6 +5,7 @@ use super::{Job, JobContext};
 use crate::hub::Audience;
 use crate::trading::accounts;
 use anyhow::Context;
+use app::feature::Feature;
 use app::protocol::{ServerMessage, Topic};
 use futures::future::BoxFuture;
 use std::time::Duration;
@@ -13,11 +14,11 @@ pub struct AccountBalanceJob;
 
 impl Job for AccountBalanceJob {
     fn name(&self) -> &'static str {
-        "account_balance"
+        Feature::AccountBalance.name()
     }
 
     fn cadence(&self) -> Duration {
-        Duration::from_secs(10)
+        Feature::AccountBalance.cadence()
     }
 
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, anyhow::Result<()>> {

@@ -4,6 +4,7 @@
 use super::{Job, JobContext};
 use crate::on_pool;
 use anyhow::Context;
+use app::feature::Feature;
 use app::intraday::IntradayBar;
 use app::protocol::{ServerMessage, Topic};
 use futures::future::BoxFuture;
@@ -13,11 +14,11 @@ pub struct IntradayJob;
 
 impl Job for IntradayJob {
     fn name(&self) -> &'static str {
-        "intraday"
+        Feature::Intraday.name()
     }
 
     fn cadence(&self) -> Duration {
-        Duration::from_secs(1)
+        Feature::Intraday.cadence()
     }
 
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, anyhow::Result<()>> {

@@ -5,9 +5,10 @@
 //! shows every job's cadence, last run, duration and last error.
 
 pub mod account_balance;
-pub mod global_markets;
+pub mod global_market;
 pub mod heartbeat;
 pub mod intraday;
+pub mod lease;
 pub mod positions;
 pub mod probe;
 
@@ -15,11 +16,13 @@ use crate::clock::Clock;
 use crate::db::Database;
 use crate::feed::{BarBuilder, MarketFeed};
 use crate::hub::Hub;
+use crate::metrics::MetricsRegistry;
 use crate::trading::accounts::{self, Book};
 use anyhow::Context;
 use app::account::Positions;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
+use prometheus_client::metrics::gauge::Gauge;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,19 +47,37 @@ pub struct JobContext {
 /// Whether this instance holds the jobs lease. Alone, it always does; with a shared hub, the
 /// lease keeper sets it, and the job timers skip their runs while it is not held.
 #[derive(Clone, Debug)]
-pub struct Lead(Arc<AtomicBool>);
+pub struct Lead {
+    held: Arc<AtomicBool>,
+    /// `thor_jobs_lead`, once registered.
+    gauge: Gauge,
+}
 
 impl Lead {
     pub fn new(held: bool) -> Self {
-        Self(Arc::new(AtomicBool::new(held)))
+        let lead = Self {
+            held: Arc::new(AtomicBool::new(held)),
+            gauge: Gauge::default(),
+        };
+        lead.set(held);
+        lead
     }
 
     pub fn holds(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.held.load(Ordering::Acquire)
     }
 
     pub fn set(&self, held: bool) {
-        self.0.store(held, Ordering::Release);
+        self.held.store(held, Ordering::Release);
+        self.gauge.set(i64::from(held));
+    }
+
+    pub fn register_metrics(&self, registry: &MetricsRegistry) {
+        registry.register(
+            "thor_jobs_lead",
+            "1 when this instance runs the jobs (holds the lease).",
+            self.gauge.clone(),
+        );
     }
 }
 
@@ -122,6 +143,8 @@ pub struct JobStatus {
 #[derive(Clone, Default)]
 pub struct JobBoard {
     inner: Arc<Mutex<BTreeMap<&'static str, JobStatus>>>,
+    /// `thor_jobs_failing`, once registered.
+    failing: Gauge,
 }
 
 impl JobBoard {
@@ -168,6 +191,16 @@ impl JobBoard {
                 status.last_error = Some(format!("{e:#}"));
             }
         }
+        let failing = board.values().filter(|j| j.last_error.is_some()).count();
+        self.failing.set(i64::try_from(failing).unwrap_or(i64::MAX));
+    }
+
+    pub fn register_metrics(&self, registry: &MetricsRegistry) {
+        registry.register(
+            "thor_jobs_failing",
+            "Jobs whose last run failed.",
+            self.failing.clone(),
+        );
     }
 
     pub fn all(&self) -> Vec<JobStatus> {
@@ -205,7 +238,7 @@ impl Registry {
             Arc::new(intraday::IntradayJob),
             Arc::new(account_balance::AccountBalanceJob),
             Arc::new(positions::PositionsJob),
-            Arc::new(global_markets::GlobalMarketsJob),
+            Arc::new(global_market::GlobalMarketJob),
             Arc::new(heartbeat::HeartbeatJob::new(
                 heartbeat_interval,
                 heartbeat_report_every,

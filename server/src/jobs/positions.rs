@@ -3,6 +3,7 @@
 
 use super::{Job, JobContext};
 use crate::hub::Audience;
+use app::feature::Feature;
 use app::protocol::{ServerMessage, Topic};
 use futures::future::BoxFuture;
 use std::time::Duration;
@@ -11,11 +12,11 @@ pub struct PositionsJob;
 
 impl Job for PositionsJob {
     fn name(&self) -> &'static str {
-        "positions"
+        Feature::Positions.name()
     }
 
     fn cadence(&self) -> Duration {
-        Duration::from_secs(10)
+        Feature::Positions.cadence()
     }
 
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, anyhow::Result<()>> {

@@ -3,7 +3,7 @@
 //! `hub.probe-rate-hz` / `THOR_PROBE_RATE` is set; the benchmark turns it on.
 
 use super::{Job, JobContext};
-use crate::hub::now_us;
+use crate::clock::now_us;
 use app::protocol::{Probe, ServerMessage, Topic};
 use futures::future::BoxFuture;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -21,7 +21,11 @@ async fn context(dir: &std::path::Path) -> JobContext {
         .with_timezone(&Utc);
     JobContext {
         db,
-        hub: Hub::new(1, crate::hub::HubLimits::default()),
+        hub: Hub::new(
+            1,
+            crate::hub::HubLimits::default(),
+            &crate::metrics::MetricsRegistry::default(),
+        ),
         clock: Arc::new(TokioClock::starting_at(start)),
         market: Arc::new(Mutex::new(MarketData {
             feed: Box::new(Simulator::new(7)),
@@ -140,7 +144,7 @@ fn thors_jobs_have_the_cadences_of_the_brief() {
             ("intraday", 1),
             ("account_balance", 10),
             ("positions", 10),
-            ("market_status", 10),
+            ("global_market", 10),
             ("heartbeat", 1),
         ]
     );

@@ -1,4 +1,7 @@
-//! `GET /api/global-markets/status`: every exchange's session state, as last pushed on the socket.
+//! The global market feature's REST resource ([`Feature::GlobalMarket`]'s `rest_path`): every
+//! exchange's session state, as last pushed on the socket.
+//!
+//! [`Feature::GlobalMarket`]: app::feature::Feature::GlobalMarket
 
 use super::{ApiError, live};
 use crate::hub::Audience;

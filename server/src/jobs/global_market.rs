@@ -1,20 +1,21 @@
-//! The market status job, every 10 s: computes every exchange's session state at the clock's
+//! The global market job, every 10 s: computes every exchange's session state at the clock's
 //! instant and publishes it (`market_status`) to everyone.
 
 use super::{Job, JobContext};
+use app::feature::Feature;
 use app::protocol::{ServerMessage, Topic};
 use futures::future::BoxFuture;
 use std::time::Duration;
 
-pub struct GlobalMarketsJob;
+pub struct GlobalMarketJob;
 
-impl Job for GlobalMarketsJob {
+impl Job for GlobalMarketJob {
     fn name(&self) -> &'static str {
-        "market_status"
+        Feature::GlobalMarket.name()
     }
 
     fn cadence(&self) -> Duration {
-        Duration::from_secs(10)
+        Feature::GlobalMarket.cadence()
     }
 
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, anyhow::Result<()>> {

@@ -1,0 +1,227 @@
+//! The hub shared by several `thor` instances over Redis (`hub.redis-url` / `REDIS_URL`).
+//!
+//! One instance at a time holds the jobs **lease** (`crate::jobs::lease`) and runs the jobs; its hub numbers every
+//! message as usual, delivers it to its own sockets at once, and hands it to the **publisher**
+//! here, which puts it on Redis. Every instance's **subscriber** reads the channel and
+//! [`Hub::ingest`]s what the leader numbered, so a socket on any instance sees the same
+//! messages with the same `epoch` and `seq`.
+//!
+//! Redis keys and channels (`P` is `hub.redis-prefix`, default `thor`):
+//!
+//! | Key | Type | What |
+//! |---|---|---|
+//! | `P:hub` | channel | every message, encoded as [`wire`] says (JSON) |
+//! | `P:lease` | string | the id of the instance that runs the jobs, with a TTL (`crate::jobs::lease`) |
+//! | `P:replay:TOPIC:AUDIENCE` | list | the last `hub.replay-capacity` messages of a `Replay` stream (bars, probes) |
+//! | `P:streams` | set | the names of those lists |
+//! | `P:latest` | hash | the latest message of every other stream (per symbol), for instances that (re)join |
+//!
+//! Each message is written to its list or the hash and published in one `MULTI`/`EXEC`, so by
+//! the time a subscriber sees a message, the messages before it can be read back.
+//!
+//! - **Gaps.** A subscriber that sees a `Replay` stream skip seqs reads the missing ones back
+//!   from the stream's list and ingests them first (`thor_hub_healed_total`); a lost pub/sub
+//!   connection is re-established with backoff, after which every list and the latest hash are
+//!   read back, so an outage of Redis or of one connection heals without losing a bar.
+//! - **Redis away.** The publisher keeps what the hub hands it in a bounded buffer (the oldest
+//!   dropped beyond it, logged) and flushes it in order once Redis answers again. Nothing
+//!   here panics or blocks the hub.
+//!
+//! ## Layout
+//! - [`link`]: one Redis command connection with deadlines and reconnects, and backoff.
+//! - [`wire`]: a frame as Redis carries it.
+//! - [`publisher`]: the leader's side: every numbered message into Redis, in order.
+//! - [`subscriber`]: every instance's side: the channel into the hub, gaps filled back.
+
+pub(crate) mod link;
+mod publisher;
+mod subscriber;
+pub mod wire;
+
+use super::{Audience, Frame, Hub};
+use crate::config::DatabaseUrl;
+use anyhow::Context;
+use app::protocol::Topic;
+use link::Link;
+use publisher::Publisher;
+use redis::Client;
+use std::time::Duration;
+use subscriber::Reader;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Frames the hub may hand the publisher before `try_send` fails (and the hub logs it).
+const OUTLET_CAPACITY: usize = 16 * 1024;
+/// How long a publish, a read or a (re)connection may take before it counts as failed.
+pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What [`start`] needs from the settings.
+#[derive(Debug, Clone)]
+pub struct SharedSettings {
+    pub url: DatabaseUrl,
+    /// Every key and channel starts with `prefix:`.
+    pub prefix: String,
+    /// Messages each `Replay` stream keeps in Redis (as the hub keeps locally).
+    pub replay_capacity: usize,
+}
+
+/// Connects to Redis, loads what the other instances already published into `hub`, and
+/// spawns into `tasks` the publisher (which takes every message `hub` numbers from now on) and
+/// the subscriber, which stop when `stop` is cancelled. Returns the client, for the jobs lease.
+/// Fails when Redis cannot be reached.
+pub async fn start(
+    settings: &SharedSettings,
+    hub: &Hub,
+    stop: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) -> anyhow::Result<Client> {
+    let shown = settings.url.redacted();
+    let client = Client::open(settings.url.expose())
+        .with_context(|| format!("{shown} is not a valid Redis URL"))?;
+    let keys = Keys::new(&settings.prefix);
+
+    // The subscription first, so nothing published from here on is missed.
+    let pubsub = subscriber::subscribe(&client, &keys.channel)
+        .await
+        .with_context(|| format!("cannot reach Redis at {shown}"))?;
+    let mut reader = Reader {
+        link: Link::new(client.clone(), IO_TIMEOUT),
+        keys: keys.clone(),
+        hub: hub.clone(),
+    };
+    match reader.catch_up(false).await {
+        Ok(loaded) => tracing::info!(
+            loaded,
+            epoch = hub.epoch(),
+            "loaded the shared hub's state from Redis"
+        ),
+        Err(e) => return Err(e).with_context(|| format!("cannot read from Redis at {shown}")),
+    }
+
+    let (outlet, frames) = mpsc::channel(OUTLET_CAPACITY);
+    hub.attach_outlet(outlet, "redis");
+    let publisher = Publisher::new(
+        Link::new(client.clone(), IO_TIMEOUT),
+        keys,
+        settings.replay_capacity.max(1),
+    );
+    tasks.spawn(publisher.run(frames, stop.clone()));
+    tasks.spawn(subscriber::run(
+        client.clone(),
+        pubsub,
+        reader,
+        stop.clone(),
+    ));
+    Ok(client)
+}
+
+/// The names of this deployment's keys and channel.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+    pub channel: String,
+    pub lease: String,
+    pub streams: String,
+    pub latest: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_string(),
+            channel: format!("{prefix}:hub"),
+            lease: format!("{prefix}:lease"),
+            streams: format!("{prefix}:streams"),
+            latest: format!("{prefix}:latest"),
+        }
+    }
+
+    /// The list that keeps a `Replay` stream's recent messages.
+    pub fn replay(&self, topic: Topic, audience: Audience) -> String {
+        format!(
+            "{}:replay:{}:{}",
+            self.prefix,
+            topic.as_str(),
+            audience_tag(audience)
+        )
+    }
+
+    /// The field of [`Keys::latest`] that keeps a stream's latest message (per symbol).
+    pub(crate) fn latest_field(frame: &Frame) -> String {
+        format!(
+            "{}:{}:{}",
+            frame.topic.as_str(),
+            audience_tag(frame.audience),
+            frame.key.as_deref().unwrap_or("")
+        )
+    }
+}
+
+fn audience_tag(audience: Audience) -> String {
+    match audience {
+        Audience::Everyone => "all".to_string(),
+        Audience::Account(id) => format!("account-{id}"),
+    }
+}
+
+/// Helpers for the tests against the real Redis (`THOR_TEST_REDIS_URL`, default
+/// `redis://127.0.0.1:6379`), each test under its own prefix.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::link::Link;
+    use super::{Frame, Hub, IO_TIMEOUT};
+    use crate::hub::HubLimits;
+    use crate::metrics::MetricsRegistry;
+    use app::protocol::{Probe, ServerMessage, Topic};
+    use redis::Client;
+    use tokio::sync::mpsc;
+
+    pub fn client() -> Client {
+        let url = std::env::var("THOR_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+        Client::open(url).expect("a Redis URL")
+    }
+
+    pub fn prefix(test: &str) -> String {
+        format!(
+            "thor-unit-{test}-{}-{:x}",
+            std::process::id(),
+            crate::clock::now_us()
+        )
+    }
+
+    pub async fn forget(prefix: &str) {
+        let mut link = Link::new(client(), IO_TIMEOUT);
+        let keys: Vec<String> = link
+            .query(redis::cmd("KEYS").arg(format!("{prefix}:*")))
+            .await
+            .expect("KEYS");
+        if !keys.is_empty() {
+            let _: i64 = link.query(redis::cmd("DEL").arg(&keys)).await.expect("DEL");
+        }
+    }
+
+    pub fn hub() -> Hub {
+        Hub::new(1, HubLimits::default(), &MetricsRegistry::default())
+    }
+
+    /// A hub whose published frames come out of the returned receiver, like the leader's.
+    pub fn leader_hub() -> (Hub, mpsc::Receiver<Frame>) {
+        let hub = hub();
+        let (tx, rx) = mpsc::channel(1024);
+        hub.attach_outlet(tx, "redis");
+        hub.begin_epoch();
+        (hub, rx)
+    }
+
+    pub fn probe(hub: &Hub, n: u64) -> u64 {
+        hub.publish(
+            Topic::Probe,
+            ServerMessage::Probe(Probe {
+                n,
+                sent_us: n as i64,
+            }),
+        )
+    }
+}
