@@ -4,7 +4,7 @@
 //! Every setting is declared once, in the `declare_settings!` table below: its type, its default,
 //! its key in the file, its environment variable and, as its doc comment, its description. The
 //! public structs, their `Default`, the environment layer, the unknown-key check and the README's
-//! configuration table ([`configuration_table`]) all come
+//! configuration table ([`configuration_table`], which a test compares with README.md) all come
 //! from that table, so adding a setting is one entry there (and a rule in `validate` if it needs
 //! one).
 //!

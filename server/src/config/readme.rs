@@ -1,4 +1,5 @@
-//! The README's configuration table, rendered from the declarations.
+//! The README's configuration table, rendered from the declarations. A test keeps README.md's
+//! copy equal to it, so the table cannot drift from the code.
 
 use super::{ENTRIES, Settings};
 
@@ -51,4 +52,51 @@ pub fn configuration_table() -> String {
         table.push_str(&format!("| {} |\n", row.join(" | ")));
     }
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const README: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"));
+    const BEGIN: &str = "<!-- configuration table: generated from server/src/config.rs";
+    const END: &str = "<!-- end of configuration table -->";
+
+    #[test]
+    fn the_readme_configuration_table_is_the_declared_one() {
+        let begin = README
+            .find(BEGIN)
+            .expect("README.md has the table's start marker");
+        let after_marker = begin + README[begin..].find('\n').expect("marker line ends") + 1;
+        let end = README
+            .find(END)
+            .expect("README.md has the table's end marker");
+        let expected = configuration_table();
+        assert!(
+            README[after_marker..end].trim() == expected.trim(),
+            "README.md's configuration table differs from the declarations in \
+             server/src/config.rs; put this between the markers:\n\n{expected}"
+        );
+    }
+
+    #[test]
+    fn every_setting_has_a_description_a_unique_key_and_a_unique_variable() {
+        for (i, entry) in ENTRIES.iter().enumerate() {
+            let declared = entry.declared;
+            assert!(
+                !declared.about.trim().is_empty(),
+                "{} has no doc",
+                declared.key
+            );
+            assert!(
+                !declared.about.contains('|'),
+                "{} breaks the table",
+                declared.key
+            );
+            for other in &ENTRIES[..i] {
+                assert_ne!(declared.key, other.declared.key);
+                assert_ne!(declared.env, other.declared.env);
+            }
+        }
+    }
 }
