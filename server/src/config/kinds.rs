@@ -1,0 +1,186 @@
+//! The types a setting may have: how each is read from the file and from an environment
+//! variable, and how it is shown in messages and in the README.
+
+use super::DatabaseUrl;
+use figment::value::Value;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A type a setting may have. Reasons for a refusal are phrased to follow the value: `"abc"`:
+/// "must be a whole number …".
+pub(crate) trait Kind: Sized {
+    /// Said after the variable's name in the README, e.g. "(comma-separated)".
+    const ENV_NOTE: &'static str = "";
+    /// Values that may hold a password: messages show them redacted.
+    const SECRET: bool = false;
+    /// Reads what a layer gave: a TOML value, or what [`Kind::from_env`] made of a variable.
+    fn from_value(value: &Value) -> Result<Self, String>;
+    /// Reads an environment variable's text into the value the file would have held.
+    fn from_env(text: &str) -> Result<Value, String>;
+    /// The value as the README and messages show it.
+    fn show(&self) -> String;
+}
+
+fn text(value: &Value) -> Option<&str> {
+    match value {
+        Value::String(_, text) => Some(text),
+        _ => None,
+    }
+}
+
+macro_rules! whole_numbers {
+    ($($ty:ty),*) => {$(
+        impl Kind for $ty {
+            fn from_value(value: &Value) -> Result<Self, String> {
+                // TOML integers arrive signed; negative ones and floats are refused here.
+                let number = match value {
+                    Value::Num(_, number) => number.to_u128_lossy(),
+                    _ => None,
+                };
+                number
+                    .and_then(|n| Self::try_from(n).ok())
+                    .ok_or_else(|| format!("must be a whole number from 0 to {}", Self::MAX))
+            }
+
+            fn from_env(text: &str) -> Result<Value, String> {
+                text.trim()
+                    .parse::<Self>()
+                    .map(Value::from)
+                    .map_err(|_| format!("must be a whole number from 0 to {}", Self::MAX))
+            }
+
+            fn show(&self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+
+whole_numbers!(u32, u64, usize);
+
+/// Durations are whole milliseconds: their keys end in `-ms` and their variables in `_MS`.
+impl Kind for Duration {
+    fn from_value(value: &Value) -> Result<Self, String> {
+        u64::from_value(value)
+            .map(Duration::from_millis)
+            .map_err(|_| "must be a whole number of milliseconds".to_string())
+    }
+
+    fn from_env(text: &str) -> Result<Value, String> {
+        u64::from_env(text).map_err(|_| "must be a whole number of milliseconds".to_string())
+    }
+
+    fn show(&self) -> String {
+        self.as_millis().to_string()
+    }
+}
+
+impl Kind for bool {
+    fn from_value(value: &Value) -> Result<Self, String> {
+        match value {
+            Value::Bool(_, flag) => Ok(*flag),
+            _ => Err("must be true or false".into()),
+        }
+    }
+
+    /// Variables also take the spellings shell scripts and container files use.
+    fn from_env(text: &str) -> Result<Value, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true.into()),
+            "0" | "false" | "no" | "off" => Ok(false.into()),
+            _ => Err("must be true or false (or 1/0, yes/no, on/off)".into()),
+        }
+    }
+
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Kind for String {
+    fn from_value(value: &Value) -> Result<Self, String> {
+        text(value)
+            .map(str::to_string)
+            .ok_or_else(|| "must be a string".into())
+    }
+
+    fn from_env(text: &str) -> Result<Value, String> {
+        Ok(text.into())
+    }
+
+    fn show(&self) -> String {
+        self.clone()
+    }
+}
+
+impl Kind for PathBuf {
+    fn from_value(value: &Value) -> Result<Self, String> {
+        String::from_value(value).map(PathBuf::from)
+    }
+
+    fn from_env(text: &str) -> Result<Value, String> {
+        Ok(text.into())
+    }
+
+    fn show(&self) -> String {
+        self.display().to_string()
+    }
+}
+
+impl Kind for SocketAddr {
+    fn from_value(value: &Value) -> Result<Self, String> {
+        text(value)
+            .and_then(|text| text.trim().parse().ok())
+            .ok_or_else(|| "must be an IP address and port, like 127.0.0.1:3000".into())
+    }
+
+    fn from_env(text: &str) -> Result<Value, String> {
+        Ok(text.into())
+    }
+
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Kind for Vec<String> {
+    const ENV_NOTE: &'static str = " (comma-separated)";
+
+    fn from_value(value: &Value) -> Result<Self, String> {
+        let Value::Array(_, items) = value else {
+            return Err(r#"must be a list of strings, like ["SPY", "QQQ"]"#.into());
+        };
+        items
+            .iter()
+            .map(|item| text(item).map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or_else(|| r#"must be a list of strings, like ["SPY", "QQQ"]"#.into())
+    }
+
+    fn from_env(text: &str) -> Result<Value, String> {
+        let items: Vec<String> = text.split(',').map(|s| s.trim().to_string()).collect();
+        Ok(items.into())
+    }
+
+    fn show(&self) -> String {
+        self.join(", ")
+    }
+}
+
+impl Kind for Option<DatabaseUrl> {
+    const SECRET: bool = true;
+
+    fn from_value(value: &Value) -> Result<Self, String> {
+        String::from_value(value).map(|url| Some(DatabaseUrl::new(url)))
+    }
+
+    fn from_env(text: &str) -> Result<Value, String> {
+        Ok(text.into())
+    }
+
+    fn show(&self) -> String {
+        self.as_ref()
+            .map_or_else(|| "none".into(), DatabaseUrl::redacted)
+    }
+}
