@@ -46,6 +46,8 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
+        // Settings made in code (tests, embedders) keep the same rules as loaded ones.
+        settings.validate()?;
         let url = settings.database_url();
         let db = Database::open(&url).await?;
         let seeded = auth::seed_default_users(&db).await?;
@@ -161,6 +163,12 @@ impl Application {
     /// The server's database handle (shared with the running server).
     pub fn database(&self) -> Database {
         self.state.db.clone()
+    }
+
+    /// What every handler of the running server reaches (for tests that mount their own routes
+    /// on the real wiring).
+    pub fn state(&self) -> AppState {
+        self.state.clone()
     }
 
     /// The server's hub (shared with the running server).

@@ -33,6 +33,7 @@ mod tests;
 pub use declare::Declared;
 pub use readme::configuration_table;
 
+use app::symbol::Symbol;
 use declare::{Entry, declare_settings};
 use figment::Figment;
 use kinds::Kind;
@@ -330,10 +331,8 @@ impl Settings {
         );
 
         let symbols = &self.market.symbols;
-        if let Some(bad) = symbols.iter().find(|s| !is_ticker(s)) {
-            let reason =
-                format!("{bad:?} is not a ticker (letters, digits and dots, 1 to 12 long)");
-            rules.check(&market::symbols, symbols, false, reason);
+        if let Some(bad) = symbols.iter().find_map(|s| Symbol::parse(s).err()) {
+            rules.check(&market::symbols, symbols, false, bad.to_string());
         }
         rules.0
     }
@@ -347,7 +346,9 @@ impl Settings {
             _ => std::mem::take(&mut self.site.env),
         };
         for symbol in &mut self.market.symbols {
-            symbol.make_ascii_uppercase();
+            if let Ok(ticker) = Symbol::parse(symbol) {
+                *symbol = ticker.to_string();
+            }
         }
     }
 
@@ -377,13 +378,6 @@ impl Settings {
             .env(env)
             .build()
     }
-}
-
-fn is_ticker(symbol: &str) -> bool {
-    (1..=12).contains(&symbol.len())
-        && symbol
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.')
 }
 
 /// A database URL, which may hold a password: it prints with the password hidden.

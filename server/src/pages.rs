@@ -9,7 +9,7 @@ use crate::auth;
 use crate::state::AppState;
 use app::{LOGIN_PATH, SignedIn};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -18,10 +18,9 @@ pub async fn require_session(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let token = auth::token_from_headers(request.headers());
-    let user = match signed_in(&state, token).await {
+    let user = match auth::session_user(&state.db, request.headers()).await {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     let on_login_page = request.uri().path() == LOGIN_PATH;
     let mut response = match (user, on_login_page) {
@@ -39,24 +38,4 @@ pub async fn require_session(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
-}
-
-/// The user behind the session cookie's token, if it names a live session.
-async fn signed_in(
-    state: &AppState,
-    token: Option<String>,
-) -> Result<Option<auth::User>, Response> {
-    let Some(token) = token else {
-        return Ok(None);
-    };
-    auth::user_for_token(&state.db, &token)
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, "cannot check a page's session");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The database is not answering; try again shortly.",
-            )
-                .into_response()
-        })
 }

@@ -132,13 +132,7 @@ async fn signed_in_account(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<(i64, Option<i64>)>, ApiError> {
-    let Some(token) = crate::auth::token_from_headers(headers) else {
-        return Ok(None);
-    };
-    let Some(user) = crate::auth::user_for_token(&state.db, &token)
-        .await
-        .map_err(ApiError::database)?
-    else {
+    let Some(user) = crate::auth::session_user(&state.db, headers).await? else {
         return Ok(None);
     };
     crate::trading::accounts::account_id_of(&state.db, user.id)

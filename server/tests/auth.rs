@@ -257,3 +257,40 @@ async fn a_session_survives_a_server_restart() {
     assert_eq!(who["username"], "demo2");
     app.stop().await;
 }
+
+/// The extractor every operator-only route (the cutover control plane) takes, on the real
+/// wiring: nobody gets 401, a trader 403, an operator through.
+#[tokio::test]
+async fn operator_only_routes_refuse_nobody_with_401_and_traders_with_403() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use thor_server::auth::Operator;
+    use tower::ServiceExt;
+
+    let app = common::spawn_app().await;
+    let route = axum::Router::new()
+        .route(
+            "/ops-only",
+            axum::routing::post(|Operator(user): Operator| async move { user.username }),
+        )
+        .with_state(app.state.clone());
+    let trader = common::sign_in(&app, "demo").await;
+    let operator = common::sign_in(&app, "ops").await;
+    for (who, cookie, expected) in [
+        ("nobody", None, StatusCode::UNAUTHORIZED),
+        ("a trader", Some(trader), StatusCode::FORBIDDEN),
+        ("an operator", Some(operator), StatusCode::OK),
+    ] {
+        let mut request = Request::post("/ops-only");
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let response = route
+            .clone()
+            .oneshot(request.body(Body::empty()).expect("request"))
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), expected, "{who}");
+    }
+    app.stop().await;
+}

@@ -1,5 +1,6 @@
 //! Who is signed in: users with Argon2id password hashes, sessions behind an HttpOnly cookie,
-//! and the [`CurrentUser`] extractor that REST handlers and `/ws` use.
+//! the one session lookup ([`session_user`]), and the [`CurrentUser`] and [`Operator`]
+//! extractors REST handlers use.
 
 mod origin;
 mod password;
@@ -17,10 +18,21 @@ pub use users::{
     set_password,
 };
 
+use crate::db::Database;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{FromRef, FromRequestParts};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
+
+/// The user behind the request's session cookie, if it names a live session: the one session
+/// lookup that REST ([`CurrentUser`], [`Operator`]), the pages and `/ws` all go through.
+pub async fn session_user(db: &Database, headers: &HeaderMap) -> Result<Option<User>, ApiError> {
+    let Some(token) = token_from_headers(headers) else {
+        return Ok(None);
+    };
+    user_for_token(db, &token).await.map_err(ApiError::database)
+}
 
 /// The signed-in user of a request, or a 401.
 #[derive(Debug, Clone)]
@@ -35,11 +47,32 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let token = token_from_headers(&parts.headers).ok_or(ApiError::Unauthorized)?;
-        match user_for_token(&state.db, &token).await {
-            Ok(Some(user)) => Ok(CurrentUser(user)),
-            Ok(None) => Err(ApiError::Unauthorized),
-            Err(e) => Err(ApiError::database(e)),
+        session_user(&state.db, &parts.headers)
+            .await?
+            .map(CurrentUser)
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// A signed-in operator: 401 for nobody, 403 for a signed-in trader. A handler that takes one
+/// cannot run for anyone else.
+#[derive(Debug, Clone)]
+pub struct Operator(pub User);
+
+impl<S> FromRequestParts<S> for Operator
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let CurrentUser(user) = CurrentUser::from_request_parts(parts, state).await?;
+        match user.role {
+            Role::Operator => Ok(Operator(user)),
+            Role::Trader => Err(ApiError::Forbidden(
+                "only an operator may do this".to_string(),
+            )),
         }
     }
 }

@@ -15,6 +15,7 @@ pub struct TestApp {
     pub stop: CancellationToken,
     pub db: thor_server::db::Database,
     pub hub: thor_server::hub::Hub,
+    pub state: thor_server::state::AppState,
     pub jobs: thor_server::application::JobRunner,
     pub server: JoinHandle<anyhow::Result<()>>,
     pub data_dir: tempfile::TempDir,
@@ -61,6 +62,7 @@ pub async fn start_with_clock(
     let stop = app.stop_token();
     let db = app.database();
     let hub = app.hub();
+    let state = app.state();
     let jobs = app.job_runner();
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -68,6 +70,7 @@ pub async fn start_with_clock(
         stop,
         db,
         hub,
+        state,
         jobs,
         server,
         data_dir,
