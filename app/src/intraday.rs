@@ -40,7 +40,7 @@ pub struct Vwap {
     pub session_volume: u64,
 }
 
-/// A symbol's closed bars from `since`, oldest first: the REST answer of `GET /api/intraday/bars`.
+/// A symbol's closed bars from `since`, oldest first: the REST answer of the intraday feature.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IntradayBars {
     pub symbol: String,

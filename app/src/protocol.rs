@@ -347,6 +347,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_topic_name_is_its_serde_name() {
+        for topic in Topic::ALL {
+            let json = serde_json::to_string(&topic).expect("serialises");
+            assert_eq!(json, format!("\"{}\"", topic.as_str()));
+            assert_eq!(Topic::from_name(topic.as_str()), Some(topic));
+        }
+    }
+
+    #[test]
     fn envelope_has_the_documented_shape() {
         let envelope = Envelope {
             message: ServerMessage::Heartbeat(Heartbeat {
