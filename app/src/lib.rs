@@ -8,6 +8,8 @@
 //!   path, cadence, name).
 //! - [`account`], [`intraday`], [`markets`]: the features' payloads.
 //! - [`symbol`]: a ticker symbol, checked where it enters.
+//! - [`cutover`]: stages, flags, page reports and the operator's status; gates as pure rules.
+//! - [`parity`]: how a page compares what REST answered with what the socket brought.
 //! - [`protocol`]: the WebSocket envelope and every message type, used by server and page alike.
 //! - [`live`]: the page's one WebSocket per tab and the signals it feeds the panels.
 //! - [`components`]: the panels and the sign-in form, one per file.
@@ -16,10 +18,12 @@
 
 pub mod account;
 pub mod components;
+pub mod cutover;
 pub mod feature;
 pub mod intraday;
 pub mod live;
 pub mod markets;
+pub mod parity;
 pub mod protocol;
 pub mod symbol;
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::account::{AccountBalance, Positions};
-use crate::feature::Feature;
+use crate::cutover::Flags;
 use crate::intraday::{IntradayBar, Vwap};
 use crate::markets::GlobalMarkets;
 use crate::symbol::Symbol;
@@ -115,7 +115,8 @@ pub enum ServerMessage {
     IntradayBar(IntradayBar),
     Vwap(Vwap),
     MarketStatus(GlobalMarkets),
-    Cutover(Cutover),
+    /// Every feature's flag, at once whenever one changes (and in every snapshot).
+    Cutover(Flags),
     /// A synthetic message at a fixed rate, for measuring delivery (off unless configured).
     Probe(Probe),
     Pong(Pong),
@@ -157,23 +158,6 @@ pub struct Heartbeat {
     pub active_jobs: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topics: Option<BTreeMap<Topic, u64>>,
-}
-
-/// Which transport each live feature renders from. Published whenever an operator moves one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Cutover {
-    pub features: BTreeMap<Feature, FeatureMode>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FeatureMode {
-    /// REST polling renders; the socket is not used for this feature.
-    Rest,
-    /// REST renders; socket messages are received, logged and compared.
-    Shadow,
-    /// The socket renders; REST polling stops.
-    Live,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

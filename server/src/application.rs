@@ -4,6 +4,8 @@
 use crate::clock::now_ms;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{MarketSettings, Settings};
+use crate::cutover::ControlPlane;
+use crate::cutover::job::CutoverJob;
 use crate::db::Database;
 use crate::feed::hours::DuringExchangeHours;
 use crate::feed::{BarBuilder, MarketFeed, Simulator, SymbolSpec};
@@ -13,7 +15,7 @@ use crate::jobs::lease::{self, LeaseSettings};
 use crate::jobs::{JobBoard, JobContext, Lead, MarketData, Registry};
 use crate::metrics::MetricsRegistry;
 use crate::state::AppState;
-use crate::{api, auth, ws};
+use crate::{api, auth, local_operator, ws};
 use anyhow::Context;
 use app::{App, shell};
 use axum::Router;
@@ -89,11 +91,23 @@ impl Application {
         };
         ctx.lead.register_metrics(&metrics);
         ctx.status.register_metrics(&metrics);
-        let registry = Arc::new(Registry::standard(
-            settings.hub.heartbeat_interval,
-            settings.hub.heartbeat_report_every,
-            settings.hub.probe_rate_hz,
-        ));
+        let cutover = ControlPlane::new(
+            db.clone(),
+            hub.clone(),
+            ctx.lead.clone(),
+            &settings.cutover,
+            symbols.len(),
+            &metrics,
+        );
+        let registry = Arc::new(
+            Registry::standard(
+                settings.hub.heartbeat_interval,
+                settings.hub.heartbeat_report_every,
+                settings.hub.probe_rate_hz,
+            )
+            .with(Arc::new(CutoverJob::new(cutover.clone()))),
+        );
+        let operator_token = local_operator::write(&settings.storage.data_dir, local);
         let stop = CancellationToken::new();
         let mut jobs = JoinSet::new();
         if let Some(url) = &settings.hub.redis_url {
@@ -127,6 +141,8 @@ impl Application {
             settings: Arc::new(settings),
             db,
             hub,
+            cutover,
+            operator_token,
             metrics,
             jobs: ctx.status.clone(),
             lead: ctx.lead.clone(),

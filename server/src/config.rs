@@ -37,6 +37,7 @@ use app::symbol::Symbol;
 use declare::{Entry, declare_settings};
 use figment::Figment;
 use kinds::Kind;
+pub use kinds::LiveAtStart;
 use layers::Origin;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -113,6 +114,40 @@ declare_settings! {
         /// Serve off loopback with demo passwords
         allow_default_passwords: bool = false,
             key "allow-default-passwords", env "THOR_ALLOW_DEFAULT_PASSWORDS";
+    }
+
+    /// The cutover control plane: starting stages, the gate, automatic rollback.
+    cutover: CutoverSettings {
+        /// Start `account_balance` Live (`true`) or in Shadow (`false`, unset)
+        account_balance: LiveAtStart = LiveAtStart(false),
+            key "account-balance-live", env "WS_FEATURE_ACCOUNT_BALANCE";
+        /// Start `positions` Live (`true`) or in Shadow (`false`, unset)
+        positions: LiveAtStart = LiveAtStart(false),
+            key "positions-live", env "WS_FEATURE_POSITIONS";
+        /// Start `intraday` Live (`true`) or in Shadow (`false`, unset)
+        intraday: LiveAtStart = LiveAtStart(false),
+            key "intraday-live", env "WS_FEATURE_INTRADAY";
+        /// Start `global_market` Live (`true`) or in Shadow (`false`, unset)
+        global_market: LiveAtStart = LiveAtStart(false),
+            key "global-market-live", env "WS_FEATURE_GLOBAL_MARKET";
+        /// Gate: lowest match rate (the 95 % Wilson lower bound, in percent) to go live
+        gate_min_match_percent: f64 = 99.5,
+            key "gate-min-match-percent", env "THOR_GATE_MIN_MATCH_PERCENT";
+        /// Gate: fewest compared samples to go live
+        gate_min_samples: u64 = 200, key "gate-min-samples", env "THOR_GATE_MIN_SAMPLES";
+        /// Gate: fewest distinct pages reporting (from two users or more) to go live
+        gate_min_pages: u64 = 2, key "gate-min-pages", env "THOR_GATE_MIN_PAGES";
+        /// A live feature not updated for this many of its cadences is rolled back
+        stale_after_cadences: f64 = 3.0,
+            key "stale-after-cadences", env "THOR_STALE_AFTER_CADENCES";
+        /// After an automatic rollback, going live again needs `--force` for this long
+        rollback_cooldown: Duration = Duration::from_secs(300),
+            key "rollback-cooldown-ms", env "THOR_ROLLBACK_COOLDOWN_MS";
+        /// A page that has not reported for this long no longer counts as open
+        page_timeout: Duration = Duration::from_secs(30),
+            key "page-timeout-ms", env "THOR_PAGE_TIMEOUT_MS";
+        /// The test switch that corrupts a feature's socket messages (never in production)
+        allow_faults: bool = false, key "allow-faults", env "THOR_ALLOW_FAULTS";
     }
 
     /// The market simulator.
@@ -281,7 +316,7 @@ impl Settings {
     }
 
     fn broken_rules(&self) -> Vec<Broken> {
-        use declared::{hub, market, site};
+        use declared::{cutover, hub, market, site};
         let (s, h) = (&self.site, &self.hub);
         let mut rules = Rules::default();
 
@@ -329,6 +364,23 @@ impl Settings {
             sane,
             "must be from 300 to 600000 ms",
         );
+
+        let c = &self.cutover;
+        let percent = (0.0..=100.0).contains(&c.gate_min_match_percent);
+        rules.check(
+            &cutover::gate_min_match_percent,
+            &c.gate_min_match_percent,
+            percent,
+            "must be a percentage, 0 to 100",
+        );
+        let positive = c.stale_after_cadences > 0.0;
+        rules.check(
+            &cutover::stale_after_cadences,
+            &c.stale_after_cadences,
+            positive,
+            "must be above zero",
+        );
+        rules.above_zero(&cutover::page_timeout, &c.page_timeout);
 
         let symbols = &self.market.symbols;
         if let Some(bad) = symbols.iter().find_map(|s| Symbol::parse(s).err()) {

@@ -24,6 +24,9 @@ pub enum ApiError {
     Unavailable(String),
     #[error("{0}")]
     TooManyRequests(String),
+    /// The request is well formed but the state forbids it now (e.g. a gate without proof).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl ApiError {
@@ -60,6 +63,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_connections"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
         };
         let body = ErrorBody {
             error: ErrorDetail {

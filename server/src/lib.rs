@@ -4,31 +4,39 @@
 //! and serves the REST API.
 //!
 //! ## Layout
+//! Lowest layer first; no module imports one above it (`tests/layers.rs` checks).
 //! - [`clock`]: where "now" comes from (the wall clock, or tokio's pausable one in tests).
-//! - [`config`]: settings in layers (defaults, `Leptos.toml`, environment).
-//! - [`application`]: builds everything from settings; `main` and the tests share it.
-//! - [`state`]: what every handler can reach.
+//! - [`config`]: every setting declared once; defaults, `Leptos.toml`, environment.
+//! - [`error`]: the one HTTP error type and its JSON body.
+//! - [`metrics`]: the one Prometheus registry every module registers its series on.
+//! - [`markets`]: exchange trading sessions and holidays, and every market's status at an instant.
 //! - [`db`]: sqlx storage, SQLite by default or PostgreSQL, with migrations.
 //! - [`feed`]: market data behind a feed trait: the seeded simulator and the 1-minute bar builder.
-//! - [`hub`]: numbers, serialises once and fans out every message.
 //! - [`trading`]: paper accounts and their valuation.
-//! - [`ws`]: the `/ws` endpoint, one task per page.
-//! - [`jobs`]: the periodic jobs, one per file.
-//! - [`markets`]: exchange trading sessions and holidays, and every market's status at an instant.
-//! - [`auth`]: users, Argon2id passwords, cookie sessions, the `CurrentUser` extractor.
-//! - [`api`]: the REST API, one resource per file, and its error type.
+//! - [`hub`]: numbers, serialises once and fans out every message.
+//! - [`local_operator`]: the credential and address `thor cutover` finds on the server's machine.
+//! - [`auth`]: users, Argon2id passwords, cookie sessions, the one session lookup, the
+//!   `CurrentUser` and `Operator` extractors.
+//! - [`jobs`]: the periodic jobs, one per file, and the jobs lease.
+//! - [`cutover`]: the control plane: flags per feature, parity evidence, gates, rollback.
+//! - [`state`]: what every handler can reach.
 //! - [`pages`]: the session check in front of the rendered pages.
+//! - [`api`]: the REST API, one resource per file.
+//! - [`ws`]: the `/ws` endpoint, one task per page.
+//! - [`application`]: builds everything from settings; `main` and the tests share it.
 
 pub mod api;
 pub mod application;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod cutover;
 pub mod db;
 pub mod error;
 pub mod feed;
 pub mod hub;
 pub mod jobs;
+pub mod local_operator;
 pub mod markets;
 pub mod metrics;
 pub mod pages;

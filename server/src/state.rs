@@ -2,6 +2,7 @@
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::cutover::ControlPlane;
 use crate::db::Database;
 use crate::hub::Hub;
 use crate::jobs::{JobBoard, Lead};
@@ -18,6 +19,11 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: Database,
     pub hub: Hub,
+    /// The cutover control plane.
+    pub cutover: ControlPlane,
+    /// The credential `thor cutover` on this machine uses (see `operator-token` in the data
+    /// directory).
+    pub operator_token: Arc<str>,
     /// Every Prometheus series of this server (`GET /metrics`).
     pub metrics: MetricsRegistry,
     pub jobs: JobBoard,

@@ -3,6 +3,7 @@
 //! and subscribes to, through the connection's bounded queue; answers `ping`, `subscribe`,
 //! `unsubscribe` and `resume`; refuses bad frames with an `error` message and carries on.
 
+use crate::cutover::faults::{Action, Faults};
 use crate::hub::{Connection, Frame, Refused, Slot};
 use crate::state::AppState;
 use app::protocol::{
@@ -17,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -183,11 +184,27 @@ async fn serve(
         return;
     }
 
+    // Frames the fault switch holds back (`delay`), in order, each with when it is due.
+    let mut delayed: VecDeque<(tokio::time::Instant, Frame)> = VecDeque::new();
     let closed_by_us = loop {
+        let next_due = delayed.front().map(|(due, _)| *due);
         tokio::select! {
             _ = state.stop.cancelled() => {
                 close_sink(&mut sink, close_code::SERVICE_RESTART, "server is restarting; reconnect").await;
                 break true;
+            }
+            _ = sleep_until(next_due) => {
+                let now = tokio::time::Instant::now();
+                let mut due = VecDeque::new();
+                while delayed.front().is_some_and(|(at, _)| *at <= now) {
+                    if let Some((_, frame)) = delayed.pop_front() {
+                        due.push_back(frame);
+                    }
+                }
+                let sent = tokio::time::timeout(SEND_TIMEOUT, send_all(&mut sink, &conn, &due, None)).await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    break false;
+                }
             }
             (frames, overflowed) = conn.next_batch() => {
                 let sent = tokio::select! {
@@ -195,7 +212,7 @@ async fn serve(
                         close_sink(&mut sink, close_code::SERVICE_RESTART, "server is restarting; reconnect").await;
                         break true;
                     }
-                    sent = tokio::time::timeout(SEND_TIMEOUT, send_all(&mut sink, &conn, &frames)) => sent,
+                    sent = tokio::time::timeout(SEND_TIMEOUT, send_all(&mut sink, &conn, &frames, Some((state.cutover.faults(), &mut delayed)))) => sent,
                 };
                 match sent {
                     Ok(Ok(())) => {}
@@ -270,16 +287,38 @@ async fn serve(
     }
 }
 
-/// Writes a batch with one flush at the end.
+/// Sleeps until `due`, or forever without one.
+async fn sleep_until(due: Option<tokio::time::Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes a batch with one flush at the end, through the cutover fault switch when given
+/// (frames it delays go to the queue beside it).
 async fn send_all(
     sink: &mut Sink,
     conn: &Connection,
-    frames: &std::collections::VecDeque<Frame>,
+    frames: &VecDeque<Frame>,
+    mut faults: Option<(&Faults, &mut VecDeque<(tokio::time::Instant, Frame)>)>,
 ) -> Result<(), ()> {
     for frame in frames {
-        sink.feed(Message::Text(frame.text.clone()))
-            .await
-            .map_err(|_| ())?;
+        let action = faults
+            .as_ref()
+            .map_or(Action::Send, |(faults, _)| faults.apply(frame));
+        let text = match action {
+            Action::Send => frame.text.clone(),
+            Action::Replace(text) => text,
+            Action::Drop => continue,
+            Action::Delay(by) => {
+                if let Some((_, delayed)) = faults.as_mut() {
+                    delayed.push_back((tokio::time::Instant::now() + by, frame.clone()));
+                }
+                continue;
+            }
+        };
+        sink.feed(Message::Text(text)).await.map_err(|_| ())?;
         conn.sent(frame);
     }
     sink.flush().await.map_err(|_| ())

@@ -6,10 +6,12 @@
 use super::{ApiError, live};
 use crate::hub::Audience;
 use crate::state::AppState;
+use app::feature::Feature;
 use app::protocol::Topic;
 use axum::extract::State;
 use axum::response::Response;
 
 pub async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
+    state.cutover.count_rest(Feature::GlobalMarket);
     live::latest_message(state.hub.latest(Topic::MarketStatus, Audience::Everyone))
 }

@@ -9,6 +9,7 @@ use crate::clock::now_ms;
 use crate::hub::Audience;
 use crate::on_pool;
 use crate::state::AppState;
+use app::feature::Feature;
 use app::intraday::{IntradayBar, IntradayBars};
 use app::protocol::Topic;
 use app::symbol::Symbol;
@@ -54,6 +55,7 @@ pub async fn bars(
     State(state): State<AppState>,
     query: Result<Query<BarsQuery>, QueryRejection>,
 ) -> Result<Json<BarsResponse>, ApiError> {
+    state.cutover.count_rest(Feature::Intraday);
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let symbol = query
         .symbol

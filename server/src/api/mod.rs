@@ -2,6 +2,7 @@
 
 mod account;
 mod auth;
+mod cutover;
 mod global_market;
 mod health;
 mod intraday;
@@ -30,6 +31,13 @@ pub fn router() -> Router<AppState> {
             get(global_market::status),
         )
         .route("/api/jobs", get(jobs::list))
+        .route("/api/cutover", get(cutover::status))
+        .route("/api/cutover/report", post(cutover::report))
+        .route("/api/cutover/rollback", post(cutover::rollback))
+        .route("/api/cutover/audit", get(cutover::audit))
+        .route("/api/cutover/fault", post(cutover::fault))
+        .route("/api/cutover/{feature}", post(cutover::change))
+        .route("/api/cutover/{feature}/clear", post(cutover::clear))
         .route("/metrics", get(metrics::show))
         .route("/api", any(not_found))
         .route("/api/{*rest}", any(not_found))

@@ -6,6 +6,7 @@
 use super::{ApiError, live};
 use crate::auth::CurrentUser;
 use crate::state::AppState;
+use app::feature::Feature;
 use app::protocol::Topic;
 use axum::extract::State;
 use axum::response::Response;
@@ -14,5 +15,6 @@ pub async fn list(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
 ) -> Result<Response, ApiError> {
+    state.cutover.count_rest(Feature::Positions);
     live::latest_for_own_account(&state, &user, Topic::Positions).await
 }

@@ -69,6 +69,13 @@ pub async fn user_for_token(db: &Database, token: &str) -> Result<Option<User>, 
     Ok(row.and_then(|row| row.into_user()))
 }
 
+/// The session's ramp bucket, 0 to 99: stable for the session, spread evenly across sessions,
+/// so a feature live for N % of sessions is live for the same sessions every time.
+pub fn ramp_bucket(token: &str) -> u8 {
+    let digest = Sha256::digest(format!("ramp:{token}").as_bytes());
+    (u16::from_be_bytes([digest[0], digest[1]]) % 100) as u8
+}
+
 /// The session token from the request's `Cookie` header(s).
 pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
     headers

@@ -184,3 +184,63 @@ impl Kind for Option<DatabaseUrl> {
             .map_or_else(|| "none".into(), DatabaseUrl::redacted)
     }
 }
+
+/// Fractions and percentages. A whole number in the file (`99`) reads as a number too.
+impl Kind for f64 {
+    fn from_value(value: &Value) -> Result<Self, String> {
+        let number = match value {
+            Value::Num(_, number) => number
+                .to_f64()
+                .or_else(|| number.to_i128().map(|n| n as f64)),
+            _ => None,
+        };
+        number
+            .filter(|n| n.is_finite())
+            .ok_or_else(|| "must be a number".to_string())
+    }
+
+    fn from_env(text: &str) -> Result<Value, String> {
+        text.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
+            .map(Value::from)
+            .ok_or_else(|| "must be a number".to_string())
+    }
+
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// A feature's starting stage, as the seeds' `WS_FEATURE_*` variables give it: `true` is Live;
+/// `false` (or unset) is Shadow. Nothing else is accepted, so a typo cannot start a feature in
+/// a stage nobody chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LiveAtStart(pub bool);
+
+impl Kind for LiveAtStart {
+    fn from_value(value: &Value) -> Result<Self, String> {
+        match value {
+            Value::Bool(_, flag) => Ok(LiveAtStart(*flag)),
+            _ => Err("must be true (Live) or false (Shadow)".into()),
+        }
+    }
+
+    fn from_env(text: &str) -> Result<Value, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(true.into()),
+            "false" => Ok(false.into()),
+            _ => Err("must be true (Live) or false (Shadow)".into()),
+        }
+    }
+
+    fn show(&self) -> String {
+        if self.0 {
+            "true (Live)"
+        } else {
+            "false (Shadow)"
+        }
+        .to_string()
+    }
+}

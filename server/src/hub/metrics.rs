@@ -58,8 +58,8 @@ pub struct HubMetrics {
     pub bad_frames: Counter,
     pub rate_limited: Counter,
     pub rate_closes: Counter,
-    /// Messages that arrived from the shared hub (Redis) out of sequence.
-    pub gaps: Counter,
+    /// Messages that arrived from the shared hub (Redis) after a gap nothing filled, by type.
+    gaps: PerTopic,
     /// Messages fetched back from the shared hub's buffer to fill a gap.
     pub healed: Counter,
     /// Messages that never reached the shared hub because its publisher was too far behind.
@@ -167,9 +167,10 @@ impl HubMetrics {
                 "thor_ws_rate_closes",
                 "Connections closed (1008) for flooding.",
             ),
-            gaps: counter(
+            gaps: PerTopic::register(
+                registry,
                 "thor_hub_gaps",
-                "Messages from the shared hub that arrived after a gap in their sequence.",
+                "Messages from the shared hub that arrived after a gap in their sequence, by type.",
             ),
             healed: counter(
                 "thor_hub_healed",
@@ -193,6 +194,19 @@ impl HubMetrics {
         self.messages_out.add(topic, 1);
         self.bytes_out.add(topic, bytes as u64);
         self.lag.observe(lag_us.max(0) as f64 / 1e6);
+    }
+
+    pub fn gap(&self, topic: Topic) {
+        self.gaps.add(topic, 1);
+    }
+
+    /// Gaps seen on `topic`'s streams.
+    pub fn gaps_of(&self, topic: Topic) -> u64 {
+        self.gaps.0.get(topic.index()).map_or(0, Counter::get)
+    }
+
+    pub fn gaps_total(&self) -> u64 {
+        self.gaps.total()
     }
 
     pub fn coalesced(&self, topic: Topic) {

@@ -181,6 +181,17 @@ impl Hub {
             .and_then(|s| s.latest.values().max_by_key(|f| f.seq).cloned())
     }
 
+    /// When (µs since the Unix epoch) the latest message of `topic` to any audience was
+    /// published, if any in this epoch.
+    pub fn last_published_us(&self, topic: Topic) -> Option<i64> {
+        self.state()
+            .streams
+            .iter()
+            .filter(|((t, _), _)| *t == topic)
+            .filter_map(|(_, stream)| stream.latest.values().map(|f| f.sent_us).max())
+            .max()
+    }
+
     pub fn connections(&self) -> usize {
         usize::try_from(self.inner.metrics.connections.get()).unwrap_or(0)
     }

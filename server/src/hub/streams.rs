@@ -144,7 +144,7 @@ impl Hub {
             return Ingested::Duplicate;
         }
         let outcome = if stream.seq > 0 && frame.seq > stream.seq + 1 {
-            self.inner.metrics.gaps.inc();
+            self.inner.metrics.gap(frame.topic);
             // A hole in the ring: resuming across it must fall back to a snapshot.
             stream.ring.clear();
             Ingested::AfterGap {

@@ -227,6 +227,12 @@ impl Registry {
         Self { jobs }
     }
 
+    /// Adds a job defined above this module (the control plane's).
+    pub fn with(mut self, job: Arc<dyn Job>) -> Self {
+        self.jobs.push(job);
+        self
+    }
+
     /// Thor's jobs: intraday first (it makes the prices the others value at), and the probe
     /// when `probe_rate_hz` is above zero.
     pub fn standard(

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod page;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 use thor_server::config::DatabaseUrl;

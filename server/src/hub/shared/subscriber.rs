@@ -263,7 +263,7 @@ mod tests {
         assert_eq!(reader.receive(sent[4].clone()).await, Ingested::Delivered);
         assert_eq!(follower.stream_seq(Topic::Probe, Audience::Everyone), 5);
         assert_eq!(follower.metrics().healed.get(), 3);
-        assert_eq!(follower.metrics().gaps.get(), 0);
+        assert_eq!(follower.metrics().gaps_total(), 0);
         assert_eq!(reader.receive(sent[5].clone()).await, Ingested::Delivered);
         assert_eq!(reader.receive(sent[5].clone()).await, Ingested::Duplicate);
         forget(&prefix).await;

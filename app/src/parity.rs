@@ -1,0 +1,718 @@
+//! Shadow parity: does what the socket brought agree with what REST answered?
+//!
+//! Values are paired by what they are, never by when they arrived: balance, positions and
+//! market status by `seq` (a REST answer carries the seq of the socket message it reflects),
+//! closed bars by symbol and minute. Each pair is compared as a normalised projection (money to
+//! the cent, positions keyed by symbol, a market's next event time rather than its countdown)
+//! and counted as matched, mismatched, missing on the socket, or ignored with a reason. The page
+//! and the test clients run this same code; the server only adds the counts up.
+
+use crate::account::{AccountBalance, Positions};
+use crate::cutover::{Diff, MAX_REPORT_DIFFS, ParityCounts};
+use crate::feature::Feature;
+use crate::intraday::{IntradayBar, IntradayBars};
+use crate::markets::GlobalMarkets;
+use crate::protocol::{Envelope, ServerMessage, Topic};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// A value reduced to what must agree: field path → canonical text.
+pub type Projection = BTreeMap<String, String>;
+
+fn cents(value: f64) -> String {
+    format!("{:.2}", value)
+}
+
+pub fn project_balance(b: &AccountBalance) -> Projection {
+    [
+        ("account", b.account_number.clone()),
+        ("cash", cents(b.cash)),
+        ("buying_power", cents(b.buying_power)),
+        ("equity", cents(b.equity)),
+        ("market_value", cents(b.market_value)),
+        ("day_change", cents(b.day_change)),
+        ("unrealized_pnl", cents(b.unrealized_pnl)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+pub fn project_positions(p: &Positions) -> Projection {
+    let mut out = Projection::new();
+    out.insert("account_id".into(), p.account_id.to_string());
+    for position in &p.positions {
+        let s = &position.symbol;
+        out.insert(format!("{s}.quantity"), position.quantity.to_string());
+        out.insert(format!("{s}.entry_price"), cents(position.entry_price));
+        out.insert(format!("{s}.current_price"), cents(position.current_price));
+        out.insert(format!("{s}.market_value"), cents(position.market_value));
+        out.insert(format!("{s}.pnl"), cents(position.pnl));
+    }
+    out
+}
+
+pub fn project_markets(m: &GlobalMarkets) -> Projection {
+    let mut out = Projection::new();
+    for market in &m.markets {
+        let c = &market.code;
+        out.insert(format!("{c}.status"), market.status.as_str().to_string());
+        out.insert(
+            format!("{c}.next_event"),
+            market.next_event.as_str().to_string(),
+        );
+        out.insert(
+            format!("{c}.next_event_at"),
+            market.next_event_at.to_rfc3339(),
+        );
+        out.insert(
+            format!("{c}.holiday"),
+            market.holiday.clone().unwrap_or_default(),
+        );
+    }
+    out
+}
+
+pub fn project_bar(b: &IntradayBar) -> Projection {
+    [
+        ("open", cents(b.open)),
+        ("high", cents(b.high)),
+        ("low", cents(b.low)),
+        ("close", cents(b.close)),
+        ("volume", b.volume.to_string()),
+        ("vwap", cents(b.vwap)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// The projection of a state message (balance, positions, market status), if it is one.
+pub fn project_state(message: &ServerMessage) -> Option<(Feature, Projection)> {
+    match message {
+        ServerMessage::AccountBalance(b) => Some((Feature::AccountBalance, project_balance(b))),
+        ServerMessage::Positions(p) => Some((Feature::Positions, project_positions(p))),
+        ServerMessage::MarketStatus(m) => Some((Feature::GlobalMarket, project_markets(m))),
+        _ => None,
+    }
+}
+
+/// The first fields where `rest` and `ws` differ (a field only one side has counts too).
+pub fn differences(at: &str, rest: &Projection, ws: &Projection) -> Vec<Diff> {
+    let keys: BTreeSet<&String> = rest.keys().chain(ws.keys()).collect();
+    keys.into_iter()
+        .filter(|k| rest.get(*k) != ws.get(*k))
+        .take(MAX_REPORT_DIFFS)
+        .map(|k| Diff {
+            at: at.to_string(),
+            field: k.clone(),
+            rest: rest.get(k).cloned().unwrap_or_else(|| "—".into()),
+            ws: ws.get(k).cloned().unwrap_or_else(|| "—".into()),
+        })
+        .collect()
+}
+
+/// The REST answer of the intraday feature: closed bars, with the latest `intraday_bar` seq
+/// they include.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BarsAnswer {
+    pub seq: u64,
+    pub epoch: u64,
+    pub data: IntradayBars,
+}
+
+/// Socket messages of a state feature kept for pairing.
+const KEEP_SEQS: usize = 64;
+/// REST answers waiting for the socket to reach their seq.
+const KEEP_PENDING: usize = 16;
+/// Bars kept (per page) for pairing, and bars already judged.
+const KEEP_BARS: usize = 4096;
+
+#[derive(Default)]
+struct StateParity {
+    epoch: Option<u64>,
+    /// seq → (projection, page time received).
+    seen: BTreeMap<u64, (Projection, f64)>,
+    max_seq: u64,
+    /// Seqs in (from, to) were skipped by a reconnect (a snapshot), not lost.
+    reconnect_windows: Vec<(u64, u64)>,
+    reconnected_at: Option<u64>,
+    pending: VecDeque<(u64, Projection, f64)>,
+}
+
+#[derive(Default)]
+struct BarParity {
+    epoch: Option<u64>,
+    /// (symbol, minute ms) → projection.
+    seen: BTreeMap<(String, i64), Projection>,
+    /// The first minute the socket delivered per symbol (earlier bars predate the socket).
+    first_minute: BTreeMap<String, i64>,
+    judged: BTreeSet<(String, i64)>,
+    judged_order: VecDeque<(String, i64)>,
+    last_seq: Option<u64>,
+}
+
+#[derive(Default)]
+struct Outcomes {
+    counts: ParityCounts,
+    diffs: Vec<Diff>,
+    lag_ms: Option<u64>,
+    gaps: u64,
+}
+
+impl Outcomes {
+    fn ignore(&mut self, reason: &str) {
+        *self.counts.ignored.entry(reason.to_string()).or_default() += 1;
+    }
+
+    fn compare(&mut self, at: String, rest: &Projection, ws: &Projection) {
+        let found = differences(&at, rest, ws);
+        if found.is_empty() {
+            self.counts.matched += 1;
+        } else {
+            self.counts.mismatched += 1;
+            self.keep_diffs(found);
+        }
+    }
+
+    fn missing(&mut self, at: String) {
+        self.counts.missing_on_ws += 1;
+        self.keep_diffs(vec![Diff {
+            at,
+            field: "missing".into(),
+            rest: "present".into(),
+            ws: "never delivered".into(),
+        }]);
+    }
+
+    fn keep_diffs(&mut self, found: Vec<Diff>) {
+        for diff in found {
+            if self.diffs.len() >= MAX_REPORT_DIFFS {
+                self.diffs.remove(0);
+            }
+            self.diffs.push(diff);
+        }
+    }
+
+    fn lag(&mut self, ms: f64) {
+        let ms = ms.max(0.0) as u64;
+        self.lag_ms = Some(self.lag_ms.map_or(ms, |l| l.max(ms)));
+    }
+}
+
+/// What one page has compared since its last report, per feature.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Taken {
+    pub parity: ParityCounts,
+    pub diffs: Vec<Diff>,
+    pub lag_ms: Option<u64>,
+    pub gaps: u64,
+}
+
+/// One page's parity bookkeeping for every feature.
+#[derive(Default)]
+pub struct ParityTracker {
+    /// The server's epoch, from any socket message.
+    epoch: Option<u64>,
+    state: BTreeMap<Feature, StateParity>,
+    bars: BarParity,
+    outcomes: BTreeMap<Feature, Outcomes>,
+    /// A socket message this much later than REST's answer of the same seq is a mismatch
+    /// (`late`); `None`: the feature's cadence.
+    late_after_ms: Option<f64>,
+}
+
+impl ParityTracker {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Judges a socket message late after `ms` instead of after the feature's cadence.
+    pub fn with_late_after(ms: f64) -> Self {
+        Self {
+            late_after_ms: Some(ms),
+            ..Self::default()
+        }
+    }
+
+    /// The socket dropped and came back: seqs it skips next were replaced by a snapshot.
+    pub fn on_socket_reconnect(&mut self) {
+        for state in self.state.values_mut() {
+            state.reconnected_at = Some(state.max_seq);
+        }
+    }
+
+    /// A socket message arrived at page time `now_ms`.
+    pub fn on_socket(&mut self, envelope: &Envelope, now_ms: f64) {
+        if self.epoch != Some(envelope.epoch) {
+            self.epoch = Some(envelope.epoch);
+        }
+        if let ServerMessage::IntradayBar(bar) = &envelope.message {
+            self.on_socket_bar(envelope.epoch, envelope.seq, bar);
+            return;
+        }
+        let Some((feature, projection)) = project_state(&envelope.message) else {
+            return;
+        };
+        let late_after = self
+            .late_after_ms
+            .unwrap_or(feature.cadence().as_millis() as f64);
+        let outcomes = self.outcomes.entry(feature).or_default();
+        let state = self.state.entry(feature).or_default();
+        if state.epoch != Some(envelope.epoch) {
+            *state = StateParity {
+                epoch: Some(envelope.epoch),
+                ..StateParity::default()
+            };
+        }
+        let seq = envelope.seq;
+        if let Some(from) = state.reconnected_at.take()
+            && seq > from + 1
+        {
+            state.reconnect_windows.push((from, seq));
+            if state.reconnect_windows.len() > 8 {
+                state.reconnect_windows.remove(0);
+            }
+        }
+        state.max_seq = state.max_seq.max(seq);
+        // REST answers that waited for this point of the stream are judged now.
+        while let Some((wanted, _, _)) = state.pending.front() {
+            if *wanted > seq {
+                break;
+            }
+            let Some((wanted, rest, rest_at)) = state.pending.pop_front() else {
+                break;
+            };
+            let behind = now_ms - rest_at;
+            if wanted == seq && behind > late_after {
+                outcomes.counts.mismatched += 1;
+                outcomes.keep_diffs(vec![Diff {
+                    at: format!("seq {seq}"),
+                    field: "late".into(),
+                    rest: "on time".into(),
+                    ws: format!("{} ms after REST", behind as u64),
+                }]);
+            } else if wanted == seq {
+                outcomes.compare(format!("seq {seq}"), &rest, &projection);
+                outcomes.lag(0.0);
+            } else if in_windows(&state.reconnect_windows, wanted) {
+                outcomes.ignore("socket_reconnected");
+            } else {
+                outcomes.missing(format!("seq {wanted}"));
+            }
+        }
+        state.seen.insert(seq, (projection, now_ms));
+        while state.seen.len() > KEEP_SEQS {
+            state.seen.pop_first();
+        }
+    }
+
+    fn on_socket_bar(&mut self, epoch: u64, seq: u64, bar: &IntradayBar) {
+        let outcomes = self.outcomes.entry(Feature::Intraday).or_default();
+        let bars = &mut self.bars;
+        if bars.epoch != Some(epoch) {
+            *bars = BarParity {
+                epoch: Some(epoch),
+                ..BarParity::default()
+            };
+        } else if let Some(last) = bars.last_seq
+            && seq > last + 1
+        {
+            // Bars are replayed on resume: a jump that is still there is a lost bar.
+            outcomes.gaps += 1;
+        }
+        bars.last_seq = Some(bars.last_seq.map_or(seq, |l| l.max(seq)));
+        let minute = bar.timestamp_minute.timestamp_millis();
+        bars.first_minute
+            .entry(bar.symbol.clone())
+            .and_modify(|m| *m = (*m).min(minute))
+            .or_insert(minute);
+        bars.seen
+            .insert((bar.symbol.clone(), minute), project_bar(bar));
+        while bars.seen.len() > KEEP_BARS {
+            bars.seen.pop_first();
+        }
+    }
+
+    /// A REST answer of a state feature (the envelope the endpoint returned) at page time `now_ms`.
+    pub fn on_rest(&mut self, envelope: &Envelope, now_ms: f64) {
+        let Some((feature, projection)) = project_state(&envelope.message) else {
+            return;
+        };
+        let outcomes = self.outcomes.entry(feature).or_default();
+        let state = self.state.entry(feature).or_default();
+        let seq = envelope.seq;
+        if self.epoch.is_none() {
+            outcomes.ignore("no_socket_yet");
+            return;
+        }
+        if self.epoch != Some(envelope.epoch) {
+            outcomes.ignore("epoch_changed");
+            return;
+        }
+        if state.epoch != self.epoch {
+            // Nothing of this feature on the socket yet in this epoch.
+            *state = StateParity {
+                epoch: self.epoch,
+                ..StateParity::default()
+            };
+        }
+        if let Some((ws, received)) = state.seen.get(&seq) {
+            outcomes.compare(format!("seq {seq}"), &projection, ws);
+            outcomes.lag(now_ms - received);
+        } else if seq > state.max_seq {
+            if state.pending.len() >= KEEP_PENDING {
+                state.pending.pop_front();
+                outcomes.ignore("too_many_waiting");
+            }
+            state.pending.push_back((seq, projection, now_ms));
+        } else if in_windows(&state.reconnect_windows, seq) {
+            outcomes.ignore("socket_reconnected");
+        } else if state
+            .seen
+            .first_key_value()
+            .is_some_and(|(first, _)| seq < *first)
+        {
+            outcomes.ignore("older_than_kept");
+        } else {
+            outcomes.missing(format!("seq {seq}"));
+        }
+    }
+
+    /// A REST answer of the intraday feature. Each closed bar is judged once: compared when the
+    /// socket delivered it, missing when the socket delivered later bars of the symbol but not
+    /// it, and left for a later answer when the socket has not reached its minute yet.
+    pub fn on_rest_bars(&mut self, answer: &BarsAnswer) {
+        let outcomes = self.outcomes.entry(Feature::Intraday).or_default();
+        let bars = &mut self.bars;
+        if bars.epoch.is_none() {
+            outcomes.ignore("no_socket_yet");
+            return;
+        }
+        if bars.epoch != Some(answer.epoch) {
+            outcomes.ignore("epoch_changed");
+            return;
+        }
+        let symbol = answer.data.symbol.clone();
+        let latest_on_ws = bars
+            .seen
+            .keys()
+            .filter(|(s, _)| *s == symbol)
+            .map(|(_, m)| *m)
+            .max();
+        for bar in &answer.data.bars {
+            let minute = bar.timestamp_minute.timestamp_millis();
+            let key = (symbol.clone(), minute);
+            if bars.judged.contains(&key) {
+                continue;
+            }
+            let at = format!("{symbol} {}", bar.timestamp_minute.format("%H:%M"));
+            let judged = if let Some(ws) = bars.seen.get(&key) {
+                outcomes.compare(at, &project_bar(bar), ws);
+                true
+            } else if bars
+                .first_minute
+                .get(&symbol)
+                .is_none_or(|first| minute < *first)
+            {
+                // Closed before this page's socket began: nothing to compare with.
+                false
+            } else if latest_on_ws.is_some_and(|latest| minute < latest) {
+                outcomes.missing(at);
+                true
+            } else {
+                false
+            };
+            if judged {
+                bars.judged.insert(key.clone());
+                bars.judged_order.push_back(key);
+                while bars.judged_order.len() > KEEP_BARS {
+                    if let Some(old) = bars.judged_order.pop_front() {
+                        bars.judged.remove(&old);
+                    }
+                }
+            }
+        }
+    }
+
+    /// REST answers still waiting for the socket to reach their seq.
+    pub fn waiting(&self) -> usize {
+        self.state.values().map(|s| s.pending.len()).sum()
+    }
+
+    /// REST answers that have waited for the socket longer than twice the late threshold: the
+    /// socket never delivered them (a socket that delivers nothing at all of a feature leaves
+    /// no later seq to tell by).
+    pub fn expire(&mut self, now_ms: f64) {
+        for (feature, state) in &mut self.state {
+            let late_after = self
+                .late_after_ms
+                .unwrap_or(feature.cadence().as_millis() as f64);
+            let outcomes = self.outcomes.entry(*feature).or_default();
+            while state
+                .pending
+                .front()
+                .is_some_and(|(_, _, at)| now_ms - at > 2.0 * late_after)
+            {
+                if let Some((seq, _, _)) = state.pending.pop_front() {
+                    outcomes.missing(format!("seq {seq}"));
+                }
+            }
+        }
+    }
+
+    /// What was compared for `feature` since the last call, and starts counting afresh.
+    pub fn take(&mut self, feature: Feature) -> Taken {
+        let outcomes = self.outcomes.remove(&feature).unwrap_or_default();
+        Taken {
+            parity: outcomes.counts,
+            diffs: outcomes.diffs,
+            lag_ms: outcomes.lag_ms,
+            gaps: outcomes.gaps,
+        }
+    }
+}
+
+fn in_windows(windows: &[(u64, u64)], seq: u64) -> bool {
+    windows.iter().any(|(from, to)| seq > *from && seq < *to)
+}
+
+/// Whether a topic's messages are compared at all (VWAP rides along with bars, unpaired).
+pub fn compared(topic: Topic) -> bool {
+    matches!(
+        topic,
+        Topic::AccountBalance | Topic::Positions | Topic::MarketStatus | Topic::IntradayBar
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::Position;
+    use chrono::{TimeZone, Utc};
+
+    fn positions(quantity: i64, price: f64) -> ServerMessage {
+        ServerMessage::Positions(Positions {
+            account_id: 1,
+            positions: vec![
+                Position {
+                    symbol: "AAPL".into(),
+                    quantity,
+                    entry_price: 150.0,
+                    current_price: price,
+                    market_value: price * quantity as f64,
+                    pnl: (price - 150.0) * quantity as f64,
+                    pnl_pct: 0.0,
+                },
+                Position {
+                    symbol: "SPY".into(),
+                    quantity: 10,
+                    entry_price: 400.0,
+                    current_price: 410.0,
+                    market_value: 4100.0,
+                    pnl: 100.0,
+                    pnl_pct: 2.5,
+                },
+            ],
+            timestamp: Utc
+                .with_ymd_and_hms(2026, 3, 9, 14, 0, 0)
+                .single()
+                .expect("time"),
+        })
+    }
+
+    fn env(message: ServerMessage, seq: u64) -> Envelope {
+        Envelope {
+            message,
+            seq,
+            epoch: 7,
+            ts: 0,
+        }
+    }
+
+    fn bar(symbol: &str, minute: u32, close: f64) -> IntradayBar {
+        IntradayBar {
+            symbol: symbol.into(),
+            country: "USA".into(),
+            timestamp_minute: Utc
+                .with_ymd_and_hms(2026, 3, 9, 14, minute, 0)
+                .single()
+                .expect("time"),
+            open: 100.0,
+            high: 101.0,
+            low: 99.0,
+            close,
+            volume: 1000,
+            vwap: 100.2,
+            trades: 12,
+        }
+    }
+
+    #[test]
+    fn pairs_are_made_by_seq_not_by_arrival_and_noise_below_a_cent_matches() {
+        let mut t = ParityTracker::new();
+        t.on_socket(&env(positions(100, 151.0), 1), 0.0);
+        t.on_socket(&env(positions(100, 152.0), 2), 1000.0);
+        // REST answers seq 1 after the socket has moved on: still paired with seq 1.
+        t.on_rest(&env(positions(100, 151.0), 1), 2500.0);
+        // Sub-cent float noise and a reordered position list still match.
+        let mut noisy = positions(100, 152.000_000_1);
+        if let ServerMessage::Positions(p) = &mut noisy {
+            p.positions.reverse();
+        }
+        t.on_rest(&env(noisy, 2), 1200.0);
+        let taken = t.take(Feature::Positions);
+        assert_eq!(taken.parity.matched, 2, "{taken:?}");
+        assert_eq!(taken.parity.samples(), 2);
+        assert_eq!(taken.lag_ms, Some(2500), "REST trailed the socket by 2.5 s");
+        assert_eq!(t.take(Feature::Positions).parity.samples(), 0, "taken once");
+    }
+
+    #[test]
+    fn a_changed_value_is_a_mismatch_with_its_field() {
+        let mut t = ParityTracker::new();
+        t.on_socket(&env(positions(101, 151.0), 5), 0.0);
+        t.on_rest(&env(positions(100, 151.0), 5), 10.0);
+        let taken = t.take(Feature::Positions);
+        assert_eq!(taken.parity.mismatched, 1);
+        let fields: Vec<&str> = taken.diffs.iter().map(|d| d.field.as_str()).collect();
+        assert!(fields.contains(&"AAPL.quantity"), "{fields:?}");
+    }
+
+    #[test]
+    fn a_seq_the_socket_skipped_is_missing_unless_a_reconnect_explains_it() {
+        let mut t = ParityTracker::new();
+        t.on_socket(&env(positions(1, 151.0), 1), 0.0);
+        t.on_socket(&env(positions(1, 151.0), 3), 0.0);
+        t.on_rest(&env(positions(1, 151.0), 2), 0.0);
+        assert_eq!(t.take(Feature::Positions).parity.missing_on_ws, 1);
+
+        t.on_socket_reconnect();
+        t.on_socket(&env(positions(1, 151.0), 9), 0.0);
+        t.on_rest(&env(positions(1, 151.0), 6), 0.0);
+        let taken = t.take(Feature::Positions);
+        assert_eq!(taken.parity.missing_on_ws, 0);
+        assert_eq!(taken.parity.ignored.get("socket_reconnected"), Some(&1));
+    }
+
+    #[test]
+    fn a_rest_answer_ahead_of_the_socket_waits_for_it() {
+        let mut t = ParityTracker::new();
+        t.on_socket(&env(positions(1, 151.0), 1), 0.0);
+        t.on_rest(&env(positions(1, 151.0), 2), 0.0);
+        t.on_rest(&env(positions(1, 151.0), 3), 0.0);
+        assert_eq!(t.take(Feature::Positions).parity.samples(), 0, "waiting");
+        t.on_socket(&env(positions(1, 151.0), 3), 0.0);
+        let taken = t.take(Feature::Positions);
+        assert_eq!(taken.parity.matched, 1, "seq 3");
+        assert_eq!(taken.parity.missing_on_ws, 1, "seq 2 never came");
+    }
+
+    #[test]
+    fn a_socket_message_later_than_rest_by_more_than_the_cadence_is_late() {
+        let mut t = ParityTracker::with_late_after(500.0);
+        t.on_socket(&env(positions(1, 151.0), 1), 0.0);
+        t.on_rest(&env(positions(1, 151.0), 2), 1000.0);
+        t.on_rest(&env(positions(1, 151.0), 3), 1000.0);
+        t.on_socket(&env(positions(1, 151.0), 2), 1100.0);
+        t.on_socket(&env(positions(1, 151.0), 3), 2000.0);
+        let taken = t.take(Feature::Positions);
+        assert_eq!((taken.parity.matched, taken.parity.mismatched), (1, 1));
+        assert_eq!(taken.diffs[0].field, "late");
+    }
+
+    #[test]
+    fn an_answer_the_socket_never_reaches_expires_as_missing() {
+        let mut t = ParityTracker::with_late_after(500.0);
+        t.on_socket(&env(positions(1, 151.0), 1), 0.0);
+        t.on_rest(&env(positions(1, 151.0), 2), 100.0);
+        t.expire(900.0);
+        assert_eq!(t.waiting(), 1, "not yet");
+        t.expire(1200.0);
+        assert_eq!(t.waiting(), 0);
+        assert_eq!(t.take(Feature::Positions).parity.missing_on_ws, 1);
+    }
+
+    #[test]
+    fn another_epoch_is_ignored_not_compared() {
+        let mut t = ParityTracker::new();
+        t.on_rest(&env(positions(1, 151.0), 1), 0.0);
+        t.on_socket(&env(positions(1, 151.0), 1), 0.0);
+        let mut other = env(positions(1, 151.0), 1);
+        other.epoch = 8;
+        t.on_rest(&other, 0.0);
+        let taken = t.take(Feature::Positions);
+        assert_eq!(taken.parity.samples(), 0);
+        assert_eq!(taken.parity.ignored.get("epoch_changed"), Some(&1));
+        assert_eq!(taken.parity.ignored.get("no_socket_yet"), Some(&1));
+    }
+
+    #[test]
+    fn market_countdowns_do_not_count_but_next_event_times_do() {
+        let markets = |seconds: i64, next_hour: u32| {
+            let json = serde_json::json!({
+                "as_of": "2026-03-09T14:00:00Z",
+                "markets": [{
+                    "market_id": 1, "code": "XNYS", "name": "NYSE", "country": "USA",
+                    "time_zone": "America/New_York", "status": "OPEN",
+                    "local_time": "2026-03-09T10:00:00-04:00", "next_event": "close",
+                    "next_event_at": format!("2026-03-09T{next_hour}:00:00Z"),
+                    "seconds_to_next_event": seconds, "holiday": null
+                }]
+            });
+            ServerMessage::MarketStatus(serde_json::from_value(json).expect("markets"))
+        };
+        let mut t = ParityTracker::new();
+        t.on_socket(&env(markets(21_600, 20), 1), 0.0);
+        t.on_rest(&env(markets(21_590, 20), 1), 0.0);
+        t.on_socket(&env(markets(21_600, 20), 2), 0.0);
+        t.on_rest(&env(markets(21_600, 21), 2), 0.0);
+        let taken = t.take(Feature::GlobalMarket);
+        assert_eq!((taken.parity.matched, taken.parity.mismatched), (1, 1));
+        assert_eq!(taken.diffs[0].field, "XNYS.next_event_at");
+    }
+
+    #[test]
+    fn bars_pair_by_symbol_and_minute_once_each_and_gaps_are_counted() {
+        let mut t = ParityTracker::new();
+        let ws = |t: &mut ParityTracker, seq: u64, b: IntradayBar| {
+            t.on_socket(&env(ServerMessage::IntradayBar(b), seq), 0.0);
+        };
+        ws(&mut t, 10, bar("SPY", 31, 100.5));
+        ws(&mut t, 11, bar("SPY", 32, 100.7));
+        // seq 12 (SPY 14:33) lost, 13 arrives.
+        ws(&mut t, 13, bar("SPY", 34, 100.9));
+        let answer = |bars: Vec<IntradayBar>| BarsAnswer {
+            seq: 13,
+            epoch: 7,
+            data: IntradayBars {
+                symbol: "SPY".into(),
+                since: Utc
+                    .with_ymd_and_hms(2026, 3, 9, 12, 0, 0)
+                    .single()
+                    .expect("time"),
+                bars,
+            },
+        };
+        let rest = answer(vec![
+            bar("SPY", 30, 100.1), // before the socket began: not judged
+            bar("SPY", 31, 100.5),
+            bar("SPY", 32, 100.8), // differs
+            bar("SPY", 33, 100.6), // never on the socket
+            bar("SPY", 34, 100.9),
+        ]);
+        t.on_rest_bars(&rest);
+        t.on_rest_bars(&rest);
+        let taken = t.take(Feature::Intraday);
+        assert_eq!(taken.parity.matched, 2, "{taken:?}");
+        assert_eq!(taken.parity.mismatched, 1);
+        assert_eq!(taken.parity.missing_on_ws, 1);
+        assert_eq!(taken.gaps, 1);
+        assert!(
+            taken
+                .diffs
+                .iter()
+                .any(|d| d.field == "close" && d.at == "SPY 14:32")
+        );
+    }
+}

@@ -1,0 +1,721 @@
+//! The cutover control plane: each feature's flag (REST, Shadow, Live, with a ramp), changed at
+//! run time by operators or automatically, persisted, audited, versioned and pushed to every page
+//! as a `cutover` message; the pages' parity reports, added up per feature across pages and
+//! instances (in the database, so every instance sees the same evidence); the gate that a
+//! feature must pass to go live; the automatic rollback of a live feature that breaks.
+//!
+//! ## Layout
+//! - [`flags`]: the flags in the database (overrides and the audit trail) and the starting
+//!   stages from `WS_FEATURE_*`.
+//! - [`reports`]: what pages report, bounded and attributed, and the evidence it adds up to.
+//! - [`rollback`]: when a live feature goes back to REST on its own (pure rules).
+//! - [`faults`]: the test switch that breaks one feature's socket messages (off by default).
+//! - [`traffic`]: REST requests per feature (the evidence that a REST timer can go).
+//! - [`job`]: the leader's loop: publish each new flags version, judge live features.
+//!
+//! Changes can be made on any instance. The instance that holds the jobs lease publishes: at
+//! once when the change was its own, otherwise within one tick of its job (it watches the
+//! audit trail's version), so a change made on a follower reaches every page too.
+
+pub mod faults;
+pub mod flags;
+pub mod job;
+pub mod reports;
+pub mod rollback;
+pub mod traffic;
+
+use crate::clock::now_ms;
+use crate::config::CutoverSettings;
+use crate::db::Database;
+use crate::error::ApiError;
+use crate::hub::Hub;
+use crate::jobs::Lead;
+use crate::metrics::MetricsRegistry;
+use app::cutover::{
+    AuditEntry, ChangeRequest, CutoverStatus, FeatureStatus, Flag, Flags, GateRule, GateVerdict,
+    Mark, Mode, PageReport, Stage,
+};
+use app::feature::Feature;
+use app::protocol::{ServerMessage, Topic};
+use faults::Faults;
+use flags::{Change, FlagRow};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use reports::Evidence;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use traffic::RestTraffic;
+
+/// Who made a change that no operator made.
+pub const AUTOMATIC: &str = "automatic";
+/// Recent propagation lags kept for the status's median and worst.
+const KEEP_LAGS: usize = 64;
+
+/// The control plane of one server; cloning shares it.
+#[derive(Clone)]
+pub struct ControlPlane {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Database,
+    hub: Hub,
+    /// Whether this instance publishes (alone, always; sharing a hub, while it holds the lease).
+    lead: Lead,
+    settings: CutoverSettings,
+    start: BTreeMap<Feature, Stage>,
+    faults: Faults,
+    traffic: RestTraffic,
+    /// The flags version this instance last published, and in which hub epoch.
+    published: Mutex<Option<(u64, u64)>>,
+    /// The version each page last confirmed, to measure each change's propagation once.
+    confirmed: Mutex<BTreeMap<String, u64>>,
+    lags_ms: Mutex<VecDeque<u64>>,
+    /// The hub's gap count per feature when it last went live.
+    gap_baseline: Mutex<BTreeMap<Feature, u64>>,
+    symbols: usize,
+    metrics: CutoverMetrics,
+    /// A rollback evaluation is under way (the job ticks faster than one may take).
+    judging: AtomicBool,
+}
+
+struct CutoverMetrics {
+    version: Gauge,
+    stage: Vec<Gauge>,
+    manual: Counter,
+    forced: Counter,
+    automatic: Counter,
+    refused: Counter,
+    reports: Counter,
+    clamped: Counter,
+    propagation: Histogram,
+}
+
+impl CutoverMetrics {
+    fn register(registry: &MetricsRegistry) -> Self {
+        let gauge = |name: &str, help: &str| {
+            let gauge: Gauge = Gauge::default();
+            registry.register(name, help, gauge.clone());
+            gauge
+        };
+        let counter = |name: &str, help: &str| {
+            let counter = Counter::default();
+            registry.register(name, help, counter.clone());
+            counter
+        };
+        let changes = registry.counters_by(
+            "thor_cutover_changes",
+            "Flag changes, by kind.",
+            "kind",
+            &["manual", "forced", "automatic"],
+        );
+        let [manual, forced, automatic] = <[Counter; 3]>::try_from(changes).unwrap_or_default();
+        let stages =
+            prometheus_client::metrics::family::Family::<crate::metrics::OneLabel, Gauge>::default(
+            );
+        let stage = Feature::ALL
+            .iter()
+            .map(|f| stages.get_or_create_owned(&[("feature", f.name())]))
+            .collect();
+        registry.register(
+            "thor_cutover_stage",
+            "Each feature's stage: 0 REST, 1 Shadow, 2 Live.",
+            stages,
+        );
+        let propagation = Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
+        registry.register(
+            "thor_cutover_propagation_seconds",
+            "Time from a flag change to a page confirming it.",
+            propagation.clone(),
+        );
+        Self {
+            version: gauge("thor_cutover_version", "The flags version."),
+            stage,
+            manual,
+            forced,
+            automatic,
+            refused: counter(
+                "thor_cutover_refused",
+                "Changes to Live refused by the gate or a cooldown.",
+            ),
+            reports: counter("thor_cutover_reports", "Page reports received."),
+            clamped: counter(
+                "thor_cutover_reports_clamped",
+                "Page reports that claimed more samples than a page can have made.",
+            ),
+            propagation,
+        }
+    }
+}
+
+/// Why a change was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{feature} may not go live yet: {}; use --force to go live anyway", missing.join("; "))]
+    Gate {
+        feature: Feature,
+        missing: Vec<String>,
+    },
+    #[error("the database is not answering")]
+    Storage(#[from] anyhow::Error),
+}
+
+impl From<ChangeError> for ApiError {
+    fn from(error: ChangeError) -> Self {
+        match error {
+            ChangeError::Invalid(message) => ApiError::BadRequest(message),
+            gate @ ChangeError::Gate { .. } => ApiError::Conflict(gate.to_string()),
+            ChangeError::Storage(e) => ApiError::database(format!("{e:#}")),
+        }
+    }
+}
+
+impl ControlPlane {
+    pub fn new(
+        db: Database,
+        hub: Hub,
+        lead: Lead,
+        settings: &CutoverSettings,
+        symbols: usize,
+        registry: &MetricsRegistry,
+    ) -> Self {
+        let start = flags::starting_stages(settings);
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                hub,
+                lead,
+                settings: settings.clone(),
+                start,
+                faults: Faults::default(),
+                traffic: RestTraffic::register(registry),
+                published: Mutex::new(None),
+                confirmed: Mutex::new(BTreeMap::new()),
+                lags_ms: Mutex::new(VecDeque::new()),
+                gap_baseline: Mutex::new(BTreeMap::new()),
+                symbols: symbols.max(1),
+                metrics: CutoverMetrics::register(registry),
+                judging: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
+    }
+
+    /// Counts a REST request for `feature`.
+    pub fn count_rest(&self, feature: Feature) {
+        self.inner.traffic.count(feature, now_ms());
+    }
+
+    pub fn faults_allowed(&self) -> bool {
+        self.inner.settings.allow_faults
+    }
+
+    pub fn gate_rule(&self) -> GateRule {
+        let s = &self.inner.settings;
+        GateRule {
+            min_match_rate: s.gate_min_match_percent / 100.0,
+            min_samples: s.gate_min_samples,
+            min_pages: s.gate_min_pages,
+        }
+    }
+
+    /// The flags now, and each feature's override row (if changed at run time).
+    pub async fn flags(&self) -> anyhow::Result<(Flags, BTreeMap<Feature, FlagRow>)> {
+        let rows = flags::overrides(&self.inner.db).await?;
+        let version = flags::latest_version(&self.inner.db).await?;
+        let features = Feature::ALL
+            .into_iter()
+            .map(|f| {
+                let flag = rows
+                    .get(&f)
+                    .map_or(Flag::new(self.inner.start[&f]), |row| row.flag);
+                (f, flag)
+            })
+            .collect();
+        Ok((Flags { version, features }, rows))
+    }
+
+    /// Publishes `flags` on the hub if this instance publishes and has not published them yet.
+    fn publish(&self, flags: &Flags) {
+        if !self.inner.lead.holds() {
+            return;
+        }
+        let marker = Some((flags.version, self.inner.hub.epoch()));
+        {
+            let mut published = self.lock_published();
+            if *published == marker {
+                return;
+            }
+            *published = marker;
+        }
+        self.inner
+            .hub
+            .publish(Topic::Cutover, ServerMessage::Cutover(flags.clone()));
+        let metrics = &self.inner.metrics;
+        metrics
+            .version
+            .set(i64::try_from(flags.version).unwrap_or(i64::MAX));
+        for (i, feature) in Feature::ALL.iter().enumerate() {
+            if let Some(gauge) = metrics.stage.get(i) {
+                gauge.set(match flags.flag(*feature).stage {
+                    Stage::Rest => 0,
+                    Stage::Shadow => 1,
+                    Stage::Live => 2,
+                });
+            }
+        }
+    }
+
+    fn lock_published(&self) -> std::sync::MutexGuard<'_, Option<(u64, u64)>> {
+        self.inner
+            .published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Publishes the current flags if the version moved since this instance last did (or the
+    /// hub began a new epoch, e.g. this instance just took the lease).
+    pub async fn sync(&self) -> anyhow::Result<()> {
+        if !self.inner.lead.holds() {
+            return Ok(());
+        }
+        let version = flags::latest_version(&self.inner.db).await?;
+        if *self.lock_published() == Some((version, self.inner.hub.epoch())) {
+            return Ok(());
+        }
+        let (flags, _) = self.flags().await?;
+        self.publish(&flags);
+        Ok(())
+    }
+
+    /// Moves `feature` as an operator asked. Going live from anything else needs the gate's
+    /// proof (and no cooldown after an automatic rollback) unless forced.
+    pub async fn change(
+        &self,
+        actor: &str,
+        feature: Feature,
+        request: &ChangeRequest,
+    ) -> Result<Flags, ChangeError> {
+        let reason = request.reason.trim();
+        if reason.is_empty() {
+            return Err(ChangeError::Invalid(
+                "say why: a reason is required for every change".into(),
+            ));
+        }
+        if reason.len() > 500 {
+            return Err(ChangeError::Invalid(
+                "the reason is at most 500 characters".into(),
+            ));
+        }
+        let ramp = match (request.stage, request.ramp) {
+            (Stage::Live, Some(ramp)) if (1..=100).contains(&ramp) => ramp,
+            (Stage::Live, Some(ramp)) => {
+                return Err(ChangeError::Invalid(format!(
+                    "a ramp is a percentage of sessions from 1 to 100, not {ramp}"
+                )));
+            }
+            (_, Some(_)) => {
+                return Err(ChangeError::Invalid(
+                    "a ramp applies only when going live".into(),
+                ));
+            }
+            (_, None) => 100,
+        };
+        let to = Flag {
+            stage: request.stage,
+            ramp,
+        };
+        let (flags, rows) = self.flags().await?;
+        let from = flags.flag(feature);
+        let evidence = self.evidence(feature, &flags, &rows).await?;
+        if to.stage == Stage::Live && from.stage != Stage::Live && !request.force {
+            let mut missing = evidence.verdict.missing.clone();
+            if let Some(until) = self.cooldown_until(feature).await? {
+                missing.insert(
+                    0,
+                    format!(
+                        "it was rolled back automatically; the cooldown ends in {} s",
+                        (until - now_ms()).max(0) / 1000
+                    ),
+                );
+            }
+            if !missing.is_empty() {
+                self.inner.metrics.refused.inc();
+                return Err(ChangeError::Gate { feature, missing });
+            }
+        }
+        if from == to {
+            return Ok(flags);
+        }
+        let forced = request.force && to.stage == Stage::Live && from.stage != Stage::Live;
+        let change = Change {
+            feature,
+            from,
+            to,
+            clears: false,
+            actor: actor.to_string(),
+            reason: reason.to_string(),
+            forced,
+            automatic: false,
+            evidence: evidence.json(),
+        };
+        flags::record(&self.inner.db, &change, now_ms()).await?;
+        if forced {
+            self.inner.metrics.forced.inc();
+        } else {
+            self.inner.metrics.manual.inc();
+        }
+        self.after_change(feature, to);
+        let (flags, _) = self.flags().await?;
+        self.publish(&flags);
+        Ok(flags)
+    }
+
+    /// Drops `feature`'s run-time override: it goes back to its `WS_FEATURE_*` stage.
+    pub async fn clear(
+        &self,
+        actor: &str,
+        feature: Feature,
+        reason: &str,
+    ) -> Result<Flags, ChangeError> {
+        if reason.trim().is_empty() {
+            return Err(ChangeError::Invalid("say why: a reason is required".into()));
+        }
+        let (flags, rows) = self.flags().await?;
+        if !rows.contains_key(&feature) {
+            return Ok(flags);
+        }
+        let evidence = self.evidence(feature, &flags, &rows).await?;
+        let start = Flag::new(self.inner.start[&feature]);
+        let change = Change {
+            feature,
+            from: flags.flag(feature),
+            to: start,
+            clears: true,
+            actor: actor.to_string(),
+            reason: format!("cleared: {}", reason.trim()),
+            forced: false,
+            automatic: false,
+            evidence: evidence.json(),
+        };
+        flags::record(&self.inner.db, &change, now_ms()).await?;
+        self.inner.metrics.manual.inc();
+        self.after_change(feature, start);
+        let (flags, _) = self.flags().await?;
+        self.publish(&flags);
+        Ok(flags)
+    }
+
+    /// Every feature back to REST at once (the global switch).
+    pub async fn rollback_all(
+        &self,
+        actor: &str,
+        reason: &str,
+        automatic: bool,
+    ) -> Result<Flags, ChangeError> {
+        if reason.trim().is_empty() {
+            return Err(ChangeError::Invalid("say why: a reason is required".into()));
+        }
+        let (flags, rows) = self.flags().await?;
+        for feature in Feature::ALL {
+            let from = flags.flag(feature);
+            if from.stage == Stage::Rest {
+                continue;
+            }
+            let evidence = self.evidence(feature, &flags, &rows).await?;
+            let change = Change {
+                feature,
+                from,
+                to: Flag::new(Stage::Rest),
+                clears: false,
+                actor: actor.to_string(),
+                reason: reason.trim().to_string(),
+                forced: false,
+                automatic,
+                evidence: evidence.json(),
+            };
+            flags::record(&self.inner.db, &change, now_ms()).await?;
+            if automatic {
+                self.inner.metrics.automatic.inc();
+            } else {
+                self.inner.metrics.manual.inc();
+            }
+        }
+        let (flags, _) = self.flags().await?;
+        self.publish(&flags);
+        Ok(flags)
+    }
+
+    fn after_change(&self, feature: Feature, to: Flag) {
+        if to.stage == Stage::Live {
+            let gaps = feature
+                .topics()
+                .iter()
+                .map(|t| self.inner.hub.metrics().gaps_of(*t))
+                .sum();
+            self.lock_baseline().insert(feature, gaps);
+        }
+    }
+
+    fn lock_baseline(&self) -> std::sync::MutexGuard<'_, BTreeMap<Feature, u64>> {
+        self.inner
+            .gap_baseline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// When the cooldown after `feature`'s last automatic rollback ends, if it has not yet.
+    async fn cooldown_until(&self, feature: Feature) -> anyhow::Result<Option<i64>> {
+        let last = flags::last_automatic(&self.inner.db, feature).await?;
+        let cooldown = self.inner.settings.rollback_cooldown.as_millis() as i64;
+        Ok(last
+            .map(|at| at + cooldown)
+            .filter(|until| *until > now_ms()))
+    }
+
+    /// The evidence behind `feature` now: its parity since its last change, and the gate.
+    async fn evidence(
+        &self,
+        feature: Feature,
+        flags: &Flags,
+        rows: &BTreeMap<Feature, FlagRow>,
+    ) -> anyhow::Result<Evidence> {
+        let since = rows.get(&feature).map_or(0, |row| row.version);
+        let pages = reports::pages(&self.inner.db, feature).await?;
+        let _ = flags;
+        Ok(Evidence::gather(
+            feature,
+            since,
+            &pages,
+            now_ms(),
+            self.inner.settings.page_timeout.as_millis() as i64,
+            &self.gate_rule(),
+        ))
+    }
+
+    /// Takes a page's report: bounded, attributed to `user_id`, added to the evidence. A page
+    /// confirming a newer version also measures how long the change took to reach it.
+    pub async fn report(&self, user_id: i64, report: &PageReport) -> Result<(), ApiError> {
+        reports::check(report)?;
+        self.inner.metrics.reports.inc();
+        let (flags, rows) = self
+            .flags()
+            .await
+            .map_err(|e| ApiError::database(format!("{e:#}")))?;
+        let since: BTreeMap<Feature, u64> = Feature::ALL
+            .into_iter()
+            .map(|f| (f, rows.get(&f).map_or(0, |r| r.version)))
+            .collect();
+        let clamped = reports::record(
+            &self.inner.db,
+            user_id,
+            report,
+            &since,
+            now_ms(),
+            self.inner.symbols,
+        )
+        .await?;
+        if clamped {
+            self.inner.metrics.clamped.inc();
+        }
+        self.confirmed(report, &flags).await;
+        Ok(())
+    }
+
+    async fn confirmed(&self, report: &PageReport, flags: &Flags) {
+        let applied = report.applied_version.min(flags.version);
+        let previous = {
+            let mut confirmed = self
+                .inner
+                .confirmed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if confirmed.len() > 10_000 {
+                confirmed.clear();
+            }
+            confirmed.insert(report.page_id.clone(), applied)
+        };
+        let Some(previous) = previous else {
+            return;
+        };
+        if applied <= previous {
+            return;
+        }
+        let Ok(Some(at)) = flags::changed_at(&self.inner.db, applied).await else {
+            return;
+        };
+        let lag = (now_ms() - at).max(0) as u64;
+        self.inner.metrics.propagation.observe(lag as f64 / 1000.0);
+        let mut lags = self.inner.lags_ms.lock().unwrap_or_else(|p| p.into_inner());
+        if lags.len() >= KEEP_LAGS {
+            lags.pop_front();
+        }
+        lags.push_back(lag);
+    }
+
+    pub async fn audit(&self, limit: u32) -> anyhow::Result<Vec<AuditEntry>> {
+        flags::audit(&self.inner.db, limit).await
+    }
+
+    /// Everything an operator (or the panel) needs to know, for a session in ramp `bucket`.
+    pub async fn status(&self, bucket: u8) -> anyhow::Result<CutoverStatus> {
+        let (flags, rows) = self.flags().await?;
+        let now = now_ms();
+        let mut features = Vec::new();
+        for feature in Feature::ALL {
+            let evidence = self.evidence(feature, &flags, &rows).await?;
+            let flag = flags.flag(feature);
+            let row = rows.get(&feature);
+            let changed_version = row.map_or(0, |r| r.version);
+            let mark = if flag.is_partial() || evidence.pages.unconfirmed > 0 {
+                Mark::Transitioning
+            } else if flag.stage == Stage::Live {
+                Mark::Ws
+            } else {
+                Mark::Rest
+            };
+            let last_update_age_ms = feature
+                .topics()
+                .iter()
+                .filter_map(|t| self.inner.hub.last_published_us(*t))
+                .max()
+                .map(|us| (now - us / 1000).max(0) as u64);
+            let cooldown_until = self.cooldown_until(feature).await?;
+            let last_rollback = flags::last_automatic_reason(&self.inner.db, feature).await?;
+            features.push(FeatureStatus {
+                feature,
+                flag,
+                mark,
+                variable: feature.flag_variable().to_string(),
+                start: self.inner.start[&feature],
+                overridden: row.is_some(),
+                changed_version,
+                changed_at: row.map(|r| r.changed_at),
+                changed_by: row.map(|r| r.changed_by.clone()),
+                reason: row.map(|r| r.reason.clone()),
+                parity: evidence.parity.clone(),
+                pages_reporting: evidence.gate_evidence.pages,
+                users_reporting: evidence.gate_evidence.users,
+                last_diffs: reports::last_diffs(&self.inner.db, feature).await?,
+                lag_ms: evidence.lag_ms,
+                gate: evidence.verdict.clone(),
+                pages: evidence.pages.clone(),
+                last_update_age_ms,
+                rest_requests_5m: self.inner.traffic.last_minutes(feature, now, 5),
+                cooldown_until,
+                last_rollback,
+            });
+        }
+        let (p50, max) = {
+            let lags = self.inner.lags_ms.lock().unwrap_or_else(|p| p.into_inner());
+            let mut sorted: Vec<u64> = lags.iter().copied().collect();
+            sorted.sort_unstable();
+            (
+                sorted.get(sorted.len() / 2).copied(),
+                sorted.last().copied(),
+            )
+        };
+        Ok(CutoverStatus {
+            mode: Mode::of(&flags),
+            flags,
+            features,
+            gate_rule: self.gate_rule(),
+            bucket,
+            propagation_p50_ms: p50,
+            propagation_max_ms: max,
+        })
+    }
+
+    /// Judges every live feature and rolls back the ones that broke (the leader's job calls it).
+    pub async fn judge_live_features(&self) -> anyhow::Result<()> {
+        if self.inner.judging.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let result = self.judge().await;
+        self.inner.judging.store(false, Ordering::Release);
+        result
+    }
+
+    async fn judge(&self) -> anyhow::Result<()> {
+        let (flags, rows) = self.flags().await?;
+        let now = now_ms();
+        for feature in Feature::ALL {
+            let flag = flags.flag(feature);
+            if flag.stage != Stage::Live {
+                continue;
+            }
+            let since = rows.get(&feature).map_or(0, |r| r.version);
+            let pages = reports::pages(&self.inner.db, feature).await?;
+            let server_silent_ms = feature
+                .topics()
+                .iter()
+                .filter_map(|t| self.inner.hub.last_published_us(*t))
+                .max()
+                .map(|us| (now - us / 1000).max(0) as u64);
+            let hub_gaps: u64 = feature
+                .topics()
+                .iter()
+                .map(|t| self.inner.hub.metrics().gaps_of(*t))
+                .sum();
+            let baseline = self.lock_baseline().get(&feature).copied();
+            let health = rollback::Health::gather(
+                feature,
+                since,
+                &pages,
+                now,
+                self.inner.settings.page_timeout.as_millis() as i64,
+                server_silent_ms,
+                baseline.map(|b| hub_gaps.saturating_sub(b)),
+            );
+            let rule = rollback::Rule {
+                stale_after_ms: (feature.cadence().as_millis() as f64
+                    * self.inner.settings.stale_after_cadences)
+                    as u64,
+                min_users: self.gate_rule().min_pages.clamp(1, 2),
+            };
+            let Some(reason) = rule.judge(&health) else {
+                continue;
+            };
+            let evidence = self.evidence(feature, &flags, &rows).await?;
+            let mut evidence_json = evidence.json();
+            if let Some(object) = evidence_json.as_object_mut() {
+                object.insert("rollback".into(), health.json());
+            }
+            let change = Change {
+                feature,
+                from: flag,
+                to: Flag::new(Stage::Rest),
+                clears: false,
+                actor: AUTOMATIC.to_string(),
+                reason: reason.clone(),
+                forced: false,
+                automatic: true,
+                evidence: evidence_json,
+            };
+            flags::record(&self.inner.db, &change, now).await?;
+            self.inner.metrics.automatic.inc();
+            tracing::warn!(feature = feature.name(), %reason, "rolled back to REST automatically");
+        }
+        let (flags, _) = self.flags().await?;
+        self.publish(&flags);
+        Ok(())
+    }
+
+    /// Forgets pages gone for a day (the job calls it now and then).
+    pub async fn forget_old_pages(&self) -> anyhow::Result<()> {
+        reports::forget_before(&self.inner.db, now_ms() - 24 * 3600 * 1000).await
+    }
+
+    /// The gate's verdict for `feature` now.
+    pub async fn gate(&self, feature: Feature) -> anyhow::Result<GateVerdict> {
+        let (flags, rows) = self.flags().await?;
+        Ok(self.evidence(feature, &flags, &rows).await?.verdict)
+    }
+}

@@ -1,0 +1,180 @@
+//! When a live feature goes back to REST on its own. Pure rules over what the pages reported
+//! since the feature went live and what the server itself saw; the leader's job applies them.
+
+use super::reports::PageState;
+use app::cutover::Source;
+use app::feature::Feature;
+use std::collections::BTreeSet;
+
+/// What is known of one live feature's health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// Users with an open page that reported unhealed socket gaps since the feature went live.
+    pub users_with_gaps: BTreeSet<i64>,
+    /// Users with an open page on the socket (or fallen back from it) whose last update is this
+    /// old, with the oldest age each.
+    pub users_stale: Vec<(i64, u64)>,
+    /// How long ago the server last published the feature.
+    pub server_silent_ms: Option<u64>,
+    /// Messages of the feature the shared hub lost since it went live (`None`: not measured).
+    pub hub_gaps: Option<u64>,
+}
+
+impl Health {
+    pub fn gather(
+        feature: Feature,
+        since_version: u64,
+        pages: &[PageState],
+        now: i64,
+        page_timeout_ms: i64,
+        server_silent_ms: Option<u64>,
+        hub_gaps: Option<u64>,
+    ) -> Health {
+        let _ = feature;
+        let since = i64::try_from(since_version).unwrap_or(i64::MAX);
+        let open = pages
+            .iter()
+            .filter(|p| p.since_version == since && now - p.last_seen <= page_timeout_ms);
+        let mut users_with_gaps = BTreeSet::new();
+        let mut users_stale = Vec::new();
+        for page in open {
+            if page.gaps > 0 {
+                users_with_gaps.insert(page.user_id);
+            }
+            let on_socket = matches!(
+                page.source(),
+                Some(Source::WebSocket | Source::RestFallback)
+            );
+            if on_socket && let Some(age) = page.last_update_age_ms {
+                users_stale.push((page.user_id, age.max(0) as u64));
+            }
+        }
+        Health {
+            users_with_gaps,
+            users_stale,
+            server_silent_ms,
+            hub_gaps,
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "users_with_gaps": self.users_with_gaps.len(),
+            "stale_pages": self.users_stale.len(),
+            "server_silent_ms": self.server_silent_ms,
+            "hub_gaps": self.hub_gaps,
+        })
+    }
+}
+
+/// The thresholds.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    /// The configured multiple of the feature's cadence.
+    pub stale_after_ms: u64,
+    /// Distinct users whose pages must agree before their reports roll a feature back.
+    pub min_users: u64,
+}
+
+impl Rule {
+    /// Why the feature must go back to REST, if it must.
+    pub fn judge(&self, health: &Health) -> Option<String> {
+        if let Some(silent) = health.server_silent_ms
+            && silent > self.stale_after_ms
+        {
+            return Some(format!(
+                "the server has not published it for {} s (limit {} s)",
+                silent / 1000,
+                self.stale_after_ms / 1000
+            ));
+        }
+        if let Some(lost) = health.hub_gaps
+            && lost > 0
+        {
+            return Some(format!(
+                "the shared hub lost {lost} of its messages since it went live"
+            ));
+        }
+        let gaps = health.users_with_gaps.len() as u64;
+        if gaps >= self.min_users {
+            return Some(format!(
+                "pages of {gaps} users report sequence gaps no resume healed"
+            ));
+        }
+        let stale: BTreeSet<i64> = health
+            .users_stale
+            .iter()
+            .filter(|(_, age)| *age > self.stale_after_ms)
+            .map(|(user, _)| *user)
+            .collect();
+        if stale.len() as u64 >= self.min_users {
+            return Some(format!(
+                "pages of {} users had no update for more than {} ms",
+                stale.len(),
+                self.stale_after_ms
+            ));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn healthy() -> Health {
+        Health {
+            users_with_gaps: BTreeSet::new(),
+            users_stale: vec![(1, 500), (2, 800)],
+            server_silent_ms: Some(900),
+            hub_gaps: Some(0),
+        }
+    }
+
+    const RULE: Rule = Rule {
+        stale_after_ms: 3_000,
+        min_users: 2,
+    };
+
+    #[test]
+    fn a_healthy_feature_stays_live() {
+        assert_eq!(RULE.judge(&healthy()), None);
+    }
+
+    #[test]
+    fn gaps_from_two_users_roll_back_but_one_user_alone_does_not() {
+        let mut health = healthy();
+        health.users_with_gaps.insert(1);
+        assert_eq!(
+            RULE.judge(&health),
+            None,
+            "one user (or a faker) is not enough"
+        );
+        health.users_with_gaps.insert(2);
+        let reason = RULE.judge(&health).expect("rolled back");
+        assert!(reason.contains("gaps"), "{reason}");
+    }
+
+    #[test]
+    fn silence_rolls_back_whether_pages_or_the_server_notice_it() {
+        let mut pages = healthy();
+        pages.users_stale = vec![(1, 4_000), (1, 9_000), (2, 100)];
+        assert_eq!(RULE.judge(&pages), None, "two tabs of one user");
+        pages.users_stale.push((2, 5_000));
+        assert!(RULE.judge(&pages).is_some_and(|r| r.contains("no update")));
+
+        let mut server = healthy();
+        server.server_silent_ms = Some(4_000);
+        assert!(
+            RULE.judge(&server)
+                .is_some_and(|r| r.contains("not published"))
+        );
+    }
+
+    #[test]
+    fn messages_the_hub_lost_roll_back() {
+        let mut health = healthy();
+        health.hub_gaps = Some(3);
+        assert!(RULE.judge(&health).is_some_and(|r| r.contains("lost 3")));
+    }
+}

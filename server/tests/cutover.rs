@@ -1,0 +1,608 @@
+//! The cutover control plane against the real server: flags from the environment and at run
+//! time, persistence, who may change them, the audit trail, shadow parity from pages (with
+//! every injected fault caught), the gate, automatic rollback, ramps.
+//!
+//! The jobs' clock stands still (a `ManualClock`), so the tests publish when they choose with
+//! the job runner; pages are Rust clients that run the shared crate's parity code.
+
+mod common;
+
+use app::cutover::{
+    AuditEntry, CutoverStatus, FaultKind, FeatureStatus, Flags, Mark, Mode, Source, Stage,
+};
+use app::feature::Feature;
+use chrono::{TimeZone, Utc};
+use common::page::Page;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use thor_server::Settings;
+use thor_server::clock::ManualClock;
+use thor_server::config::LiveAtStart;
+
+/// Pages in these tests call a socket message late after this long.
+const LATE_MS: f64 = 500.0;
+
+async fn app_with(tweak: impl FnOnce(&mut Settings)) -> common::TestApp {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut settings = common::test_settings(data.path());
+    settings.hub.heartbeat_interval = Duration::from_secs(600);
+    settings.cutover.gate_min_samples = 6;
+    settings.cutover.gate_min_match_percent = 60.0;
+    settings.cutover.allow_faults = true;
+    tweak(&mut settings);
+    let start = Utc
+        .with_ymd_and_hms(2026, 3, 9, 15, 0, 0)
+        .single()
+        .expect("valid instant");
+    common::start_with_clock(settings, data, Arc::new(ManualClock::new(start))).await
+}
+
+async fn get(app: &common::TestApp, path: &str, cookie: Option<&str>) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new().get(app.url(path));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(
+    app: &common::TestApp,
+    path: &str,
+    cookie: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new().post(app.url(path)).json(&body);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn status(app: &common::TestApp, cookie: &str) -> CutoverStatus {
+    let (code, body) = get(app, "/api/cutover", Some(cookie)).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    serde_json::from_value(body).expect("a cutover status")
+}
+
+fn feature(status: &CutoverStatus, feature: Feature) -> &FeatureStatus {
+    status
+        .features
+        .iter()
+        .find(|f| f.feature == feature)
+        .expect("every feature is in the status")
+}
+
+async fn audit(app: &common::TestApp, ops: &str) -> Vec<AuditEntry> {
+    let (code, body) = get(app, "/api/cutover/audit", Some(ops)).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    serde_json::from_value(body).expect("audit entries")
+}
+
+/// Publishes a round of every job, then has each page poll the given features.
+async fn round(app: &common::TestApp, pages: &[&Page], features: &[Feature]) {
+    app.jobs.run_all_once().await;
+    for page in pages {
+        for feature in features {
+            page.poll(*feature).await;
+        }
+    }
+}
+
+/// Waits (at most 10 s) until the audit trail has an automatic change of `feature`.
+async fn automatic_rollback(app: &common::TestApp, ops: &str, feature: Feature) -> AuditEntry {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(entry) = audit(app, ops)
+            .await
+            .into_iter()
+            .find(|e| e.automatic && e.feature == feature)
+        {
+            return entry;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no automatic rollback of {feature}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_environment_starts_each_feature_and_a_bad_value_names_its_variable() {
+    let env = |key: &str| match key {
+        "WS_FEATURE_POSITIONS" => Some("true".to_string()),
+        "WS_FEATURE_INTRADAY" => Some("false".to_string()),
+        _ => None,
+    };
+    let settings = Settings::from_layers(None, "t", env).expect("settings load");
+    assert_eq!(settings.cutover.positions, LiveAtStart(true));
+    assert_eq!(settings.cutover.intraday, LiveAtStart(false));
+    assert_eq!(settings.cutover.account_balance, LiveAtStart(false));
+
+    for bad in ["yes", "1", "live", "ture"] {
+        let env = |key: &str| (key == "WS_FEATURE_GLOBAL_MARKET").then(|| bad.to_string());
+        let error = Settings::from_layers(None, "t", env).expect_err("refused");
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("WS_FEATURE_GLOBAL_MARKET") && message.contains(bad),
+            "{message}"
+        );
+    }
+
+    let app = app_with(|s| s.cutover.positions = LiveAtStart(true)).await;
+    let ops = common::sign_in(&app, "ops").await;
+    let status = status(&app, &ops).await;
+    assert_eq!(status.flags.flag(Feature::Positions).stage, Stage::Live);
+    assert_eq!(status.flags.flag(Feature::Intraday).stage, Stage::Shadow);
+    assert_eq!(status.mode, Mode::PartialCutover);
+    let positions = feature(&status, Feature::Positions);
+    assert_eq!(positions.variable, "WS_FEATURE_POSITIONS");
+    assert!(!positions.overridden);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_change_survives_a_restart_and_wins_over_the_environment_until_cleared() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let settings = || {
+        let mut settings = common::test_settings(data.path());
+        settings.cutover.positions = LiveAtStart(true);
+        settings
+    };
+    let app = common::start(settings(), tempfile::tempdir().expect("unused")).await;
+    let ops = common::sign_in(&app, "ops").await;
+    let (code, body) = post(
+        &app,
+        "/api/cutover/positions",
+        Some(&ops),
+        json!({"stage": "shadow", "reason": "parity first"}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    app.stop().await;
+
+    let app = common::start(settings(), tempfile::tempdir().expect("unused")).await;
+    let ops = common::sign_in(&app, "ops").await;
+    let after = status(&app, &ops).await;
+    let positions = feature(&after, Feature::Positions);
+    assert_eq!(
+        positions.flag.stage,
+        Stage::Shadow,
+        "the change outlived the restart"
+    );
+    assert!(positions.overridden);
+    assert_eq!(positions.changed_by.as_deref(), Some("ops"));
+
+    let (code, body) = post(
+        &app,
+        "/api/cutover/positions/clear",
+        Some(&ops),
+        json!({"reason": "back to the deploy's setting"}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let flags: Flags = serde_json::from_value(body).expect("flags");
+    assert_eq!(
+        flags.flag(Feature::Positions).stage,
+        Stage::Live,
+        "the variable again"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn only_operators_change_flags_and_only_signed_in_users_read_them() {
+    let app = app_with(|_| {}).await;
+    let demo = common::sign_in(&app, "demo").await;
+    let change = json!({"stage": "live", "reason": "try", "force": true});
+    let (code, _) = get(&app, "/api/cutover", None).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    let (code, _) = post(&app, "/api/cutover/positions", None, change.clone()).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    let (code, body) = post(&app, "/api/cutover/positions", Some(&demo), change.clone()).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
+    let (code, _) = post(
+        &app,
+        "/api/cutover/rollback",
+        Some(&demo),
+        json!({"reason": "no"}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    let (code, _) = get(&app, "/api/cutover/audit", Some(&demo)).await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    let (code, _) = get(&app, "/api/cutover", Some(&demo)).await;
+    assert_eq!(code, StatusCode::OK, "a trader's page reads the flags");
+
+    let ops = common::sign_in(&app, "ops").await;
+    for (path, body, expected) in [
+        (
+            "/api/cutover/markets",
+            change.clone(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/cutover/positions",
+            json!({"stage": "live", "reason": "   "}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/cutover/positions",
+            json!({"stage": "live", "ramp": 0, "reason": "x", "force": true}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/cutover/positions",
+            json!({"stage": "sideways", "reason": "x"}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (code, answer) = post(&app, path, Some(&ops), body).await;
+        assert_eq!(code, expected, "{path}: {answer}");
+        assert!(answer["error"]["message"].is_string(), "{answer}");
+    }
+    assert!(
+        audit(&app, &ops).await.is_empty(),
+        "refused changes change nothing"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn shadow_parity_from_two_pages_opens_the_gate_and_the_audit_keeps_the_evidence() {
+    let app = app_with(|_| {}).await;
+    let ops = common::sign_in(&app, "ops").await;
+    let demo = common::sign_in(&app, "demo").await;
+    let demo2 = common::sign_in(&app, "demo2").await;
+
+    // Unproven: the gate refuses and says what is missing.
+    let go_live = json!({"stage": "live", "reason": "parity looks fine"});
+    let (code, body) = post(&app, "/api/cutover/positions", Some(&ops), go_live.clone()).await;
+    assert_eq!(code, StatusCode::CONFLICT, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("6 more samples"), "{message}");
+    assert!(message.contains("--force"), "{message}");
+
+    let a = Page::open(app.addr, &demo, "page-a", LATE_MS).await;
+    let b = Page::open(app.addr, &demo2, "page-b", LATE_MS).await;
+    let features = [
+        Feature::Positions,
+        Feature::AccountBalance,
+        Feature::GlobalMarket,
+    ];
+    for _ in 0..4 {
+        round(&app, &[&a, &b], &features).await;
+    }
+    let shadow: Vec<(Feature, Source)> =
+        features.iter().map(|f| (*f, Source::RestShadow)).collect();
+    for page in [&a, &b] {
+        page.settle(Duration::from_secs(3)).await;
+        assert_eq!(page.report(&shadow, |_| {}).await, StatusCode::NO_CONTENT);
+    }
+    let evidence = status(&app, &ops).await;
+    for f in features {
+        let status = feature(&evidence, f);
+        assert_eq!(status.parity.matched, 8, "{f}: {:?}", status.parity);
+        assert_eq!(status.parity.mismatched + status.parity.missing_on_ws, 0);
+        assert_eq!((status.pages_reporting, status.users_reporting), (2, 2));
+        assert!(status.gate.open, "{f}: {:?}", status.gate);
+        assert_eq!(status.pages.rest, 2, "both pages on REST (shadow)");
+        assert!(status.rest_requests_5m >= 8, "{f}: REST traffic is counted");
+    }
+
+    let (code, body) = post(&app, "/api/cutover/positions", Some(&ops), go_live).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let (flags, _) = a.wait_for_version(1, Duration::from_secs(5)).await;
+    assert_eq!(
+        flags.flag(Feature::Positions).stage,
+        Stage::Live,
+        "pushed to the page"
+    );
+
+    // Forced: no proof needed, and the audit says so.
+    let (code, body) = post(
+        &app,
+        "/api/cutover/intraday",
+        Some(&ops),
+        json!({"stage": "live", "reason": "bars look right to me", "force": true}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+
+    let trail = audit(&app, &ops).await;
+    assert_eq!(trail.len(), 2);
+    let (forced, proven) = (&trail[0], &trail[1]);
+    assert_eq!((forced.version, proven.version), (2, 1), "newest first");
+    assert_eq!(proven.actor, "ops");
+    assert_eq!(proven.feature, Feature::Positions);
+    assert_eq!(
+        (proven.from.stage, proven.to.stage),
+        (Stage::Shadow, Stage::Live)
+    );
+    assert_eq!(proven.reason, "parity looks fine");
+    assert!(!proven.forced && !proven.automatic);
+    assert_eq!(
+        proven.evidence["parity"]["matched"], 8,
+        "{}",
+        proven.evidence
+    );
+    assert_eq!(proven.evidence["gate"]["open"], true);
+    assert!(forced.forced, "{forced:?}");
+    assert_eq!(forced.evidence["gate"]["open"], false);
+
+    // The pages confirm the versions they applied: the change's propagation is measured.
+    a.wait_for_version(2, Duration::from_secs(5)).await;
+    assert_eq!(a.report(&shadow, |_| {}).await, StatusCode::NO_CONTENT);
+    let after = status(&app, &ops).await;
+    assert!(after.propagation_max_ms.is_some(), "{after:?}");
+    assert_eq!(
+        feature(&after, Feature::Positions).mark,
+        Mark::Transitioning,
+        "page b has not confirmed positions' change yet"
+    );
+    b.wait_for_version(2, Duration::from_secs(5)).await;
+    assert_eq!(b.report(&shadow, |_| {}).await, StatusCode::NO_CONTENT);
+    let confirmed = status(&app, &ops).await;
+    assert_eq!(feature(&confirmed, Feature::Positions).mark, Mark::Ws);
+    assert_eq!(feature(&confirmed, Feature::Positions).pages.unconfirmed, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_injected_fault_is_caught_by_parity() {
+    let app = app_with(|_| {}).await;
+    let ops = common::sign_in(&app, "ops").await;
+    let demo = common::sign_in(&app, "demo").await;
+    let fault =
+        |kind: Option<FaultKind>| json!({"feature": "positions", "kind": kind, "delay_ms": 800});
+    let cases: [(FaultKind, &str); 4] = [
+        (FaultKind::Corrupt, ".quantity"),
+        (FaultKind::Misroute, "account_id"),
+        (FaultKind::Drop, "missing"),
+        (FaultKind::Delay, "late"),
+    ];
+    for (i, (kind, field)) in cases.into_iter().enumerate() {
+        let (code, body) = post(&app, "/api/cutover/fault", Some(&ops), fault(Some(kind))).await;
+        assert_eq!(code, StatusCode::NO_CONTENT, "{body}");
+        let page = Page::open(app.addr, &demo, &format!("fault-{i}"), LATE_MS).await;
+        round(&app, &[&page], &[Feature::Positions]).await;
+        round(&app, &[&page], &[Feature::Positions]).await;
+        page.settle(Duration::from_secs(5)).await;
+        let before = status(&app, &ops).await;
+        let before = feature(&before, Feature::Positions).parity.clone();
+        let report = page
+            .report(&[(Feature::Positions, Source::RestShadow)], |_| {})
+            .await;
+        assert_eq!(report, StatusCode::NO_CONTENT);
+        let after = status(&app, &ops).await;
+        let positions = feature(&after, Feature::Positions);
+        let caught = (positions.parity.mismatched + positions.parity.missing_on_ws)
+            - (before.mismatched + before.missing_on_ws);
+        assert!(
+            caught >= 1,
+            "{kind:?} was not caught: {:?}",
+            positions.parity
+        );
+        assert!(
+            positions
+                .last_diffs
+                .iter()
+                .any(|d| d.field.ends_with(field)),
+            "{kind:?}: no {field} diff in {:?}",
+            positions.last_diffs
+        );
+        assert!(
+            !positions.gate.open,
+            "a broken feature cannot pass its gate"
+        );
+        let (code, _) = post(&app, "/api/cutover/fault", Some(&ops), fault(None)).await;
+        assert_eq!(code, StatusCode::NO_CONTENT);
+    }
+    // Without a fault the same page's comparisons match again.
+    let page = Page::open(app.addr, &demo, "healthy", LATE_MS).await;
+    round(&app, &[&page], &[Feature::Positions]).await;
+    page.settle(Duration::from_secs(3)).await;
+    let before = feature(&status(&app, &ops).await, Feature::Positions)
+        .parity
+        .clone();
+    page.report(&[(Feature::Positions, Source::RestShadow)], |_| {})
+        .await;
+    let after = feature(&status(&app, &ops).await, Feature::Positions)
+        .parity
+        .clone();
+    assert_eq!(after.matched, before.matched + 1);
+    assert_eq!(after.mismatched, before.mismatched);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_fault_switch_is_off_unless_configured() {
+    let app = app_with(|s| s.cutover.allow_faults = false).await;
+    let ops = common::sign_in(&app, "ops").await;
+    let (code, body) = post(
+        &app,
+        "/api/cutover/fault",
+        Some(&ops),
+        json!({"feature": "positions", "kind": "drop"}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_live_feature_rolls_back_when_pages_of_two_users_report_gaps_then_cools_down() {
+    let app = app_with(|_| {}).await;
+    let ops = common::sign_in(&app, "ops").await;
+    let demo = common::sign_in(&app, "demo").await;
+    let demo2 = common::sign_in(&app, "demo2").await;
+    let (code, body) = post(
+        &app,
+        "/api/cutover/intraday",
+        Some(&ops),
+        json!({"stage": "live", "reason": "go", "force": true}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let a = Page::open(app.addr, &demo, "gaps-a", LATE_MS).await;
+    let b = Page::open(app.addr, &demo2, "gaps-b", LATE_MS).await;
+    a.wait_for_version(1, Duration::from_secs(5)).await;
+    b.wait_for_version(1, Duration::from_secs(5)).await;
+    let live = [(Feature::Intraday, Source::WebSocket)];
+    // One user's gaps (or a faker's) are not enough.
+    a.report(&live, |r| r.gaps = 2).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(audit(&app, &ops).await.iter().all(|e| !e.automatic));
+
+    b.report(&live, |r| r.gaps = 1).await;
+    let rollback = automatic_rollback(&app, &ops, Feature::Intraday).await;
+    assert_eq!(rollback.actor, "automatic");
+    assert_eq!(rollback.to.stage, Stage::Rest);
+    assert!(rollback.reason.contains("gaps"), "{}", rollback.reason);
+    assert_eq!(rollback.evidence["rollback"]["users_with_gaps"], 2);
+    let (flags, _) = a.wait_for_version(2, Duration::from_secs(5)).await;
+    assert_eq!(
+        flags.flag(Feature::Intraday).stage,
+        Stage::Rest,
+        "pages told at once"
+    );
+
+    // Cooling down: going live again needs --force, and says why.
+    let (code, body) = post(
+        &app,
+        "/api/cutover/intraday",
+        Some(&ops),
+        json!({"stage": "live", "reason": "again"}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cooldown")),
+        "{body}"
+    );
+    let after = status(&app, &ops).await;
+    assert!(feature(&after, Feature::Intraday).cooldown_until.is_some());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_live_feature_rolls_back_when_the_server_stops_publishing_it() {
+    // Positions are published every 10 s; a tenth of that without an update is silence here.
+    let app = app_with(|s| s.cutover.stale_after_cadences = 0.1).await;
+    let ops = common::sign_in(&app, "ops").await;
+    let (code, body) = post(
+        &app,
+        "/api/cutover/positions",
+        Some(&ops),
+        json!({"stage": "live", "reason": "go", "force": true}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let rollback = automatic_rollback(&app, &ops, Feature::Positions).await;
+    assert!(
+        rollback.reason.contains("not published"),
+        "{}",
+        rollback.reason
+    );
+    assert_eq!(rollback.from.stage, Stage::Live);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_ramp_chooses_the_same_sessions_every_time() {
+    let app = app_with(|_| {}).await;
+    let ops = common::sign_in(&app, "ops").await;
+    let (code, body) = post(
+        &app,
+        "/api/cutover/account_balance",
+        Some(&ops),
+        json!({"stage": "live", "ramp": 50, "reason": "half the desk", "force": true}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let mut live = 0;
+    for _ in 0..20 {
+        let session = common::sign_in(&app, "demo").await;
+        let first = status(&app, &session).await;
+        let again = status(&app, &session).await;
+        assert_eq!(first.bucket, again.bucket, "stable per session");
+        let flag = first.flags.flag(Feature::AccountBalance);
+        assert_eq!(flag.ramp, 50);
+        if flag.stage_for(first.bucket) == Stage::Live {
+            live += 1;
+            assert!(first.bucket < 50);
+        }
+    }
+    assert!(
+        (1..20).contains(&live),
+        "some sessions live, some not: {live}"
+    );
+    let status = status(&app, &ops).await;
+    assert_eq!(
+        feature(&status, Feature::AccountBalance).mark,
+        Mark::Transitioning
+    );
+    assert_eq!(status.mode, Mode::PartialCutover);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn reports_are_bounded_and_attributed() {
+    let app = app_with(|_| {}).await;
+    let ops = common::sign_in(&app, "ops").await;
+    let demo = common::sign_in(&app, "demo").await;
+    let demo2 = common::sign_in(&app, "demo2").await;
+    let report = |page: &str, matched: u64| {
+        json!({"page_id": page, "applied_version": 0, "features": [{
+            "feature": "positions", "source": "rest_shadow",
+            "parity": {"matched": matched, "mismatched": 0, "missing_on_ws": 0}
+        }]})
+    };
+    let (code, _) = post(
+        &app,
+        "/api/cutover/report",
+        Some(&demo),
+        report("tab", 1_000_000),
+    )
+    .await;
+    assert_eq!(code, StatusCode::NO_CONTENT);
+    let status_now = status(&app, &ops).await;
+    let positions = feature(&status_now, Feature::Positions);
+    assert!(
+        positions.parity.matched <= 8,
+        "a page cannot claim more samples than its polls allow: {:?}",
+        positions.parity
+    );
+    assert!(
+        !positions.gate.open,
+        "one page of one user never opens a gate"
+    );
+
+    let (code, body) = post(&app, "/api/cutover/report", Some(&demo2), report("tab", 1)).await;
+    assert_eq!(
+        code,
+        StatusCode::FORBIDDEN,
+        "another session's page id: {body}"
+    );
+    let (code, _) = post(&app, "/api/cutover/report", Some(&demo), report("../x", 1)).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    let (code, _) = post(&app, "/api/cutover/report", None, report("tab2", 1)).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    let (code, _) = post(
+        &app,
+        "/api/cutover/report",
+        Some(&demo),
+        json!({"page_id": 3}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    app.stop().await;
+}
