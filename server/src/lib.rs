@@ -24,10 +24,12 @@
 //! - [`api`]: the REST API, one resource per file.
 //! - [`ws`]: the `/ws` endpoint, one task per page.
 //! - [`application`]: builds everything from settings; `main` and the tests share it.
+//! - [`cli`]: `thor cutover`, the operator's client of the control plane's API.
 
 pub mod api;
 pub mod application;
 pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod cutover;

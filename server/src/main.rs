@@ -1,4 +1,5 @@
-//! `thor`: serve the dashboard (the default) and, later, operate it.
+//! `thor`: serve the dashboard (the default), move features between REST and WebSocket
+//! (`thor cutover`), and manage users.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Serve the dashboard, the API and the WebSocket (the default).
     Serve,
+    /// Move features between REST and WebSocket on the running server, and see the evidence.
+    Cutover(thor_server::cli::CutoverArgs),
     /// Manage the people who sign in.
     Users {
         #[command(subcommand)]
@@ -57,6 +60,17 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command.unwrap_or(Command::Serve) {
+            Command::Cutover(args) => {
+                let data_dir = match thor_server::cli::data_dir(cli.config.as_deref()) {
+                    Ok(dir) => dir,
+                    Err(e) => return Err(e),
+                };
+                let code = match thor_server::cli::run(args, data_dir).await {
+                    Ok(code) => code,
+                    Err(failure) => thor_server::cli::report(&failure),
+                };
+                std::process::exit(i32::from(code));
+            }
             Command::Serve => serve(cli.config).await,
             Command::Users {
                 command: UsersCommand::SetPassword { username },

@@ -580,3 +580,59 @@ fn an_unreachable_redis_is_a_clear_error_without_the_password() {
     assert!(!stderr.contains("panicked"), "stderr: {stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
 }
+
+/// A flag change made on either instance reaches a page on the other: the follower writes it
+/// to the shared database and the leader's cutover job publishes it over the shared hub.
+#[tokio::test]
+async fn a_flag_change_on_either_instance_reaches_pages_on_the_other() {
+    use app::cutover::Stage;
+    use app::feature::Feature;
+    use common::page::Page;
+
+    let redis = redis_url();
+    let prefix = unique_prefix("cutover");
+    let data = tempfile::tempdir().expect("temp dir");
+    let gentle = |s: &mut Settings| s.hub.probe_rate_hz = 0;
+    let leader = start_with(data.path(), &redis, &prefix, gentle).await;
+    let follower = start_with(data.path(), &redis, &prefix, gentle).await;
+    assert!(leader.leads().await && !follower.leads().await);
+
+    let demo = common::sign_in_at(leader.addr, "demo").await;
+    let on_leader = Page::open(leader.addr, &demo, "on-leader", 1000.0).await;
+    let on_follower = Page::open(follower.addr, &demo, "on-follower", 1000.0).await;
+    let change = |addr: SocketAddr, feature: &'static str, stage: &'static str| async move {
+        let ops = common::sign_in_at(addr, "ops").await;
+        let response = reqwest::Client::new()
+            .post(format!("http://{addr}/api/cutover/{feature}"))
+            .header("cookie", ops)
+            .json(&serde_json::json!({"stage": stage, "reason": "across instances", "force": true}))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(response.status(), 200);
+        let flags: app::cutover::Flags = response.json().await.expect("flags");
+        flags.version
+    };
+
+    let version = change(follower.addr, "positions", "live").await;
+    let (flags, _) = on_leader.wait_for_version(version, DEADLINE).await;
+    assert_eq!(
+        flags.flag(Feature::Positions).stage,
+        Stage::Live,
+        "made on the follower"
+    );
+    on_follower.wait_for_version(version, DEADLINE).await;
+
+    let version = change(leader.addr, "intraday", "rest").await;
+    let (flags, _) = on_follower.wait_for_version(version, DEADLINE).await;
+    assert_eq!(
+        flags.flag(Feature::Intraday).stage,
+        Stage::Rest,
+        "made on the leader"
+    );
+    assert_eq!(flags.flag(Feature::Positions).stage, Stage::Live);
+
+    follower.stop().await;
+    leader.stop().await;
+    forget(&redis, &prefix).await;
+}

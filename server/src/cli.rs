@@ -1,0 +1,586 @@
+//! `thor cutover`: the operator's side of the control plane, talking to the running server so
+//! every open page switches at once.
+//!
+//! On the server's own machine it needs no setup: it reads the server's address (`thor.addr`)
+//! and the local operator credential (`operator-token`) from the data directory. Elsewhere,
+//! `--server URL --user NAME` signs in as that operator (the password on standard input).
+//!
+//! Exit codes, for deploy scripts: [`EXIT_OK`] healthy (or the change was made),
+//! [`EXIT_ATTENTION`] something needs an operator (a rollback, a gate not met, pages fallen back
+//! or not confirming), 2 a usage error, [`EXIT_UNREACHABLE`] no server answered,
+//! [`EXIT_REFUSED`] the server refused (the gate, a bad request, not an operator).
+
+use crate::local_operator;
+use anyhow::Context;
+use app::cutover::{
+    AuditEntry, ChangeRequest, CutoverStatus, FeatureStatus, Flags, Mark, RollbackRequest, Stage,
+};
+use app::feature::Feature;
+use clap::Subcommand;
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_ATTENTION: u8 = 1;
+pub const EXIT_UNREACHABLE: u8 = 3;
+pub const EXIT_REFUSED: u8 = 4;
+
+#[derive(Debug, clap::Args)]
+pub struct CutoverArgs {
+    /// The server, e.g. http://thor.internal:3000 (default: the address the local server left
+    /// in its data directory).
+    #[arg(long, env = "THOR_SERVER", global = true)]
+    pub server: Option<String>,
+    /// Sign in as this operator (password on standard input) instead of using the local
+    /// operator credential.
+    #[arg(long, global = true)]
+    pub user: Option<String>,
+    /// The server's data directory (default: the configured one).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: CutoverCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CutoverCommand {
+    /// The mode, each feature's stage, parity, pages and REST traffic (exit 1 if anything needs
+    /// attention).
+    Status {
+        /// As JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Moves a feature to WebSocket (live), if its shadow parity clears the gate.
+    Enable {
+        feature: String,
+        /// Live for this share of sessions, e.g. 10% (default 100%).
+        #[arg(long)]
+        ramp: Option<String>,
+        #[arg(long)]
+        reason: String,
+        /// Go live without the gate's proof (audited as forced).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Moves a feature to shadow: REST renders, the socket is compared with it.
+    Shadow {
+        feature: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Moves a feature back to REST polling.
+    Disable {
+        feature: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Drops a feature's run-time change: back to its WS_FEATURE_* stage.
+    Clear {
+        feature: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Sends every feature back to REST at once.
+    Rollback {
+        /// Every feature (the only kind of rollback there is; say it to mean it).
+        #[arg(long, required = true)]
+        all: bool,
+        #[arg(long)]
+        reason: String,
+    },
+    /// The latest changes, manual and automatic, newest first.
+    Audit {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A failure, with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+fn failure(code: u8, message: impl Into<String>) -> Failure {
+    Failure {
+        code,
+        message: message.into(),
+    }
+}
+
+enum Credential {
+    Token(String),
+    Cookie(String),
+}
+
+struct Server {
+    base: String,
+    credential: Credential,
+    http: reqwest::Client,
+}
+
+/// Runs a `thor cutover` command; `data_dir` is the configured one. Prints what it has to say
+/// and returns the exit code.
+pub async fn run(args: CutoverArgs, configured_data_dir: PathBuf) -> Result<u8, Failure> {
+    let data_dir = args.data_dir.clone().unwrap_or(configured_data_dir);
+    let server = connect(&args, &data_dir).await?;
+    match args.command {
+        CutoverCommand::Status { json } => {
+            let status: CutoverStatus = server.get("/api/cutover").await?;
+            if json {
+                print_json(&status)?;
+            } else {
+                print!("{}", render_status(&status));
+            }
+            Ok(if status.needs_attention().is_empty() {
+                EXIT_OK
+            } else {
+                EXIT_ATTENTION
+            })
+        }
+        CutoverCommand::Enable {
+            feature,
+            ramp,
+            reason,
+            force,
+        } => {
+            let ramp = ramp.map(|r| parse_ramp(&r)).transpose()?;
+            let request = ChangeRequest {
+                stage: Stage::Live,
+                ramp,
+                reason,
+                force,
+            };
+            change(&server, &feature, &request).await
+        }
+        CutoverCommand::Shadow { feature, reason } => {
+            let request = ChangeRequest {
+                stage: Stage::Shadow,
+                ramp: None,
+                reason,
+                force: false,
+            };
+            change(&server, &feature, &request).await
+        }
+        CutoverCommand::Disable { feature, reason } => {
+            let request = ChangeRequest {
+                stage: Stage::Rest,
+                ramp: None,
+                reason,
+                force: false,
+            };
+            change(&server, &feature, &request).await
+        }
+        CutoverCommand::Clear { feature, reason } => {
+            let feature = parse_feature(&feature)?;
+            let flags: Flags = server
+                .post(
+                    &format!("/api/cutover/{}/clear", feature.name()),
+                    &RollbackRequest { reason },
+                )
+                .await?;
+            println!(
+                "{feature}: back to its starting stage, {} (flags version {})",
+                flags.flag(feature).stage,
+                flags.version
+            );
+            Ok(EXIT_OK)
+        }
+        CutoverCommand::Rollback { all: _, reason } => {
+            let flags: Flags = server
+                .post("/api/cutover/rollback", &RollbackRequest { reason })
+                .await?;
+            println!(
+                "every feature is back on REST (flags version {})",
+                flags.version
+            );
+            Ok(EXIT_OK)
+        }
+        CutoverCommand::Audit { limit, json } => {
+            let entries: Vec<AuditEntry> = server
+                .get(&format!("/api/cutover/audit?limit={limit}"))
+                .await?;
+            if json {
+                print_json(&entries)?;
+            } else {
+                print!("{}", render_audit(&entries));
+            }
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+fn print_json(value: &impl Serialize) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| failure(EXIT_REFUSED, format!("cannot print JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn parse_feature(name: &str) -> Result<Feature, Failure> {
+    Feature::parse(name).map_err(|e| failure(2, e.to_string()))
+}
+
+/// `10%`, `10` or `10 %`: a share of sessions from 1 to 100.
+fn parse_ramp(text: &str) -> Result<u8, Failure> {
+    text.trim()
+        .trim_end_matches('%')
+        .trim()
+        .parse::<u8>()
+        .ok()
+        .filter(|n| (1..=100).contains(n))
+        .ok_or_else(|| failure(2, format!("--ramp {text:?} is not a share from 1% to 100%")))
+}
+
+async fn change(server: &Server, feature: &str, request: &ChangeRequest) -> Result<u8, Failure> {
+    let feature = parse_feature(feature)?;
+    let flags: Flags = server
+        .post(&format!("/api/cutover/{}", feature.name()), request)
+        .await?;
+    let flag = flags.flag(feature);
+    let ramp = if flag.is_partial() {
+        format!(" for {} % of sessions", flag.ramp)
+    } else {
+        String::new()
+    };
+    println!(
+        "{feature}: {}{ramp} (flags version {}); open pages switch now",
+        flag.stage, flags.version
+    );
+    Ok(EXIT_OK)
+}
+
+async fn connect(args: &CutoverArgs, data_dir: &std::path::Path) -> Result<Server, Failure> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| failure(EXIT_UNREACHABLE, format!("cannot make an HTTP client: {e}")))?;
+    let base = match &args.server {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            let path = local_operator::addr_path(data_dir);
+            let addr = std::fs::read_to_string(&path).map_err(|_| {
+                failure(
+                    EXIT_UNREACHABLE,
+                    format!(
+                        "no server to reach: none has left its address in {} (start `thor`, \
+                         or say --server URL)",
+                        path.display()
+                    ),
+                )
+            })?;
+            format!("http://{}", addr.trim())
+        }
+    };
+    let credential = match &args.user {
+        Some(user) => Credential::Cookie(sign_in(&http, &base, user).await?),
+        None => {
+            let path = local_operator::token_path(data_dir);
+            let token = std::fs::read_to_string(&path).map_err(|_| {
+                failure(
+                    EXIT_REFUSED,
+                    format!(
+                        "no local operator credential at {} (is this the server's machine and \
+                         user?); sign in with --user NAME instead",
+                        path.display()
+                    ),
+                )
+            })?;
+            Credential::Token(token.trim().to_string())
+        }
+    };
+    Ok(Server {
+        base,
+        credential,
+        http,
+    })
+}
+
+async fn sign_in(http: &reqwest::Client, base: &str, user: &str) -> Result<String, Failure> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        eprint!("password for {user}: ");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| failure(2, format!("cannot read the password: {e}")))?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    let response = http
+        .post(format!("{base}/api/auth/login"))
+        .json(&serde_json::json!({ "username": user, "password": password }))
+        .send()
+        .await
+        .map_err(|e| unreachable(base, &e))?;
+    if !response.status().is_success() {
+        return Err(failure(
+            EXIT_REFUSED,
+            format!("cannot sign in as {user}: {}", error_text(response).await),
+        ));
+    }
+    response
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|cookie| cookie.split(';').next())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            failure(
+                EXIT_REFUSED,
+                "the server signed in without a session cookie",
+            )
+        })
+}
+
+fn unreachable(base: &str, error: &reqwest::Error) -> Failure {
+    let why = if error.is_timeout() {
+        "no answer within 10 s".to_string()
+    } else if error.is_connect() {
+        "nothing is listening there".to_string()
+    } else {
+        error.to_string()
+    };
+    failure(
+        EXIT_UNREACHABLE,
+        format!("cannot reach the server at {base}: {why}"),
+    )
+}
+
+async fn error_text(response: reqwest::Response) -> String {
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    match body["error"]["message"].as_str() {
+        Some(message) => format!("{message} ({status})"),
+        None => status.to_string(),
+    }
+}
+
+impl Server {
+    fn with_credential(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.credential {
+            Credential::Token(token) => request.bearer_auth(token),
+            Credential::Cookie(cookie) => request.header(reqwest::header::COOKIE, cookie),
+        }
+    }
+
+    async fn answer<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, Failure> {
+        let response = self
+            .with_credential(request)
+            .send()
+            .await
+            .map_err(|e| unreachable(&self.base, &e))?;
+        if !response.status().is_success() {
+            return Err(failure(EXIT_REFUSED, error_text(response).await));
+        }
+        response.json().await.map_err(|e| {
+            failure(
+                EXIT_REFUSED,
+                format!("the server's answer is unreadable: {e}"),
+            )
+        })
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
+        self.answer(self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    async fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, Failure> {
+        self.answer(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+}
+
+fn age(ms: Option<u64>) -> String {
+    match ms {
+        None => "—".into(),
+        Some(ms) if ms < 1_000 => format!("{ms} ms"),
+        Some(ms) if ms < 120_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        Some(ms) => format!("{} min", ms / 60_000),
+    }
+}
+
+fn stage_note(f: &FeatureStatus) -> String {
+    if f.overridden {
+        format!(
+            "(set at run time by {}: {})",
+            f.changed_by.as_deref().unwrap_or("?"),
+            f.reason.as_deref().unwrap_or("")
+        )
+    } else if f.flag.stage == Stage::Live {
+        format!("({}=true)", f.variable)
+    } else {
+        format!("(set {}=true to enable)", f.variable)
+    }
+}
+
+/// What `thor cutover status` prints: the seeds' header and lines, then the evidence.
+pub fn render_status(status: &CutoverStatus) -> String {
+    let mut out = String::new();
+    out.push_str("🔌 WebSocket Cutover Status\n");
+    out.push_str("==========================================================\n");
+    out.push_str(status.mode.headline());
+    out.push('\n');
+    let rule = &status.gate_rule;
+    out.push_str(&format!(
+        "Flags version {} · gate: match rate ≥ {:.1} % (95 % lower bound) over {} samples from {} pages\n\n",
+        status.flags.version,
+        rule.min_match_rate * 100.0,
+        rule.min_samples,
+        rule.min_pages
+    ));
+    out.push_str("Per-Feature Status:\n");
+    for f in &status.features {
+        let mark = match f.mark {
+            Mark::Ws => "✅ WS",
+            Mark::Rest => "⚪ REST",
+            Mark::Transitioning => "⚡ Transitioning",
+        };
+        let ramp = if f.flag.is_partial() {
+            format!(" {} %", f.flag.ramp)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "  {mark:<17} {:<16} {}{ramp} {}\n",
+            f.feature.name(),
+            f.flag.stage,
+            stage_note(f)
+        ));
+    }
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header([
+            "feature",
+            "parity (matched/samples)",
+            "gate",
+            "pages ws/rest/fallback/unconfirmed",
+            "last update",
+            "REST 5 min",
+        ]);
+    for f in &status.features {
+        let samples = f.parity.samples();
+        let parity = if samples == 0 {
+            "no samples".to_string()
+        } else {
+            format!(
+                "{}/{} ({:.2} %, ≥{:.2} %), {} missing",
+                f.parity.matched,
+                samples,
+                f.parity.matched as f64 * 100.0 / samples as f64,
+                f.gate.lower_bound * 100.0,
+                f.parity.missing_on_ws
+            )
+        };
+        let gate = if f.gate.open {
+            "open".to_string()
+        } else {
+            format!("closed: {}", f.gate.missing.join("; "))
+        };
+        table.add_row([
+            f.feature.name().to_string(),
+            parity,
+            gate,
+            format!(
+                "{}/{}/{}/{}",
+                f.pages.websocket, f.pages.rest, f.pages.fallen_back, f.pages.unconfirmed
+            ),
+            age(f.last_update_age_ms),
+            f.rest_requests_5m.to_string(),
+        ]);
+    }
+    out.push('\n');
+    out.push_str(&table.to_string());
+    out.push('\n');
+    if let (Some(p50), Some(max)) = (status.propagation_p50_ms, status.propagation_max_ms) {
+        out.push_str(&format!(
+            "Flag changes reached pages in {p50} ms (median), {max} ms (worst) lately.\n"
+        ));
+    }
+    let attention = status.needs_attention();
+    if attention.is_empty() {
+        out.push_str("Nothing needs attention.\n");
+    } else {
+        out.push_str("Needs attention:\n");
+        for note in attention {
+            out.push_str(&format!("  - {note}\n"));
+        }
+    }
+    out
+}
+
+/// What `thor cutover audit` prints.
+pub fn render_audit(entries: &[AuditEntry]) -> String {
+    if entries.is_empty() {
+        return "No changes yet: every feature is at its WS_FEATURE_* stage.\n".into();
+    }
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(["version", "when (UTC)", "who", "feature", "change", "why"]);
+    for e in entries {
+        let when = chrono::DateTime::from_timestamp_millis(e.at)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default();
+        let who = if e.automatic {
+            "automatic".to_string()
+        } else if e.forced {
+            format!("{} (forced)", e.actor)
+        } else {
+            e.actor.clone()
+        };
+        table.add_row([
+            e.version.to_string(),
+            when,
+            who,
+            e.feature.name().to_string(),
+            format!("{} → {}", e.from.stage, e.to.stage),
+            e.reason.clone(),
+        ]);
+    }
+    format!("{table}\n")
+}
+
+/// Prints `failure` and gives its exit code (`main` uses it).
+pub fn report(failure: &Failure) -> u8 {
+    eprintln!("thor cutover: {}", failure.message);
+    failure.code
+}
+
+/// The configured data directory, for `main`.
+pub fn data_dir(config: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
+    let settings = crate::Settings::load(config).context("cannot read the settings")?;
+    Ok(settings.storage.data_dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ramps_read_like_percentages() {
+        assert_eq!(parse_ramp("10%").ok(), Some(10));
+        assert_eq!(parse_ramp(" 50 % ").ok(), Some(50));
+        assert_eq!(parse_ramp("100").ok(), Some(100));
+        for bad in ["0", "101", "half", "-5%"] {
+            assert_eq!(parse_ramp(bad).map_err(|f| f.code).err(), Some(2), "{bad}");
+        }
+    }
+}
