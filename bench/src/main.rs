@@ -15,6 +15,7 @@
 //! the same cores as the server: on a small machine they compete with it for CPU, for both
 //! servers alike.
 
+mod cutover;
 mod stats;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -76,6 +77,10 @@ struct Args {
     /// Which servers to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "thor,bare")]
     servers: Vec<Kind>,
+    /// Instead of the delivery benchmark: time this many flag changes reaching every socket
+    /// (thor only; N from --clients).
+    #[arg(long)]
+    cutover_changes: Option<usize>,
     /// Also write every result as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -186,6 +191,9 @@ struct LoadResult {
 }
 
 async fn run(args: Args) -> Result<()> {
+    if let Some(changes) = args.cutover_changes {
+        return run_cutover(&args, changes).await;
+    }
     if args.clients.is_empty() || args.rates.is_empty() || args.servers.is_empty() {
         bail!("--clients, --rates and --servers each need at least one value");
     }
@@ -267,6 +275,28 @@ async fn run(args: Args) -> Result<()> {
     }
     if !report.failures.is_empty() {
         bail!("{} benchmark cell(s) failed", report.failures.len());
+    }
+    Ok(())
+}
+
+/// The flag-propagation benchmark: a markdown table of the time from a change to the pages.
+async fn run_cutover(args: &Args, changes: usize) -> Result<()> {
+    if !args.thor_bin.is_file() {
+        bail!("{} not found: build it first", args.thor_bin.display());
+    }
+    eprintln!("{}", machine_line());
+    println!("| N sockets | changes | last page p50 / p99 / max ms | every page p50 / p99 / max ms |");
+    println!("|---:|---:|---:|---:|");
+    for &n in &args.clients {
+        let r = cutover::measure(&args.thor_bin, n, changes, args.connect_batch).await?;
+        let f = |v: [f64; 3]| format!("{:.1} / {:.1} / {:.1}", v[0], v[1], v[2]);
+        println!(
+            "| {} | {} | {} | {} |",
+            r.clients,
+            r.changes,
+            f(r.last_page_ms),
+            f(r.every_page_ms)
+        );
     }
     Ok(())
 }
@@ -443,7 +473,7 @@ struct Server {
     /// The `thor_session` token every client presents (thor only).
     session: Option<String>,
     log: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Server {
@@ -495,7 +525,7 @@ impl Server {
             http,
             session: None,
             log,
-            _dir: dir,
+            dir,
         };
         if let Err(e) = server.wait_ready().await {
             let tail = server.log_tail();
@@ -587,6 +617,10 @@ impl Server {
                     .with_context(|| format!("GET /seq answered {text:?}"))
             }
         }
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 
     fn rss_kb(&self) -> Result<u64> {
