@@ -7,100 +7,38 @@
 //! there (`/ws?epoch=E&since=topic:seq,…`), so nothing still in the server's buffer is missed.
 //! A socket the server closed for a restart (1012) or for falling behind (4008) comes back at once;
 //! any other loss, with jittered exponential backoff.
+//!
+//! ## Parts
+//! - `store`: [`LiveStore`], the signals panels read: the latest message of every topic (with its
+//!   receipt time), the heartbeat, the [`ConnectionState`], the page clock and the connect count.
+//! - `browser` (below, browser only): the tab's one socket, its reconnects, and the "still
+//!   signed in?" check; the only writer of the store.
+//! - `resume`: [`ResumePoint`], where a reconnect resumes from.
 
 mod resume;
+mod store;
 
 pub use resume::ResumePoint;
+pub use store::{ConnectionState, HEARTBEAT_STALE_AFTER_MS, LiveStore, Received, SeenHeartbeat};
 
-use crate::protocol::Heartbeat;
 use leptos::prelude::*;
 
-/// Where the page's socket stands, as a trader would read it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectionState {
-    /// First attempt under way (also what the server renders).
-    Connecting,
-    /// Open, and messages are arriving.
-    Open,
-    /// Lost; the next attempt is scheduled.
-    Reconnecting,
-}
-
-impl ConnectionState {
-    pub fn label(self) -> &'static str {
-        match self {
-            ConnectionState::Connecting => "Connecting…",
-            ConnectionState::Open => "Live",
-            ConnectionState::Reconnecting => "Reconnecting…",
-        }
-    }
-
-    pub fn css_class(self) -> &'static str {
-        match self {
-            ConnectionState::Connecting => "conn conn-connecting",
-            ConnectionState::Open => "conn conn-open",
-            ConnectionState::Reconnecting => "conn conn-reconnecting",
-        }
-    }
-}
-
-/// The latest heartbeat and when this page received it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SeenHeartbeat {
-    pub seq: u64,
-    pub epoch: u64,
-    pub server_ts: i64,
-    /// Page clock (ms since the Unix epoch) at receipt: ages are measured on one clock.
-    pub received_at_ms: f64,
-    pub heartbeat: Heartbeat,
-}
-
-/// A heartbeat older than this means the socket is open but the server has gone quiet.
-pub const HEARTBEAT_STALE_AFTER_MS: f64 = 5_000.0;
-
-/// The signals the live connection feeds. `Copy`, so every component can hold it.
-#[derive(Debug, Clone, Copy)]
-pub struct LiveSocket {
-    pub state: RwSignal<ConnectionState>,
-    pub heartbeat: RwSignal<Option<SeenHeartbeat>>,
-    /// Ticks once a second in the browser so ages re-render; `None` on the server.
-    pub now_ms: RwSignal<Option<f64>>,
-    /// Connections opened since the page loaded (1 after the first success).
-    pub connects: RwSignal<u32>,
-}
-
-impl LiveSocket {
-    /// Milliseconds since the last heartbeat, once the page has a clock and a heartbeat.
-    pub fn heartbeat_age_ms(&self) -> Option<f64> {
-        let now = self.now_ms.get()?;
-        let seen = self
-            .heartbeat
-            .with(|h| h.as_ref().map(|h| h.received_at_ms))?;
-        Some((now - seen).max(0.0))
-    }
-}
-
-/// Creates the page's live connection signals and puts them in context. Call once, in `App`.
-/// Nothing connects until [`connect`].
-pub fn provide_live_socket() -> LiveSocket {
-    let live = LiveSocket {
-        state: RwSignal::new(ConnectionState::Connecting),
-        heartbeat: RwSignal::new(None),
-        now_ms: RwSignal::new(None),
-        connects: RwSignal::new(0),
-    };
+/// Creates the page's live signals and puts them in context. Call once, in `App`. Nothing
+/// connects until [`connect`].
+pub fn provide_live_store() -> LiveStore {
+    let live = LiveStore::new();
     provide_context(live);
     live
 }
 
-/// The live connection `App` provided.
-pub fn use_live_socket() -> LiveSocket {
-    expect_context::<LiveSocket>()
+/// The live signals `App` provided.
+pub fn use_live_store() -> LiveStore {
+    expect_context::<LiveStore>()
 }
 
 /// Opens the tab's socket once the page has hydrated. However often the dashboard mounts, a tab
 /// has one socket. On the server this does nothing.
-pub fn connect(live: LiveSocket) {
+pub fn connect(live: LiveStore) {
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| untrack(|| browser::start(live)));
     #[cfg(not(feature = "hydrate"))]
@@ -115,7 +53,7 @@ pub fn stop() {
 
 #[cfg(feature = "hydrate")]
 mod browser {
-    use super::{ConnectionState, LiveSocket, ResumePoint, SeenHeartbeat};
+    use super::{ConnectionState, LiveStore, ResumePoint};
     use crate::protocol::{Envelope, ServerMessage, close_code};
     use leptos::prelude::*;
     use std::cell::{Cell, RefCell};
@@ -134,7 +72,7 @@ mod browser {
 
     /// What outlives one socket: where to resume from, and how the reconnects are going.
     struct Connection {
-        live: LiveSocket,
+        live: LiveStore,
         resume: ResumePoint,
         /// Attempts since the last socket that opened.
         failures: u32,
@@ -150,7 +88,7 @@ mod browser {
         static CONNECTION: RefCell<Option<Shared>> = const { RefCell::new(None) };
     }
 
-    pub(super) fn start(live: LiveSocket) {
+    pub(super) fn start(live: LiveStore) {
         let fresh = CONNECTION.with(|slot| {
             let mut slot = slot.borrow_mut();
             if slot.is_some() {
@@ -169,9 +107,9 @@ mod browser {
         let Some(connection) = fresh else {
             return;
         };
-        live.now_ms.set(Some(js_sys::Date::now()));
+        live.tick(js_sys::Date::now());
         let ticking = set_interval_with_handle(
-            move || live.now_ms.set(Some(js_sys::Date::now())),
+            move || live.tick(js_sys::Date::now()),
             Duration::from_secs(1),
         );
         if let Err(e) = ticking {
@@ -233,8 +171,7 @@ mod browser {
             Closure::<dyn FnMut()>::new(move || {
                 opened.set(true);
                 connection.borrow_mut().failures = 0;
-                live.state.set(ConnectionState::Open);
-                live.connects.update(|n| *n += 1);
+                live.opened();
             })
         };
         let on_message = {
@@ -264,7 +201,7 @@ mod browser {
                 if stopped {
                     return;
                 }
-                live.state.set(ConnectionState::Reconnecting);
+                live.set_state(ConnectionState::Reconnecting);
                 let code = event.code();
                 let quick = code == close_code::SERVICE_RESTART || code == close_code::TOO_SLOW;
                 if quick {
@@ -292,22 +229,7 @@ mod browser {
             state.resume.note(&envelope);
             state.live
         };
-        match envelope.message {
-            ServerMessage::Heartbeat(heartbeat) => {
-                let newer = live.heartbeat.with_untracked(|seen| match seen {
-                    Some(seen) => seen.epoch != envelope.epoch || envelope.seq > seen.seq,
-                    None => true,
-                });
-                if newer {
-                    live.heartbeat.set(Some(SeenHeartbeat {
-                        seq: envelope.seq,
-                        epoch: envelope.epoch,
-                        server_ts: envelope.ts,
-                        received_at_ms: js_sys::Date::now(),
-                        heartbeat,
-                    }));
-                }
-            }
+        match &envelope.message {
             ServerMessage::Resumed(resumed) => {
                 leptos::logging::log!(
                     "[WS] resumed epoch {}: replayed {:?}, snapshot {:?}",
@@ -323,15 +245,7 @@ mod browser {
             ServerMessage::Error(error) => {
                 leptos::logging::warn!("[WS] server refused a message: {}", error.message);
             }
-            // No panel shows the features yet; the page ignores their messages until one does.
-            ServerMessage::AccountBalance(_)
-            | ServerMessage::Positions(_)
-            | ServerMessage::IntradayBar(_)
-            | ServerMessage::Vwap(_)
-            | ServerMessage::MarketStatus(_)
-            | ServerMessage::Cutover(_)
-            | ServerMessage::Probe(_)
-            | ServerMessage::Pong(_) => {}
+            _ => live.keep(envelope, js_sys::Date::now()),
         }
     }
 
