@@ -6,6 +6,7 @@ use crate::protocol::{Envelope, ServerMessage, close_code};
 use futures::channel::oneshot;
 use futures::future::{Either, select};
 use futures::{SinkExt, StreamExt};
+use gloo_net::http::Request;
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, State, WebSocketError};
 use leptos::prelude::*;
@@ -14,7 +15,6 @@ use std::future::poll_fn;
 use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
-use wasm_bindgen::prelude::{Closure, JsValue};
 
 const BACKOFF_START_MS: f64 = 500.0;
 const BACKOFF_MAX_MS: f64 = 15_000.0;
@@ -262,21 +262,16 @@ async fn sleep(delay_ms: f64) {
 /// Asks the server whether this page's session still stands; if it does not, goes to the
 /// sign-in page instead of knocking on `/ws` forever.
 fn check_still_signed_in() {
-    let on_answer = Closure::once(move |response: JsValue| {
-        let status = js_sys::Reflect::get(&response, &JsValue::from_str("status"))
-            .ok()
-            .and_then(|status| status.as_f64());
-        if status == Some(401.0)
+    leptos::task::spawn_local(async {
+        // Unreachable server: the reconnects carry on and will try again.
+        let Ok(response) = Request::get("/api/auth/me").send().await else {
+            return;
+        };
+        // web-sys: gloo-net does not navigate.
+        if response.status() == 401
             && let Err(e) = window().location().assign(crate::LOGIN_PATH)
         {
             leptos::logging::warn!("[WS] cannot go to the sign-in page: {e:?}");
         }
     });
-    // Unreachable server: the reconnects carry on and will try again.
-    let on_failure = Closure::once(move |_: JsValue| {});
-    let _pending = window()
-        .fetch_with_str("/api/auth/me")
-        .then2(&on_answer, &on_failure);
-    on_answer.forget();
-    on_failure.forget();
 }
