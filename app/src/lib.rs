@@ -11,7 +11,7 @@
 //! - [`cutover`]: stages, flags, page reports and the operator's status; gates as pure rules.
 //! - [`parity`]: how a page compares what REST answered with what the socket brought.
 //! - [`protocol`]: the WebSocket envelope and every message type, used by server and page alike.
-//! - [`live`]: the page's one WebSocket per tab and the signals it feeds the panels.
+//! - [`live`]: the page's one WebSocket per tab and the store of signals it feeds the panels.
 //! - [`components`]: the panels and the sign-in form, one per file.
 //! - [`shell`] and [`App`]: the HTML document and the dashboard's routes; [`SignedIn`]: who the
 //!   page is for.
@@ -71,7 +71,7 @@ pub fn App() -> impl IntoView {
     // recomputed) by the browser, so both render the same top bar.
     let signed_in = SharedValue::new(signed_in_from_request).into_inner();
     provide_meta_context();
-    let live = live::provide_live_socket();
+    let live = live::provide_live_store();
     if let Some(user) = signed_in.clone() {
         provide_context(user);
     }
@@ -121,7 +121,7 @@ fn signed_in_from_request() -> Option<SignedIn> {
 fn Dashboard() -> impl IntoView {
     // Only a signed-in page may open the socket (the server refuses anonymous ones).
     if use_context::<SignedIn>().is_some() {
-        live::connect(live::use_live_socket());
+        live::connect(live::use_live_store());
     }
     view! {
         <div class="grid">

@@ -1,10 +1,10 @@
-use crate::live::{HEARTBEAT_STALE_AFTER_MS, use_live_socket};
+use crate::live::{HEARTBEAT_STALE_AFTER_MS, use_live_store};
 use leptos::prelude::*;
 
 /// The server's pulse as this page sees it: connection state, the last heartbeat and its age.
 #[component]
 pub fn HeartbeatPanel() -> impl IntoView {
-    let live = use_live_socket();
+    let live = use_live_store();
     let seq = move || {
         live.heartbeat
             .with(|h| h.as_ref().map(|h| h.seq.to_string()))
