@@ -25,7 +25,7 @@ const KEEP_DIFFS: i64 = 20;
 const MAX_DIFF_TEXT: usize = 200;
 /// A first report is judged as if the page had been open this long.
 const FIRST_REPORT_WINDOW_MS: i64 = 60_000;
-/// Reports further apart than this are judged as this far apart.
+/// After a feature's change, a page's first report is judged as if this long at most had passed.
 const MAX_REPORT_WINDOW_MS: i64 = 300_000;
 
 /// Refuses a report whose shape is out of bounds (before anything is written).
@@ -65,7 +65,7 @@ pub fn check(report: &PageReport) -> Result<(), ApiError> {
 
 /// The most samples a page can have compared of `feature` in `window_ms`.
 fn most_samples(feature: Feature, window_ms: i64, symbols: usize) -> u64 {
-    let window = window_ms.clamp(0, MAX_REPORT_WINDOW_MS) as u64;
+    let window = window_ms.max(0) as u64;
     match feature {
         Feature::Intraday => (window / 60_000 + 2) * symbols as u64,
         _ => window / feature.cadence().as_millis().max(1) as u64 + 2,
@@ -139,18 +139,26 @@ pub async fn record(
                 "that page id belongs to another session; a page picks a fresh one".into(),
             ));
         }
-        let window = existing
-            .as_ref()
-            .map_or(FIRST_REPORT_WINDOW_MS, |e| now - e.last_seen);
-        let (counts, clamped) = clamp(
-            &feature_report.parity,
-            most_samples(feature, window, symbols),
-        );
-        clamped_any |= clamped;
         let since_version = signed(since.get(&feature).copied().unwrap_or(0));
         let carried = existing
             .as_ref()
             .filter(|e| e.since_version == since_version);
+        // What this page can honestly have compared: one sample per poll at the feature's
+        // cadence since it opened (a head start for its first report), less what it already
+        // claimed; however it spaces its reports.
+        let budget = match (&existing, carried) {
+            (Some(e), Some(c)) => {
+                let claimed = (c.matched + c.mismatched + c.missing_on_ws).max(0) as u64;
+                most_samples(feature, now - e.first_seen + FIRST_REPORT_WINDOW_MS, symbols)
+                    .saturating_sub(claimed)
+            }
+            (Some(e), None) => {
+                most_samples(feature, (now - e.last_seen).min(MAX_REPORT_WINDOW_MS), symbols)
+            }
+            (None, _) => most_samples(feature, FIRST_REPORT_WINDOW_MS, symbols),
+        };
+        let (counts, clamped) = clamp(&feature_report.parity, budget);
+        clamped_any |= clamped;
         let ignored: u64 = counts.ignored.values().sum();
         let add = |old: Option<i64>, new: u64| old.unwrap_or(0).saturating_add(signed(new));
         let row = PageRow {
@@ -442,11 +450,6 @@ mod tests {
         assert_eq!(most_samples(Feature::AccountBalance, 60_000, 5), 8);
         // Bars: one per symbol and minute.
         assert_eq!(most_samples(Feature::Intraday, 120_000, 5), 20);
-        // A long silence does not bank samples.
-        assert_eq!(
-            most_samples(Feature::Positions, 86_400_000, 5),
-            most_samples(Feature::Positions, MAX_REPORT_WINDOW_MS, 5)
-        );
         let (kept, clamped) = clamp(&counts(10_000, 0), 8);
         assert!(clamped);
         assert_eq!(kept.samples(), 8);
