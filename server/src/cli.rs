@@ -22,6 +22,9 @@ use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Tables wrap to this many columns (the output often goes to a file or a CI log, not a tty).
+const TABLE_WIDTH: u16 = 110;
+
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_ATTENTION: u8 = 1;
 pub const EXIT_UNREACHABLE: u8 = 3;
@@ -466,6 +469,7 @@ pub fn render_status(status: &CutoverStatus) -> String {
     table
         .load_style(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(TABLE_WIDTH)
         .set_header([
             "feature",
             "parity (matched/samples)",
@@ -488,10 +492,10 @@ pub fn render_status(status: &CutoverStatus) -> String {
                 f.parity.missing_on_ws
             )
         };
-        let gate = if f.gate.open {
-            "open".to_string()
-        } else {
-            format!("closed: {}", f.gate.missing.join("; "))
+        let gate = match f.gate.missing.as_slice() {
+            [] => "open".to_string(),
+            [only] => format!("closed: {only}"),
+            [first, rest @ ..] => format!("closed: {first} (+{} more)", rest.len()),
         };
         table.add_row([
             f.feature.name().to_string(),
@@ -512,6 +516,11 @@ pub fn render_status(status: &CutoverStatus) -> String {
         out.push_str(&format!(
             "Flag changes reached pages in {p50} ms (median), {max} ms (worst) lately.\n"
         ));
+    }
+    for f in &status.features {
+        if f.flag.stage == Stage::Shadow && f.gate.missing.len() > 1 {
+            out.push_str(&format!("{} may go live after: {}\n", f.feature.name(), f.gate.missing.join("; ")));
+        }
     }
     let attention = status.needs_attention();
     if attention.is_empty() {
@@ -534,6 +543,7 @@ pub fn render_audit(entries: &[AuditEntry]) -> String {
     table
         .load_style(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(TABLE_WIDTH)
         .set_header(["version", "when (UTC)", "who", "feature", "change", "why"]);
     for e in entries {
         let when = chrono::DateTime::from_timestamp_millis(e.at)

@@ -155,9 +155,21 @@ async fn page(
     };
     let mut next_poll: BTreeMap<Feature, Instant> = Feature::ALL.iter().map(|f| (*f, Instant::now())).collect();
     let mut next_report = Instant::now() + Duration::from_secs(2);
+    let mut reported_version = 0;
     while started.elapsed() < run_for {
+        let (version, live): (u64, Vec<Feature>) = {
+            let Ok(seen) = seen.lock() else { bail!("page state poisoned") };
+            let live = seen
+                .stages
+                .iter()
+                .filter(|(_, stage)| **stage == Stage::Live)
+                .map(|(f, _)| *f)
+                .collect();
+            (seen.version, live)
+        };
         for feature in Feature::ALL {
-            if next_poll[&feature] > Instant::now() {
+            // A live feature renders from the socket: no REST request for it.
+            if next_poll[&feature] > Instant::now() || live.contains(&feature) {
                 continue;
             }
             let every = poll_ms.map_or(feature.cadence(), Duration::from_millis);
@@ -185,7 +197,9 @@ async fn page(
                 }
             }
         }
-        if Instant::now() >= next_report {
+        // A page confirms a flag change at once; otherwise it reports every two seconds.
+        if Instant::now() >= next_report || version > reported_version {
+            reported_version = version;
             next_report = Instant::now() + Duration::from_secs(2);
             let report = {
                 let Ok(mut seen) = seen.lock() else { bail!("page state poisoned") };
