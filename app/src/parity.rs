@@ -8,7 +8,7 @@
 //! and the test clients run this same code; the server only adds the counts up.
 
 use crate::account::{AccountBalance, Positions};
-use crate::cutover::{Diff, MAX_REPORT_DIFFS, ParityCounts};
+use crate::cutover::{Diff, FeatureReport, MAX_REPORT_DIFFS, ParityCounts, Source};
 use crate::feature::Feature;
 use crate::intraday::{IntradayBar, IntradayBars};
 use crate::markets::GlobalMarkets;
@@ -458,6 +458,27 @@ impl ParityTracker {
                     outcomes.missing(format!("seq {seq}"));
                 }
             }
+        }
+    }
+
+    /// What a page reports of `feature` (on `source`, last updated `last_update_age_ms` ago):
+    /// what was compared since its last report.
+    pub fn report(
+        &mut self,
+        feature: Feature,
+        source: Source,
+        last_update_age_ms: Option<u64>,
+    ) -> FeatureReport {
+        let taken = self.take(feature);
+        FeatureReport {
+            feature,
+            source,
+            fell_back_at: None,
+            parity: taken.parity,
+            diffs: taken.diffs,
+            gaps: taken.gaps,
+            last_update_age_ms,
+            lag_ms: taken.lag_ms,
         }
     }
 

@@ -24,9 +24,7 @@ fn spread(mut values: Vec<Duration>) -> [f64; 3] {
     values.sort_unstable();
     let at = |q: f64| {
         let i = ((values.len() as f64 - 1.0) * q).round() as usize;
-        values
-            .get(i)
-            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+        values.get(i).map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
     };
     [at(0.5), at(0.99), at(1.0)]
 }
@@ -47,8 +45,13 @@ pub async fn measure(
     let (events, mut seen) = mpsc::unbounded_channel::<(usize, u64, Instant)>();
     let mut tasks = Vec::with_capacity(n);
     for start in (0..n).step_by(connect_batch.max(1)) {
-        let batch = (start..n.min(start + connect_batch)).map(|_| open(server.addr, Some(&session)));
-        for (offset, socket) in futures::future::join_all(batch).await.into_iter().enumerate() {
+        let batch =
+            (start..n.min(start + connect_batch)).map(|_| open(server.addr, Some(&session)));
+        for (offset, socket) in futures::future::join_all(batch)
+            .await
+            .into_iter()
+            .enumerate()
+        {
             let mut socket = socket?;
             let events = events.clone();
             let client = start + offset;

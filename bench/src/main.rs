@@ -285,7 +285,9 @@ async fn run_cutover(args: &Args, changes: usize) -> Result<()> {
         bail!("{} not found: build it first", args.thor_bin.display());
     }
     eprintln!("{}", machine_line());
-    println!("| N sockets | changes | last page p50 / p99 / max ms | every page p50 / p99 / max ms |");
+    println!(
+        "| N sockets | changes | last page p50 / p99 / max ms | every page p50 / p99 / max ms |"
+    );
     println!("|---:|---:|---:|---:|");
     for &n in &args.clients {
         let r = cutover::measure(&args.thor_bin, n, changes, args.connect_batch).await?;

@@ -519,7 +519,11 @@ pub fn render_status(status: &CutoverStatus) -> String {
     }
     for f in &status.features {
         if f.flag.stage == Stage::Shadow && f.gate.missing.len() > 1 {
-            out.push_str(&format!("{} may go live after: {}\n", f.feature.name(), f.gate.missing.join("; ")));
+            out.push_str(&format!(
+                "{} may go live after: {}\n",
+                f.feature.name(),
+                f.gate.missing.join("; ")
+            ));
         }
     }
     let attention = status.needs_attention();

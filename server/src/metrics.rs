@@ -4,6 +4,7 @@
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Metric, Registry};
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +21,20 @@ impl MetricsRegistry {
     /// Adds a series. A counter's name is given without `_total`: the exposition adds it.
     pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
         self.lock().register(name, help, metric);
+    }
+
+    /// Registers and returns a plain counter.
+    pub fn counter(&self, name: &str, help: &str) -> Counter {
+        let counter = Counter::default();
+        self.register(name, help, counter.clone());
+        counter
+    }
+
+    /// Registers and returns a gauge.
+    pub fn gauge(&self, name: &str, help: &str) -> Gauge {
+        let gauge: Gauge = Gauge::default();
+        self.register(name, help, gauge.clone());
+        gauge
     }
 
     /// Registers `name` with one counter per value of `label`, created now (so every value
@@ -61,7 +76,6 @@ impl MetricsRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use prometheus_client::metrics::gauge::Gauge;
 
     #[test]
     fn labelled_counters_show_from_the_start_and_count_apart() {

@@ -212,6 +212,14 @@ mod tests {
         }
     }
 
+    /// A store under its own reactive owner: with the server's `ssr` features in the same
+    /// build (a workspace `cargo test`), signals need an owner's arena.
+    fn store() -> (Owner, LiveStore) {
+        let owner = Owner::new();
+        owner.set();
+        (owner, LiveStore::new())
+    }
+
     fn latest_seq(live: &LiveStore, topic: Topic) -> Option<u64> {
         live.latest(topic)
             .with_untracked(|r| r.as_ref().map(|r| r.envelope.seq))
@@ -219,7 +227,7 @@ mod tests {
 
     #[test]
     fn a_new_store_is_empty_and_connecting_like_the_server_renders_it() {
-        let live = LiveStore::new();
+        let (_owner, live) = store();
         assert_eq!(live.state.get_untracked(), ConnectionState::Connecting);
         assert_eq!(live.heartbeat.get_untracked(), None);
         assert_eq!(live.now_ms.get_untracked(), None);
@@ -229,7 +237,7 @@ mod tests {
 
     #[test]
     fn each_topic_keeps_its_latest_message_with_its_receipt_time() {
-        let live = LiveStore::new();
+        let (_owner, live) = store();
         live.keep(heartbeat(3, 12), 1_000.0);
         assert_eq!(latest_seq(&live, Topic::Heartbeat), Some(12));
         assert_eq!(latest_seq(&live, Topic::Positions), None);
@@ -246,7 +254,7 @@ mod tests {
 
     #[test]
     fn an_older_message_of_the_same_run_is_ignored_and_a_new_run_replaces_it() {
-        let live = LiveStore::new();
+        let (_owner, live) = store();
         live.keep(heartbeat(3, 12), 1_000.0);
         live.keep(heartbeat(3, 11), 2_000.0);
         assert_eq!(latest_seq(&live, Topic::Heartbeat), Some(12));
@@ -259,7 +267,7 @@ mod tests {
 
     #[test]
     fn replies_to_this_page_are_not_kept() {
-        let live = LiveStore::new();
+        let (_owner, live) = store();
         live.keep(
             Envelope {
                 message: ServerMessage::Pong(Pong { nonce: None }),
@@ -274,7 +282,7 @@ mod tests {
 
     #[test]
     fn heartbeat_age_is_measured_on_the_page_clock() {
-        let live = LiveStore::new();
+        let (_owner, live) = store();
         assert_eq!(live.heartbeat_age_ms(), None, "no clock, no heartbeat");
         live.keep(heartbeat(3, 12), 1_000.0);
         assert_eq!(live.heartbeat_age_ms(), None, "no clock yet (the server)");
@@ -290,7 +298,7 @@ mod tests {
 
     #[test]
     fn each_opened_socket_counts_and_makes_the_page_live() {
-        let live = LiveStore::new();
+        let (_owner, live) = store();
         live.opened();
         live.set_state(ConnectionState::Reconnecting);
         live.opened();

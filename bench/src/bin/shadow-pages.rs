@@ -9,7 +9,7 @@
 //! The demo users' passwords are their names; others are read from `SHADOW_PAGES_PASSWORD`.
 
 use anyhow::{Context, Result, bail};
-use app::cutover::{FeatureReport, PageReport, Source, Stage};
+use app::cutover::{PageReport, Source, Stage};
 use app::feature::Feature;
 use app::parity::{BarsAnswer, ParityTracker};
 use app::protocol::{Envelope, ServerMessage};
@@ -138,12 +138,20 @@ async fn page(
         let seen = seen.clone();
         tokio::spawn(async move {
             while let Some(Ok(message)) = socket.next().await {
-                let Ok(text) = message.into_text() else { continue };
-                let Ok(envelope) = serde_json::from_str::<Envelope>(&text) else { continue };
+                let Ok(text) = message.into_text() else {
+                    continue;
+                };
+                let Ok(envelope) = serde_json::from_str::<Envelope>(&text) else {
+                    continue;
+                };
                 let Ok(mut seen) = seen.lock() else { return };
                 if let ServerMessage::Cutover(flags) = &envelope.message {
                     seen.version = flags.version;
-                    seen.stages = flags.features.iter().map(|(f, flag)| (*f, flag.stage)).collect();
+                    seen.stages = flags
+                        .features
+                        .iter()
+                        .map(|(f, flag)| (*f, flag.stage))
+                        .collect();
                     continue;
                 }
                 if let Some(feature) = envelope.message.topic().and_then(Feature::of_topic) {
@@ -153,12 +161,15 @@ async fn page(
             }
         })
     };
-    let mut next_poll: BTreeMap<Feature, Instant> = Feature::ALL.iter().map(|f| (*f, Instant::now())).collect();
+    let mut next_poll: BTreeMap<Feature, Instant> =
+        Feature::ALL.iter().map(|f| (*f, Instant::now())).collect();
     let mut next_report = Instant::now() + Duration::from_secs(2);
     let mut reported_version = 0;
     while started.elapsed() < run_for {
         let (version, live): (u64, Vec<Feature>) = {
-            let Ok(seen) = seen.lock() else { bail!("page state poisoned") };
+            let Ok(seen) = seen.lock() else {
+                bail!("page state poisoned")
+            };
             let live = seen
                 .stages
                 .iter()
@@ -178,12 +189,18 @@ async fn page(
                 Feature::Intraday => format!("{}?symbol=SPY", feature.rest_path()),
                 _ => feature.rest_path().to_string(),
             };
-            let response = http.get(format!("{base}{path}")).header("cookie", &cookie).send().await?;
+            let response = http
+                .get(format!("{base}{path}"))
+                .header("cookie", &cookie)
+                .send()
+                .await?;
             if !response.status().is_success() {
                 continue;
             }
             let text = response.text().await?;
-            let Ok(mut seen) = seen.lock() else { bail!("page state poisoned") };
+            let Ok(mut seen) = seen.lock() else {
+                bail!("page state poisoned")
+            };
             match feature {
                 Feature::Intraday => {
                     if let Ok(answer) = serde_json::from_str::<BarsAnswer>(&text) {
@@ -202,30 +219,23 @@ async fn page(
             reported_version = version;
             next_report = Instant::now() + Duration::from_secs(2);
             let report = {
-                let Ok(mut seen) = seen.lock() else { bail!("page state poisoned") };
+                let Ok(mut seen) = seen.lock() else {
+                    bail!("page state poisoned")
+                };
                 seen.tracker.expire(now_ms());
                 let features = Feature::ALL
                     .iter()
                     .map(|feature| {
-                        let taken = seen.tracker.take(*feature);
                         let source = match seen.stages.get(feature) {
                             Some(Stage::Live) => Source::WebSocket,
                             Some(Stage::Shadow) => Source::RestShadow,
                             _ => Source::Rest,
                         };
-                        FeatureReport {
-                            feature: *feature,
-                            source,
-                            fell_back_at: None,
-                            parity: taken.parity,
-                            diffs: taken.diffs,
-                            gaps: taken.gaps,
-                            last_update_age_ms: seen
-                                .last_update
-                                .get(feature)
-                                .map(|at| at.elapsed().as_millis() as u64),
-                            lag_ms: taken.lag_ms,
-                        }
+                        let age = seen
+                            .last_update
+                            .get(feature)
+                            .map(|at| at.elapsed().as_millis() as u64);
+                        seen.tracker.report(*feature, source, age)
                     })
                     .collect();
                 PageReport {

@@ -95,16 +95,8 @@ struct CutoverMetrics {
 
 impl CutoverMetrics {
     fn register(registry: &MetricsRegistry) -> Self {
-        let gauge = |name: &str, help: &str| {
-            let gauge: Gauge = Gauge::default();
-            registry.register(name, help, gauge.clone());
-            gauge
-        };
-        let counter = |name: &str, help: &str| {
-            let counter = Counter::default();
-            registry.register(name, help, counter.clone());
-            counter
-        };
+        let gauge = |name: &str, help: &str| registry.gauge(name, help);
+        let counter = |name: &str, help: &str| registry.counter(name, help);
         let changes = registry.counters_by(
             "thor_cutover_changes",
             "Flag changes, by kind.",

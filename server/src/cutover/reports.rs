@@ -149,12 +149,18 @@ pub async fn record(
         let budget = match (&existing, carried) {
             (Some(e), Some(c)) => {
                 let claimed = (c.matched + c.mismatched + c.missing_on_ws).max(0) as u64;
-                most_samples(feature, now - e.first_seen + FIRST_REPORT_WINDOW_MS, symbols)
-                    .saturating_sub(claimed)
+                most_samples(
+                    feature,
+                    now - e.first_seen + FIRST_REPORT_WINDOW_MS,
+                    symbols,
+                )
+                .saturating_sub(claimed)
             }
-            (Some(e), None) => {
-                most_samples(feature, (now - e.last_seen).min(MAX_REPORT_WINDOW_MS), symbols)
-            }
+            (Some(e), None) => most_samples(
+                feature,
+                (now - e.last_seen).min(MAX_REPORT_WINDOW_MS),
+                symbols,
+            ),
             (None, _) => most_samples(feature, FIRST_REPORT_WINDOW_MS, symbols),
         };
         let (counts, clamped) = clamp(&feature_report.parity, budget);

@@ -77,16 +77,8 @@ const SNAPSHOT_REASONS: [(SnapshotReason, &str); 3] = [
 
 impl HubMetrics {
     pub fn register(registry: &MetricsRegistry) -> Self {
-        let counter = |name: &str, help: &str| {
-            let counter = Counter::default();
-            registry.register(name, help, counter.clone());
-            counter
-        };
-        let gauge = |name: &str, help: &str| {
-            let gauge = Gauge::default();
-            registry.register(name, help, gauge.clone());
-            gauge
-        };
+        let counter = |name: &str, help: &str| registry.counter(name, help);
+        let gauge = |name: &str, help: &str| registry.gauge(name, help);
         let refused = registry.counters_by(
             "thor_ws_refused",
             "WebSocket upgrades refused, by reason.",

@@ -169,20 +169,11 @@ impl Page {
             let features = features
                 .iter()
                 .map(|(feature, source)| {
-                    let taken = seen.tracker.take(*feature);
-                    let mut report = FeatureReport {
-                        feature: *feature,
-                        source: *source,
-                        fell_back_at: None,
-                        parity: taken.parity,
-                        diffs: taken.diffs,
-                        gaps: taken.gaps,
-                        last_update_age_ms: seen
-                            .last_update
-                            .get(feature)
-                            .map(|at| at.elapsed().as_millis() as u64),
-                        lag_ms: taken.lag_ms,
-                    };
+                    let age = seen
+                        .last_update
+                        .get(feature)
+                        .map(|at| at.elapsed().as_millis() as u64);
+                    let mut report = seen.tracker.report(*feature, *source, age);
                     adjust(&mut report);
                     report
                 })
