@@ -580,3 +580,61 @@ fn an_unreachable_redis_is_a_clear_error_without_the_password() {
     assert!(!stderr.contains("panicked"), "stderr: {stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
 }
+
+/// Signing out on one instance ends the session on all of them: the sockets it has on another
+/// instance close within a second (4001), and that instance's REST forgets it.
+#[tokio::test]
+async fn signing_out_on_one_instance_closes_the_sessions_sockets_on_the_others() {
+    let redis = redis_url();
+    let prefix = unique_prefix("signout");
+    let data = tempfile::tempdir().expect("temp dir");
+    let one = start(data.path(), &redis, &prefix).await;
+    let other = start(data.path(), &redis, &prefix).await;
+    let cookie = common::sign_in_at(one.addr, "demo").await;
+    let mut socket = common::ws_connect_at(other.addr, &cookie, "").await;
+    let first = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("a first message");
+    assert!(matches!(first, Some(Ok(Message::Text(_)))));
+    let me = |addr: SocketAddr| {
+        let cookie = cookie.clone();
+        async move {
+            reqwest::Client::new()
+                .get(format!("http://{addr}/api/auth/me"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("request")
+                .status()
+        }
+    };
+    assert_eq!(
+        me(other.addr).await,
+        200,
+        "the other instance knows (and caches) it"
+    );
+
+    let out = reqwest::Client::new()
+        .post(one.url("/api/auth/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(out.status(), 204);
+    let code = tokio::time::timeout(Duration::from_millis(1500), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                None | Some(Err(_)) => return None,
+            }
+        }
+    })
+    .await
+    .expect("the other instance closes the socket within a second");
+    assert_eq!(code, Some(app::protocol::close_code::SESSION_ENDED));
+    assert_eq!(me(other.addr).await, 401);
+    one.stop().await;
+    other.stop().await;
+    forget(&redis, &prefix).await;
+}
