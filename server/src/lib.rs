@@ -18,6 +18,9 @@
 //! - [`auth`]: users, Argon2id passwords, cookie sessions, the `CurrentUser` extractor.
 //! - [`api`]: the REST API, one resource per file, and its error type.
 //! - [`pages`]: the session check in front of the rendered pages.
+//! - [`http`]: the front door: the connection loop (header-read timeout, graceful shutdown) and
+//!   the layers every request passes (request id, catch-panic, compression, JSON errors,
+//!   timeout, body limit, the same-origin rule).
 
 pub mod api;
 pub mod application;
@@ -27,6 +30,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod feed;
+pub mod http;
 pub mod hub;
 pub mod jobs;
 pub mod markets;

@@ -211,3 +211,37 @@ async fn every_answer_carries_a_request_id_and_json_is_compressed_on_request() {
     assert_eq!(id(&given), "trace-me-42");
     app.stop().await;
 }
+
+async fn boom() -> &'static str {
+    panic!("boom")
+}
+
+#[tokio::test]
+async fn a_handler_that_panics_is_answered_500_json_and_the_server_carries_on() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+    let settings = thor_server::Settings::default();
+    let router = thor_server::http::layers(
+        axum::Router::new()
+            .route("/boom", axum::routing::get(boom))
+            .route("/fine", axum::routing::get(|| async { "fine" })),
+        &settings.http,
+    );
+    let response = router
+        .clone()
+        .oneshot(Request::get("/boom").body(Body::empty()).expect("request"))
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), 500);
+    let body = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .expect("body");
+    let body: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(body["error"]["code"], "internal");
+    let fine = router
+        .oneshot(Request::get("/fine").body(Body::empty()).expect("request"))
+        .await
+        .expect("an answer");
+    assert_eq!(fine.status(), 200);
+}

@@ -4,7 +4,7 @@
 //! [`Feature::AccountBalance`]: app::feature::Feature::AccountBalance
 
 use super::{ApiError, live};
-use crate::auth::CurrentUser;
+use crate::auth::OwnAccount;
 use crate::state::AppState;
 use app::protocol::Topic;
 use axum::extract::State;
@@ -12,7 +12,7 @@ use axum::response::Response;
 
 pub async fn balance(
     State(state): State<AppState>,
-    CurrentUser(user): CurrentUser,
+    OwnAccount(account): OwnAccount,
 ) -> Result<Response, ApiError> {
-    live::latest_for_own_account(&state, &user, Topic::AccountBalance).await
+    live::latest_for_account(&state, account, Topic::AccountBalance)
 }
