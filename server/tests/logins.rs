@@ -107,6 +107,42 @@ async fn a_hundred_quick_wrong_passwords_meet_the_throttle() {
 }
 
 #[tokio::test]
+async fn concurrent_wrong_passwords_cannot_slip_past_the_throttle_together() {
+    let app = common::spawn_app_with(|s| {
+        s.security.login_failures_per_user = 5;
+        s.security.login_failures_per_address = 1000;
+    })
+    .await;
+    let attempts: Vec<_> = (0..20)
+        .map(|i| {
+            let url = app.url("/api/auth/login");
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(url)
+                    .json(&json!({ "username": "demo", "password": format!("guess {i}") }))
+                    .send()
+                    .await
+                    .expect("request")
+                    .status()
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    for attempt in attempts {
+        match attempt.await.expect("joins") {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(
+        checked <= 5,
+        "{checked} of 20 concurrent guesses were checked; the limit is 5"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn the_cookie_is_secure_when_configured_and_not_by_default() {
     let plain = common::spawn_app().await;
     let cookie = login(&plain, "demo", "demo").await.headers()["set-cookie"]

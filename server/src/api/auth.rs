@@ -135,32 +135,27 @@ async fn form_login(
 }
 
 /// The user, if the password is theirs; a throttled username or address is refused before any
-/// hashing, and a wrong password counts against both.
+/// hashing. The attempt counts against both (while it runs, and for good if it was wrong).
 async fn check_password(
     state: &AppState,
     address: Option<IpAddr>,
     username: &str,
     password: &str,
 ) -> Result<Option<User>, ApiError> {
-    if let Err(retry_after) = state
-        .login_throttle
-        .check(username, address, Instant::now())
-    {
+    let throttle = &state.login_throttle;
+    if let Err(retry_after) = throttle.attempt(username, address, Instant::now()) {
         tracing::warn!(
             ?address,
             "throttled a sign-in after too many wrong passwords"
         );
         return Err(ApiError::Throttled { retry_after });
     }
-    let user = auth::authenticate(&state.db, &state.password_checks, username, password)
-        .await
-        .map_err(ApiError::database)?;
-    if user.is_none() {
-        state
-            .login_throttle
-            .failed(username, address, Instant::now());
+    let checked = auth::authenticate(&state.db, &state.password_checks, username, password).await;
+    // Only a wrong password counts for good (not a right one, nor a database failure).
+    if !matches!(checked, Ok(None)) {
+        throttle.give_back(username, address);
     }
-    Ok(user)
+    checked.map_err(ApiError::database)
 }
 
 async fn start_session(state: &AppState, user: &User) -> Result<String, ApiError> {

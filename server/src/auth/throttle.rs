@@ -1,8 +1,9 @@
 //! The sign-in throttle: wrong passwords are counted per username and per client address, and
-//! beyond a burst a key must wait (429 with `Retry-After`) before it may try again. Right
-//! passwords are never counted, so a desk of traders behind one address signs in freely; but
-//! while a key is throttled even the right password waits, or the throttle would tell which
-//! guess was right.
+//! beyond a burst a key must wait (429 with `Retry-After`) before it may try again. An attempt
+//! is counted before its password is checked (so concurrent guesses cannot all pass the check
+//! together) and given back if the password was right: right passwords never count in the end,
+//! so a desk of traders behind one address signs in freely. While a key is throttled even the
+//! right password waits, or the throttle would tell which guess was right.
 //!
 //! Each key is a GCRA (the algorithm `governor` uses) over a `moka` cache: governor's limiters
 //! cannot look without counting, and only failures may count here; moka bounds how many keys
@@ -45,19 +46,35 @@ impl<K: Hash + Eq + Send + Sync + Clone + 'static> Gcra<K> {
         }
     }
 
-    /// How long `key` must wait before its next attempt, if at all.
-    fn wait(&self, key: &K, now: Instant) -> Option<Duration> {
-        let due = self.due.get(key)?;
-        let allowed_from = due.checked_sub(self.tolerance).unwrap_or(now);
-        (allowed_from > now).then(|| allowed_from - now)
-    }
-
-    fn failed(&self, key: K, now: Instant) {
-        let interval = self.interval;
+    /// Counts an attempt for `key`, or says how long it must wait first (and counts nothing).
+    fn take(&self, key: K, now: Instant) -> Result<(), Duration> {
+        let (interval, tolerance) = (self.interval, self.tolerance);
+        let mut refused = None;
         self.due.entry(key).and_compute_with(|current| {
             let due = current.map_or(now, |entry| (*entry.value()).max(now));
-            Op::Put(due + interval)
+            let allowed_from = due.checked_sub(tolerance).unwrap_or(now);
+            if allowed_from > now {
+                refused = Some(allowed_from - now);
+                Op::Nop
+            } else {
+                Op::Put(due + interval)
+            }
         });
+        refused.map_or(Ok(()), Err)
+    }
+
+    /// Gives back an attempt [`Gcra::take`] counted.
+    fn give_back(&self, key: K) {
+        let interval = self.interval;
+        self.due
+            .entry(key)
+            .and_compute_with(|current| match current {
+                Some(entry) => {
+                    let due = *entry.value();
+                    Op::Put(due.checked_sub(interval).unwrap_or(due))
+                }
+                None => Op::Nop,
+            });
     }
 }
 
@@ -86,29 +103,35 @@ impl LoginThrottle {
         );
     }
 
-    /// `Err(wait)` when this username or address must wait before trying again.
-    pub fn check(
+    /// Counts a sign-in attempt against its username and address, or refuses it (counting
+    /// nothing) with how long it must wait. Give it back with [`LoginThrottle::give_back`] if
+    /// the password was right.
+    pub fn attempt(
         &self,
         username: &str,
         address: Option<IpAddr>,
         now: Instant,
     ) -> Result<(), Duration> {
-        let user = self.users.wait(&username.to_string(), now);
-        let address = address.and_then(|a| self.addresses.wait(&a, now));
-        match user.max(address) {
-            Some(wait) => {
-                self.throttled.inc();
-                Err(wait)
-            }
-            None => Ok(()),
+        let refused = self.users.take(username.to_string(), now).and_then(|()| {
+            let Some(address) = address else {
+                return Ok(());
+            };
+            self.addresses.take(address, now).inspect_err(|_| {
+                self.users.give_back(username.to_string());
+            })
+        });
+        if refused.is_err() {
+            self.throttled.inc();
         }
+        refused
     }
 
-    /// Counts a wrong password against both keys.
-    pub fn failed(&self, username: &str, address: Option<IpAddr>, now: Instant) {
-        self.users.failed(username.to_string(), now);
+    /// The attempt was no wrong password (a right one, or it could not be checked): it does not
+    /// count.
+    pub fn give_back(&self, username: &str, address: Option<IpAddr>) {
+        self.users.give_back(username.to_string());
         if let Some(address) = address {
-            self.addresses.failed(address, now);
+            self.addresses.give_back(address);
         }
     }
 }
@@ -119,39 +142,72 @@ mod tests {
 
     const HOME: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
 
+    /// An attempt whose password was wrong.
+    fn fail(throttle: &LoginThrottle, user: &str, address: Option<IpAddr>, now: Instant) {
+        assert_eq!(
+            throttle.attempt(user, address, now),
+            Ok(()),
+            "{user} may try"
+        );
+    }
+
     #[test]
     fn a_burst_of_failures_then_one_per_interval() {
         let throttle = LoginThrottle::new(6, 1000);
         let start = Instant::now();
         for _ in 0..6 {
-            assert_eq!(throttle.check("demo", HOME, start), Ok(()));
-            throttle.failed("demo", HOME, start);
+            fail(&throttle, "demo", HOME, start);
         }
         // Six a minute: one more after ten seconds.
         assert_eq!(
-            throttle.check("demo", HOME, start),
+            throttle.attempt("demo", HOME, start),
             Err(Duration::from_secs(10))
         );
         let later = start + Duration::from_secs(4);
         assert_eq!(
-            throttle.check("demo", HOME, later),
-            Err(Duration::from_secs(6))
+            throttle.attempt("demo", HOME, later),
+            Err(Duration::from_secs(6)),
+            "a refused attempt does not count"
         );
         let after = start + Duration::from_secs(10);
-        assert_eq!(throttle.check("demo", HOME, after), Ok(()));
-        throttle.failed("demo", HOME, after);
+        fail(&throttle, "demo", HOME, after);
         assert_eq!(
-            throttle.check("demo", HOME, after),
+            throttle.attempt("demo", HOME, after),
             Err(Duration::from_secs(10)),
             "one failure buys one interval of waiting"
         );
         // A minute of quiet and the whole burst is back.
         let quiet = after + Duration::from_secs(60);
         for _ in 0..6 {
-            assert_eq!(throttle.check("demo", HOME, quiet), Ok(()));
-            throttle.failed("demo", HOME, quiet);
+            fail(&throttle, "demo", HOME, quiet);
         }
-        assert!(throttle.check("demo", HOME, quiet).is_err());
+        assert!(throttle.attempt("demo", HOME, quiet).is_err());
+    }
+
+    #[test]
+    fn right_passwords_are_given_back() {
+        let throttle = LoginThrottle::new(2, 2);
+        let now = Instant::now();
+        for _ in 0..10 {
+            assert_eq!(throttle.attempt("demo", HOME, now), Ok(()));
+            throttle.give_back("demo", HOME);
+        }
+        fail(&throttle, "demo", HOME, now);
+        fail(&throttle, "demo", HOME, now);
+        assert!(throttle.attempt("demo", HOME, now).is_err());
+    }
+
+    #[test]
+    fn attempts_in_flight_count_until_they_are_decided() {
+        let throttle = LoginThrottle::new(3, 1000);
+        let now = Instant::now();
+        // Three checks under way at once, none decided yet: a fourth must wait.
+        for _ in 0..3 {
+            assert_eq!(throttle.attempt("demo", HOME, now), Ok(()));
+        }
+        assert!(throttle.attempt("demo", HOME, now).is_err());
+        throttle.give_back("demo", HOME);
+        assert_eq!(throttle.attempt("demo", HOME, now), Ok(()));
     }
 
     #[test]
@@ -159,13 +215,20 @@ mod tests {
         let throttle = LoginThrottle::new(2, 3);
         let now = Instant::now();
         let other = Some(IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 9)));
-        throttle.failed("demo", HOME, now);
-        throttle.failed("demo", HOME, now);
-        assert!(throttle.check("demo", other, now).is_err(), "per username");
-        assert_eq!(throttle.check("demo2", HOME, now), Ok(()));
-        throttle.failed("demo2", HOME, now);
-        assert!(throttle.check("demo3", HOME, now).is_err(), "per address");
-        assert_eq!(throttle.check("demo3", other, now), Ok(()));
-        assert_eq!(throttle.check("demo3", None, now), Ok(()));
+        fail(&throttle, "demo", HOME, now);
+        fail(&throttle, "demo", HOME, now);
+        assert!(
+            throttle.attempt("demo", other, now).is_err(),
+            "per username"
+        );
+        fail(&throttle, "demo2", HOME, now);
+        assert!(throttle.attempt("demo3", HOME, now).is_err(), "per address");
+        assert_eq!(
+            throttle.attempt("demo4", HOME, now).ok(),
+            None,
+            "the address is still throttled"
+        );
+        fail(&throttle, "demo3", other, now);
+        fail(&throttle, "demo3", None, now);
     }
 }
