@@ -6,7 +6,8 @@
 //! 2. the trace span (method, path, id);
 //! 3. catch-panic, the last line of defence: a panic anywhere below is logged and answered 500
 //!    JSON, and the connection carries on;
-//! 4. compression (gzip) of HTML, JSON, CSS, JavaScript and text, for clients that ask;
+//! 4. compression (gzip) of HTML, JSON, CSS, JavaScript and text over a kilobyte, for clients
+//!    that ask;
 //! 5. [`json_errors`]: every error answer is JSON, including those the router (405) and the
 //!    other layers (413, 503) make;
 //! 6. a request timeout (503);
@@ -40,6 +41,7 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{Predicate, SizeAbove};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -61,7 +63,11 @@ pub fn layers(router: Router, settings: &HttpSettings) -> Router {
             settings.request_timeout,
         ))
         .layer(from_fn(json_errors))
-        .layer(CompressionLayer::new().gzip(true).compress_when(compressible))
+        .layer(
+            CompressionLayer::new()
+                .gzip(true)
+                .compress_when(SizeAbove::new(COMPRESS_FROM_BYTES).and(textual)),
+        )
         .layer(CatchPanicLayer::custom(answer_panic))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -101,19 +107,21 @@ impl MakeRequestId for RequestIds {
     }
 }
 
-/// Worth compressing: text-like answers over a kilobyte (small ones gain nothing).
-fn compressible(
+/// Smaller answers gain nothing from compression (streamed ones, of unknown size, are compressed).
+const COMPRESS_FROM_BYTES: u16 = 1024;
+
+/// Worth compressing: HTML, JSON, CSS, JavaScript and text (not images, not the socket).
+fn textual(
     _: StatusCode,
     _: axum::http::Version,
     headers: &axum::http::HeaderMap,
     _: &axum::http::Extensions,
 ) -> bool {
-    const MIN_BYTES: u64 = 1024;
     let kind = headers
         .get(header::CONTENT_TYPE)
         .map(HeaderValue::as_bytes)
         .unwrap_or(b"");
-    let textual = [
+    [
         &b"text/html"[..],
         b"application/json",
         b"text/css",
@@ -123,13 +131,7 @@ fn compressible(
         b"application/openmetrics-text",
     ]
     .iter()
-    .any(|prefix| kind.starts_with(prefix));
-    let big = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_none_or(|length| length >= MIN_BYTES);
-    textual && big
+    .any(|prefix| kind.starts_with(prefix))
 }
 
 /// The answer to a panic below: logged (in the request's span), and 500 JSON to the client.
