@@ -290,6 +290,12 @@ pub mod close_code {
     pub const TRY_AGAIN_LATER: u16 = 1013;
     /// A frame was larger than the server accepts.
     pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// The client broke the WebSocket protocol (reserved bits, an unmasked frame, …).
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text frame was not valid UTF-8.
+    pub const INVALID_DATA: u16 = 1007;
+    /// The session ended (signed out, password changed, expired): sign in again.
+    pub const SESSION_ENDED: u16 = 4001;
     /// The client kept sending faster than the rate limit after being warned.
     pub const POLICY_VIOLATION: u16 = 1008;
     /// The client fell so far behind that its queue filled: reconnect and `resume`.

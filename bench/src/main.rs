@@ -16,6 +16,8 @@
 //! servers alike.
 
 mod cutover;
+mod logins;
+mod rest;
 mod stats;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -77,13 +79,43 @@ struct Args {
     /// Which servers to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "thor,bare")]
     servers: Vec<Kind>,
-    /// Instead of the delivery benchmark: time this many flag changes reaching every socket
-    /// (thor only; N from --clients).
-    #[arg(long)]
-    cutover_changes: Option<usize>,
+    /// For `--suite cutover`: how many flag changes to time reaching every socket (N from
+    /// --clients; thor only).
+    #[arg(long, default_value_t = 20)]
+    cutover_changes: usize,
     /// Also write every result as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// What to measure: `ws` (WebSocket delivery, above), `rest` (signed-in
+    /// `GET /api/account/balance` under wrk, thor against bare-rest) or `logins` (thor's RSS
+    /// through bursts of concurrent wrong sign-ins).
+    #[arg(long, value_enum, default_value = "ws")]
+    suite: Suite,
+    /// The `bare-rest` binary (a release build), for `--suite rest`.
+    #[arg(
+        long,
+        env = "THOR_BENCH_BARE_REST_BIN",
+        default_value = "target/release/bare-rest"
+    )]
+    bare_rest_bin: PathBuf,
+    /// `--suite rest`: wrk's concurrent connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// `--suite rest`: runs per server, alternating; the median counts.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// `--suite logins`: concurrent wrong sign-ins per burst.
+    #[arg(long, default_value_t = 64)]
+    logins: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Suite {
+    Ws,
+    Rest,
+    Logins,
+    /// Flag changes reaching N open sockets.
+    Cutover,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -91,6 +123,8 @@ struct Args {
 enum Kind {
     Thor,
     Bare,
+    /// The REST baseline (`bare-rest`), for `--suite rest` only.
+    BareRest,
 }
 
 impl Kind {
@@ -98,6 +132,7 @@ impl Kind {
         match self {
             Kind::Thor => "thor",
             Kind::Bare => "bare",
+            Kind::BareRest => "bare-rest",
         }
     }
 }
@@ -191,8 +226,11 @@ struct LoadResult {
 }
 
 async fn run(args: Args) -> Result<()> {
-    if let Some(changes) = args.cutover_changes {
-        return run_cutover(&args, changes).await;
+    match args.suite {
+        Suite::Rest => return rest::run(&args).await,
+        Suite::Logins => return logins::run(&args).await,
+        Suite::Cutover => return run_cutover(&args, args.cutover_changes).await,
+        Suite::Ws => {}
     }
     if args.clients.is_empty() || args.rates.is_empty() || args.servers.is_empty() {
         bail!("--clients, --rates and --servers each need at least one value");
@@ -307,6 +345,7 @@ fn bin_of(args: &Args, kind: Kind) -> &Path {
     match kind {
         Kind::Thor => &args.thor_bin,
         Kind::Bare => &args.bare_bin,
+        Kind::BareRest => &args.bare_rest_bin,
     }
 }
 
@@ -480,6 +519,11 @@ struct Server {
 
 impl Server {
     async fn start(kind: Kind, bin: &Path, rate: u32) -> Result<Server> {
+        Self::start_with(kind, bin, rate, &[]).await
+    }
+
+    /// [`Server::start`] with extra environment variables (thor only).
+    async fn start_with(kind: Kind, bin: &Path, rate: u32, env: &[(&str, &str)]) -> Result<Server> {
         let dir = tempfile::Builder::new()
             .prefix("thor-bench-")
             .tempdir()
@@ -503,7 +547,15 @@ impl Server {
                     // Every client signs in as the same user.
                     .env("THOR_MAX_CONNECTIONS_PER_USER", "20000")
                     .env("THOR_PROBE_RATE", rate.to_string())
-                    .env("RUST_LOG", "warn");
+                    .env("RUST_LOG", "warn")
+                    .envs(env.iter().copied());
+            }
+            Kind::BareRest => {
+                command
+                    .arg("--addr")
+                    .arg(addr.to_string())
+                    .arg("--data-dir")
+                    .arg(dir.path().join("data"));
             }
             Kind::Bare => {
                 command
@@ -550,7 +602,7 @@ impl Server {
                     .send()
                     .await
                     .is_ok_and(|r| r.status().is_success()),
-                Kind::Bare => TcpStream::connect(self.addr).await.is_ok(),
+                Kind::Bare | Kind::BareRest => TcpStream::connect(self.addr).await.is_ok(),
             };
             if ready {
                 break;
@@ -618,6 +670,7 @@ impl Server {
                     .parse()
                     .with_context(|| format!("GET /seq answered {text:?}"))
             }
+            Kind::BareRest => bail!("bare-rest publishes no probes"),
         }
     }
 
@@ -626,10 +679,15 @@ impl Server {
     }
 
     fn rss_kb(&self) -> Result<u64> {
+        self.status_kb("VmRSS:")
+    }
+
+    /// A `kB` line of /proc/<pid>/status (`VmRSS:`, `VmHWM:`).
+    fn status_kb(&self, field: &str) -> Result<u64> {
         let path = format!("/proc/{}/status", self.child.id());
         let status =
             std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-        vm_rss_kb(&status).ok_or_else(|| anyhow!("no VmRSS in {path}"))
+        status_line_kb(&status, field).ok_or_else(|| anyhow!("no {field} in {path}"))
     }
 
     fn log_tail(&self) -> String {
@@ -700,10 +758,16 @@ fn session_from_set_cookie(header: &str) -> Option<&str> {
 }
 
 /// `VmRSS:   12345 kB` from /proc/<pid>/status.
+#[cfg(test)]
 fn vm_rss_kb(status: &str) -> Option<u64> {
+    status_line_kb(status, "VmRSS:")
+}
+
+/// `FIELD   12345 kB` from /proc/<pid>/status.
+fn status_line_kb(status: &str, field: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|kb| kb.parse().ok())
 }

@@ -15,7 +15,7 @@ use crate::jobs::lease::{self, LeaseSettings};
 use crate::jobs::{JobBoard, JobContext, Lead, MarketData, Registry};
 use crate::metrics::MetricsRegistry;
 use crate::state::AppState;
-use crate::{api, auth, local_operator, ws};
+use crate::{api, auth, http, local_operator, ws};
 use anyhow::Context;
 use app::{App, shell};
 use axum::Router;
@@ -107,14 +107,20 @@ impl Application {
             )
             .with(Arc::new(CutoverJob::new(cutover.clone()))),
         );
-        let operator_token = local_operator::write(&settings.storage.data_dir, local);
         let stop = CancellationToken::new();
         let mut jobs = JoinSet::new();
+        let mut sessions = auth::Sessions::new(db.clone(), hub.clone());
         if let Some(url) = &settings.hub.redis_url {
+            let client = redis::Client::open(url.expose())
+                .with_context(|| format!("{} is not a valid Redis URL", url.redacted()))?;
+            let (shared_sessions, side_channel) =
+                auth::Sessions::shared(db.clone(), hub.clone(), client, &settings.hub.redis_prefix);
+            sessions = shared_sessions;
             let shared = SharedSettings {
                 url: url.clone(),
                 prefix: settings.hub.redis_prefix.clone(),
                 replay_capacity: settings.hub.replay_capacity,
+                side_channel: Some(side_channel),
             };
             let client = shared::start(&shared, &hub, &stop, &mut jobs).await?;
             let lease = LeaseSettings {
@@ -136,13 +142,24 @@ impl Application {
 
         let mut leptos_options = settings.leptos_options();
         leptos_options.site_addr = local;
+        sessions.accept_local_operator(local_operator::write(&settings.storage.data_dir, local));
+        sessions.spawn(&stop, &mut jobs);
+        let password_checks = auth::PasswordChecks::new(settings.security.password_checks);
+        password_checks.register_metrics(&metrics);
+        let login_throttle = auth::LoginThrottle::new(
+            settings.security.login_failures_per_user,
+            settings.security.login_failures_per_address,
+        );
+        login_throttle.register_metrics(&metrics);
         let state = AppState {
             leptos_options,
             settings: Arc::new(settings),
             db,
             hub,
             cutover,
-            operator_token,
+            sessions,
+            password_checks,
+            login_throttle,
             metrics,
             jobs: ctx.status.clone(),
             lead: ctx.lead.clone(),
@@ -216,11 +233,8 @@ impl Application {
             mut jobs,
             ..
         } = self;
-        let stop = state.stop.clone();
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-            .context("the HTTP server failed")?;
+        let serving = http::Serving::from(&state.settings.http);
+        http::serve(listener, router, serving, state.stop.clone()).await?;
         state.stop.cancel();
         while jobs.join_next().await.is_some() {}
         state.db.close().await;
@@ -286,7 +300,13 @@ async fn refuse_default_passwords_off_loopback(
     Ok(())
 }
 
+/// Every route, behind the layers every request passes ([`http::layers`]).
 pub fn router(state: AppState) -> Router {
+    let settings = state.settings.http.clone();
+    http::layers(routes(state), &settings)
+}
+
+fn routes(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
     Router::new()

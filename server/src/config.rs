@@ -109,11 +109,33 @@ declare_settings! {
         lease_ttl: Duration = Duration::from_secs(3), key "lease-ttl-ms", env "THOR_LEASE_TTL_MS";
     }
 
-    /// What `thor` refuses to do unless told.
+    /// How long an HTTP client may take and how much it may send.
+    http: HttpSettings {
+        /// Time a client has to send a request's headers (then the connection is closed)
+        header_read_timeout: Duration = Duration::from_secs(10),
+            key "header-read-timeout-ms", env "THOR_HEADER_READ_TIMEOUT_MS";
+        /// Time a request may take to be answered (then 503)
+        request_timeout: Duration = Duration::from_secs(30),
+            key "request-timeout-ms", env "THOR_REQUEST_TIMEOUT_MS";
+        /// Largest request body in bytes (larger ones get 413)
+        max_body_bytes: usize = 64 * 1024, key "max-body-bytes", env "THOR_MAX_BODY_BYTES";
+    }
+
+    /// What `thor` refuses to do unless told, and how it guards sign-in.
     security: SecuritySettings {
         /// Serve off loopback with demo passwords
         allow_default_passwords: bool = false,
             key "allow-default-passwords", env "THOR_ALLOW_DEFAULT_PASSWORDS";
+        /// Mark the session cookie `Secure` (set it when browsers reach Thor over HTTPS)
+        secure_cookie: bool = false, key "secure-cookie", env "THOR_SECURE_COOKIE";
+        /// Password checks run at once (each holds about 19 MiB while it runs; more wait)
+        password_checks: usize = 2, key "password-checks", env "THOR_PASSWORD_CHECKS";
+        /// Wrong passwords per username per minute, in a burst or spread (more get 429)
+        login_failures_per_user: u32 = 5,
+            key "login-failures-per-user", env "THOR_LOGIN_FAILURES_PER_USER";
+        /// Wrong passwords per client address per minute, in a burst or spread (more get 429)
+        login_failures_per_address: u32 = 20,
+            key "login-failures-per-address", env "THOR_LOGIN_FAILURES_PER_ADDRESS";
     }
 
     /// The cutover control plane: starting stages, the gate, automatic rollback.
@@ -381,6 +403,29 @@ impl Settings {
             "must be above zero",
         );
         rules.above_zero(&cutover::page_timeout, &c.page_timeout);
+        let (http, security) = (&self.http, &self.security);
+        rules.above_zero(
+            &declared::http::header_read_timeout,
+            &http.header_read_timeout,
+        );
+        rules.above_zero(&declared::http::request_timeout, &http.request_timeout);
+        rules.above_zero(&declared::http::max_body_bytes, &http.max_body_bytes);
+        // Each check holds ~19 MiB: more than a few at once buys memory, not speed.
+        let few = (1..=16).contains(&security.password_checks);
+        rules.check(
+            &declared::security::password_checks,
+            &security.password_checks,
+            few,
+            "must be from 1 to 16",
+        );
+        rules.above_zero(
+            &declared::security::login_failures_per_user,
+            &security.login_failures_per_user,
+        );
+        rules.above_zero(
+            &declared::security::login_failures_per_address,
+            &security.login_failures_per_address,
+        );
 
         let symbols = &self.market.symbols;
         if let Some(bad) = symbols.iter().find_map(|s| Symbol::parse(s).err()) {

@@ -25,6 +25,9 @@
 //! - [`ws`]: the `/ws` endpoint, one task per page.
 //! - [`application`]: builds everything from settings; `main` and the tests share it.
 //! - [`cli`]: `thor cutover`, the operator's client of the control plane's API.
+//! - [`http`]: the front door: the connection loop (header-read timeout, graceful shutdown) and
+//!   the layers every request passes (request id, catch-panic, compression, JSON errors,
+//!   timeout, body limit, the same-origin rule).
 
 pub mod api;
 pub mod application;
@@ -36,6 +39,7 @@ pub mod cutover;
 pub mod db;
 pub mod error;
 pub mod feed;
+pub mod http;
 pub mod hub;
 pub mod jobs;
 pub mod local_operator;

@@ -109,8 +109,20 @@ async fn set_password(config: Option<PathBuf>, username: &str) -> anyhow::Result
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     let password = line.trim_end_matches(['\r', '\n']);
-    thor_server::auth::set_password(&db, username, password).await?;
+    let user = thor_server::auth::set_password(&db, username, password).await?;
     db.close().await;
+    // Running servers close the user's sockets within a second by themselves (they check the
+    // database); with Redis they hear of it at once, and forget the cached sessions too.
+    if let Some(url) = &settings.hub.redis_url {
+        let ended = thor_server::auth::Ended::User(user);
+        if let Err(e) =
+            thor_server::auth::announce(url.expose(), &settings.hub.redis_prefix, &ended).await
+        {
+            eprintln!(
+                "thor: could not tell the running servers over Redis ({e:#}); they will notice within a second"
+            );
+        }
+    }
     eprintln!("thor: password of {username} changed; their sessions have ended");
     Ok(())
 }

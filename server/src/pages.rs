@@ -5,7 +5,6 @@
 //! where the rendering app finds it (see `app::SignedIn`), and `/login` itself redirects to the
 //! dashboard. Pages depend on the cookie, so no cache keeps them.
 
-use crate::auth;
 use crate::state::AppState;
 use app::{LOGIN_PATH, SignedIn};
 use axum::extract::{Request, State};
@@ -18,8 +17,8 @@ pub async fn require_session(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let user = match auth::session_user(&state.db, request.headers()).await {
-        Ok(user) => user,
+    let user = match state.sessions.signed_in(request.headers()).await {
+        Ok(signed_in) => signed_in.map(|s| s.user.clone()),
         Err(error) => return error.into_response(),
     };
     let on_login_page = request.uri().path() == LOGIN_PATH;

@@ -1,5 +1,6 @@
 //! What every handler can reach.
 
+use crate::auth::{LoginThrottle, PasswordChecks, Sessions};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::cutover::ControlPlane;
@@ -21,9 +22,12 @@ pub struct AppState {
     pub hub: Hub,
     /// The cutover control plane.
     pub cutover: ControlPlane,
-    /// The credential `thor cutover` on this machine uses (see `operator-token` in the data
-    /// directory).
-    pub operator_token: Arc<str>,
+    /// Who is signed in: the session cache, and ending sessions (and their sockets).
+    pub sessions: Sessions,
+    /// Password checks, a few at a time.
+    pub password_checks: PasswordChecks,
+    /// Wrong passwords per username and address.
+    pub login_throttle: LoginThrottle,
     /// Every Prometheus series of this server (`GET /metrics`).
     pub metrics: MetricsRegistry,
     pub jobs: JobBoard,
@@ -40,5 +44,11 @@ pub struct AppState {
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos_options.clone()
+    }
+}
+
+impl FromRef<AppState> for Sessions {
+    fn from_ref(state: &AppState) -> Self {
+        state.sessions.clone()
     }
 }

@@ -2,6 +2,8 @@
 //! `?epoch=E&since=topic:seq,…`, what the page missed) at once, then every message it may see
 //! and subscribes to, through the connection's bounded queue; answers `ping`, `subscribe`,
 //! `unsubscribe` and `resume`; refuses bad frames with an `error` message and carries on.
+//! Every frame the client sends counts against its rate limit, every write has a deadline, and
+//! the socket closes (4001) when its session ends.
 
 use crate::cutover::faults::{Action, Faults};
 use crate::hub::{Connection, Frame, Refused, Slot};
@@ -62,7 +64,7 @@ pub async fn upgrade(
         metrics.refused.origin.inc();
         return ApiError::Forbidden(reason).into_response();
     }
-    let (user, account) = match signed_in_account(&state, &headers).await {
+    let signed_in = match state.sessions.signed_in(&headers).await {
         Ok(Some(signed_in)) => signed_in,
         Ok(None) => {
             metrics.refused.unauthenticated.inc();
@@ -70,6 +72,7 @@ pub async fn upgrade(
         }
         Err(error) => return error.into_response(),
     };
+    let (user, account) = (signed_in.user.id, signed_in.account);
     let resume = match resume_from(params) {
         Ok(resume) => resume,
         Err(message) => return ApiError::BadRequest(message).into_response(),
@@ -79,7 +82,7 @@ pub async fn upgrade(
         .hub
         .admit_user(user, state.settings.hub.max_connections_per_user)
     {
-        Ok(slot) => Some(slot),
+        Ok(slot) => Some(slot.in_session(signed_in.session.clone())),
         // Said after the upgrade, as a close code a page knows to retry later.
         Err(Refused::Full) => None,
         Err(Refused::UserLimit) => {
@@ -127,28 +130,12 @@ fn resume_from(
     }
 }
 
-/// `None`: no live session. Otherwise the user's id and their paper account: `None` for an
-/// operator, who sees only what is published to everyone.
-async fn signed_in_account(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<Option<(i64, Option<i64>)>, ApiError> {
-    let Some(user) = crate::auth::session_user(&state.db, headers).await? else {
-        return Ok(None);
-    };
-    crate::trading::accounts::account_id_of(&state.db, user.id)
-        .await
-        .map(|account| Some((user.id, account)))
-        .map_err(ApiError::database)
-}
-
 async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
-    let _best_effort = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(reason),
-        })))
-        .await;
+    let close = socket.send(Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    })));
+    let _best_effort = tokio::time::timeout(SEND_TIMEOUT, close).await;
 }
 
 type Sink = SplitSink<WebSocket, Message>;
@@ -159,6 +146,34 @@ async fn close_sink(sink: &mut Sink, code: u16, reason: &'static str) {
         reason: Utf8Bytes::from_static(reason),
     })));
     let _best_effort = tokio::time::timeout(SEND_TIMEOUT, close).await;
+}
+
+/// Sends one message within [`SEND_TIMEOUT`]; `false` if it failed or timed out (the socket is
+/// then dropped).
+async fn send_timed(sink: &mut Sink, message: Message) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
+/// The close code and reason for a frame the WebSocket layer refused, or `None` when the
+/// connection itself is gone (nothing can be sent).
+fn refusal(error: axum::Error) -> Option<(u16, &'static str)> {
+    use tungstenite::Error;
+    let error = match error.into_inner().downcast::<Error>() {
+        Ok(error) => *error,
+        // Not tungstenite's: nothing tells what it was; say it broke the protocol.
+        Err(_) => return Some((close_code::PROTOCOL_ERROR, "frame refused")),
+    };
+    match error {
+        Error::Capacity(_) => Some((close_code::MESSAGE_TOO_BIG, "frame too big")),
+        Error::Utf8(_) => Some((close_code::INVALID_DATA, "text frame is not UTF-8")),
+        Error::Protocol(_) | Error::AttackAttempt => {
+            Some((close_code::PROTOCOL_ERROR, "WebSocket protocol violation"))
+        }
+        _ => None,
+    }
 }
 
 async fn serve(
@@ -176,10 +191,11 @@ async fn serve(
         state.settings.hub.client_burst,
     );
     if let Some(resumed) = resumed
-        && sink
-            .send(Message::Text(direct(&hub, ServerMessage::Resumed(resumed))))
-            .await
-            .is_err()
+        && !send_timed(
+            &mut sink,
+            Message::Text(direct(&hub, ServerMessage::Resumed(resumed))),
+        )
+        .await
     {
         return;
     }
@@ -229,27 +245,34 @@ async fn serve(
                     break true;
                 }
             }
+            _ = conn.session_ended() => {
+                tracing::info!(account, "closing a socket whose session ended");
+                close_sink(&mut sink, close_code::SESSION_ENDED, "session ended; sign in again").await;
+                break true;
+            }
             incoming = stream.next() => {
-                let text = match incoming {
-                    Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Binary(_))) => {
-                        hub.metrics().bad_frames.inc();
-                        let error = protocol_error(ErrorCode::BinaryFrame, "binary frames are not part of this protocol; send JSON text");
-                        if sink.send(Message::Text(direct(&hub, error))).await.is_err() {
-                            break false;
-                        }
-                        continue;
-                    }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                let message = match incoming {
                     Some(Ok(Message::Close(_))) | None => break false,
                     Some(Err(e)) => {
-                        tracing::debug!(error = %e, "WebSocket read failed; closing");
-                        close_sink(&mut sink, close_code::MESSAGE_TOO_BIG, "frame refused").await;
+                        tracing::debug!(error = %e, "refused a WebSocket frame; closing");
+                        if let Some((code, reason)) = refusal(e) {
+                            close_sink(&mut sink, code, reason).await;
+                        }
                         break false;
                     }
+                    Some(Ok(message)) => message,
                 };
+                // Every kind of frame counts (pings and binary ones too): none is free to flood.
                 let reply = match limiter.admit(Instant::now()) {
-                    Admit::Yes => answer(&state, &conn, text.as_str()),
+                    Admit::Yes => match message {
+                        Message::Text(text) => answer(&state, &conn, text.as_str()),
+                        Message::Binary(_) => {
+                            hub.metrics().bad_frames.inc();
+                            Some(protocol_error(ErrorCode::BinaryFrame, "binary frames are not part of this protocol; send JSON text"))
+                        }
+                        // Pongs are answered by the WebSocket layer itself.
+                        Message::Ping(_) | Message::Pong(_) | Message::Close(_) => None,
+                    },
                     Admit::No { warn } => {
                         hub.metrics().rate_limited.inc();
                         warn.then(|| protocol_error(ErrorCode::RateLimited, "too many messages; this one was ignored"))
@@ -261,10 +284,7 @@ async fn serve(
                     }
                 };
                 if let Some(reply) = reply
-                    && !matches!(
-                        tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(direct(&hub, reply)))).await,
-                        Ok(Ok(()))
-                    )
+                    && !send_timed(&mut sink, Message::Text(direct(&hub, reply))).await
                 {
                     break false;
                 }

@@ -636,3 +636,104 @@ async fn a_flag_change_on_either_instance_reaches_pages_on_the_other() {
     leader.stop().await;
     forget(&redis, &prefix).await;
 }
+
+/// Signing out on one instance ends the session on all of them: the sockets it has on another
+/// instance close within a second (4001), and that instance's REST forgets it.
+#[tokio::test]
+async fn signing_out_on_one_instance_closes_the_sessions_sockets_on_the_others() {
+    let redis = redis_url();
+    let prefix = unique_prefix("signout");
+    let data = tempfile::tempdir().expect("temp dir");
+    let one = start(data.path(), &redis, &prefix).await;
+    let other = start(data.path(), &redis, &prefix).await;
+    let cookie = common::sign_in_at(one.addr, "demo").await;
+    let mut socket = common::ws_connect_at(other.addr, &cookie, "").await;
+    let first = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("a first message");
+    assert!(matches!(first, Some(Ok(Message::Text(_)))));
+    let me = |addr: SocketAddr| {
+        let cookie = cookie.clone();
+        async move {
+            reqwest::Client::new()
+                .get(format!("http://{addr}/api/auth/me"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("request")
+                .status()
+        }
+    };
+    assert_eq!(
+        me(other.addr).await,
+        200,
+        "the other instance knows (and caches) it"
+    );
+
+    let out = reqwest::Client::new()
+        .post(one.url("/api/auth/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(out.status(), 204);
+    let code = tokio::time::timeout(Duration::from_millis(1500), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                None | Some(Err(_)) => return None,
+            }
+        }
+    })
+    .await
+    .expect("the other instance closes the socket within a second");
+    assert_eq!(code, Some(app::protocol::close_code::SESSION_ENDED));
+    assert_eq!(me(other.addr).await, 401);
+    one.stop().await;
+    other.stop().await;
+    forget(&redis, &prefix).await;
+}
+
+/// The notice alone ends a session's sockets on every instance (the database still holds the
+/// session here, so no sweep would): what `thor users set-password` and a sign-out send.
+#[tokio::test]
+async fn a_session_end_notice_over_redis_closes_the_sockets_at_once() {
+    let redis = redis_url();
+    let prefix = unique_prefix("notice");
+    let data = tempfile::tempdir().expect("temp dir");
+    let one = start(data.path(), &redis, &prefix).await;
+    let other = start(data.path(), &redis, &prefix).await;
+    let cookie = common::sign_in_at(one.addr, "demo").await;
+    let mut sockets = Vec::new();
+    for instance in [&one, &other] {
+        let mut socket = common::ws_connect_at(instance.addr, &cookie, "").await;
+        let first = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("a first message");
+        assert!(matches!(first, Some(Ok(Message::Text(_)))));
+        sockets.push(socket);
+    }
+    let token = cookie.trim_start_matches("thor_session=");
+    let ended = thor_server::auth::Ended::Session(thor_server::auth::token_hash(token));
+    thor_server::auth::announce(&redis, &prefix, &ended)
+        .await
+        .expect("published");
+    for socket in &mut sockets {
+        let code = tokio::time::timeout(Duration::from_secs(1), async {
+            loop {
+                match socket.next().await {
+                    Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                    Some(Ok(_)) => continue,
+                    None | Some(Err(_)) => return None,
+                }
+            }
+        })
+        .await
+        .expect("closed within a second");
+        assert_eq!(code, Some(app::protocol::close_code::SESSION_ENDED));
+    }
+    one.stop().await;
+    other.stop().await;
+    forget(&redis, &prefix).await;
+}

@@ -347,3 +347,97 @@ async fn one_user_cannot_take_every_connection() {
     next_envelope(&mut first).await;
     app.stop().await;
 }
+
+/// Writes `bytes` on the socket's TCP stream as they are: frames no well-behaved client sends.
+async fn send_raw(socket: &mut Socket, bytes: &[u8]) {
+    use tokio::io::AsyncWriteExt;
+    match socket.get_mut() {
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp) => {
+            tcp.write_all(bytes).await.expect("raw write");
+        }
+        _ => panic!("the test server speaks plain ws://"),
+    }
+}
+
+/// The close code the server sends next (skipping other messages), within `WAIT`.
+async fn close_code_of(socket: &mut Socket) -> Option<u16> {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                None | Some(Err(_)) => return None,
+            }
+        }
+    })
+    .await
+    .expect("closed within 5 s")
+}
+
+#[tokio::test]
+async fn protocol_violations_close_with_the_code_that_names_them() {
+    let app = common::spawn_app().await;
+    // Client frames: FIN + opcode, then MASK + length, a zero masking key, the payload.
+    let cases: [(&str, Vec<u8>, u16); 3] = [
+        (
+            "a text frame that is not UTF-8",
+            vec![0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe],
+            close_code::INVALID_DATA,
+        ),
+        (
+            "a reserved bit set",
+            vec![0xC1, 0x82, 0, 0, 0, 0, b'h', b'i'],
+            close_code::PROTOCOL_ERROR,
+        ),
+        (
+            "an unmasked frame",
+            vec![0x81, 0x02, b'h', b'i'],
+            close_code::PROTOCOL_ERROR,
+        ),
+    ];
+    for (what, frame, expected) in cases {
+        let mut socket = connect(&app).await;
+        next_envelope(&mut socket).await;
+        send_raw(&mut socket, &frame).await;
+        assert_eq!(close_code_of(&mut socket).await, Some(expected), "{what}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_binary_flood_from_a_client_that_never_reads_is_closed_and_frees_its_slot() {
+    let app = common::spawn_app_with(|s| s.hub.max_connections_per_user = 1).await;
+    let cookie = common::sign_in(&app, "demo").await;
+    let socket = common::ws_connect(&app, &cookie, "").await;
+    // Only the sending half is used: nothing the server writes is ever read.
+    let (mut sink, _unread) = socket.split();
+    let flood = tokio::spawn(async move {
+        for _ in 0..200_000 {
+            if sink.send(Message::binary(vec![7u8; 16])).await.is_err() {
+                break;
+            }
+        }
+        sink
+    });
+    // The user's one slot comes back: a new socket for them is accepted.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut request = app.ws_url().into_client_request().expect("request");
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().expect("header"));
+        match connect_async(request).await {
+            Ok(_) => break,
+            Err(tungstenite::Error::Http(response)) if response.status() == 429 => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the flooding socket still holds the user's slot after 10 s"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(other) => panic!("unexpected: {other}"),
+        }
+    }
+    flood.abort();
+    app.stop().await;
+}

@@ -4,7 +4,7 @@
 //! [`Feature::AccountBalance`]: app::feature::Feature::AccountBalance
 
 use super::{ApiError, live};
-use crate::auth::CurrentUser;
+use crate::auth::OwnAccount;
 use crate::state::AppState;
 use app::feature::Feature;
 use app::protocol::Topic;
@@ -13,8 +13,8 @@ use axum::response::Response;
 
 pub async fn balance(
     State(state): State<AppState>,
-    CurrentUser(user): CurrentUser,
+    OwnAccount(account): OwnAccount,
 ) -> Result<Response, ApiError> {
     state.cutover.count_rest(Feature::AccountBalance);
-    live::latest_for_own_account(&state, &user, Topic::AccountBalance).await
+    live::latest_for_account(&state, account, Topic::AccountBalance)
 }

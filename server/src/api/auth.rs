@@ -4,7 +4,11 @@
 //! status that fits (200, 204, 400, 401). A form post (`application/x-www-form-urlencoded`, the
 //! sign-in page and the sign-out button, which work without JavaScript) gets `303 See Other`: to
 //! the dashboard, back to `/login?error=1` on wrong credentials, or to `/login` after signing
-//! out. A form body that cannot be read is still a 400.
+//! out. A form body that cannot be read is still a 400 (413 when too large).
+//!
+//! Either way a sign-in is throttled (429 with `Retry-After`) after too many wrong passwords for
+//! its username or from its address, before any password is hashed. Cross-site posts never get
+//! here: `auth::refuse_cross_site` stands in front of every state-changing route.
 
 use super::{ApiError, parse_json};
 use crate::auth::{self, CurrentUser, User};
@@ -12,10 +16,12 @@ use crate::state::AppState;
 use app::LOGIN_PATH;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Form, FromRequest, Request, State};
+use axum::extract::{ConnectInfo, Form, FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,20 +45,33 @@ const LOGIN_FAILED: &str = "/login?error=1";
 
 #[tracing::instrument(skip_all)]
 pub async fn login(State(state): State<AppState>, request: Request) -> Response {
+    let address = client_address(&request);
     if is_form(request.headers()) {
-        return form_login(&state, request)
+        return form_login(&state, address, request)
             .await
             .unwrap_or_else(IntoResponse::into_response);
     }
     match Bytes::from_request(request, &state).await {
-        Ok(body) => json_login(&state, &body)
+        Ok(body) => json_login(&state, address, &body)
             .await
             .unwrap_or_else(IntoResponse::into_response),
         Err(rejection) => rejection.into_response(),
     }
 }
 
-async fn json_login(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
+/// The peer's address, when the server recorded it (not in `oneshot` tests).
+fn client_address(request: &Request) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip())
+}
+
+async fn json_login(
+    state: &AppState,
+    address: Option<IpAddr>,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let login: Login = parse_json(body)?;
     if login.username.is_empty() || login.password.is_empty() {
         return Err(ApiError::BadRequest(
@@ -64,26 +83,33 @@ async fn json_login(state: &AppState, body: &[u8]) -> Result<Response, ApiError>
             "username and password are at most {MAX_FIELD} bytes"
         )));
     }
-    let user = auth::authenticate(&state.db, &login.username, &login.password)
-        .await
-        .map_err(ApiError::database)?
+    let user = check_password(state, address, &login.username, &login.password)
+        .await?
         .ok_or(ApiError::BadCredentials)?;
     let token = start_session(state, &user).await?;
     let mut response = (StatusCode::OK, Json(user)).into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, auth::session_cookie(&token));
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        auth::session_cookie(&token, state.settings.security.secure_cookie),
+    );
     Ok(response)
 }
 
 /// The sign-in page's post: a browser is navigating, so every outcome it can cause by typing is
-/// a redirect it can show, never an error page.
-async fn form_login(state: &AppState, request: Request) -> Result<Response, ApiError> {
-    same_origin(request.headers())?;
+/// a redirect it can show, never an error page (but a throttled one is told to wait: 429).
+async fn form_login(
+    state: &AppState,
+    address: Option<IpAddr>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let Form(login) = Form::<LoginForm>::from_request(request, state)
         .await
         .map_err(|rejection| {
-            ApiError::BadRequest(format!("bad form body: {}", rejection.body_text()))
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest(format!("bad form body: {}", rejection.body_text()))
+            }
         })?;
     // Empty or over-long fields cannot be anyone's credentials; no hashing for them.
     let plausible = !login.username.is_empty()
@@ -91,9 +117,7 @@ async fn form_login(state: &AppState, request: Request) -> Result<Response, ApiE
         && login.username.len() <= MAX_FIELD
         && login.password.len() <= MAX_FIELD;
     let user = if plausible {
-        auth::authenticate(&state.db, &login.username, &login.password)
-            .await
-            .map_err(ApiError::database)?
+        check_password(state, address, &login.username, &login.password).await?
     } else {
         None
     };
@@ -103,10 +127,35 @@ async fn form_login(state: &AppState, request: Request) -> Result<Response, ApiE
     };
     let token = start_session(state, &user).await?;
     let mut response = Redirect::to("/").into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, auth::session_cookie(&token));
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        auth::session_cookie(&token, state.settings.security.secure_cookie),
+    );
     Ok(response)
+}
+
+/// The user, if the password is theirs; a throttled username or address is refused before any
+/// hashing. The attempt counts against both (while it runs, and for good if it was wrong).
+async fn check_password(
+    state: &AppState,
+    address: Option<IpAddr>,
+    username: &str,
+    password: &str,
+) -> Result<Option<User>, ApiError> {
+    let throttle = &state.login_throttle;
+    if let Err(retry_after) = throttle.attempt(username, address, Instant::now()) {
+        tracing::warn!(
+            ?address,
+            "throttled a sign-in after too many wrong passwords"
+        );
+        return Err(ApiError::Throttled { retry_after });
+    }
+    let checked = auth::authenticate(&state.db, &state.password_checks, username, password).await;
+    // Only a wrong password counts for good (not a right one, nor a database failure).
+    if !matches!(checked, Ok(None)) {
+        throttle.give_back(username, address);
+    }
+    checked.map_err(ApiError::database)
 }
 
 async fn start_session(state: &AppState, user: &User) -> Result<String, ApiError> {
@@ -117,29 +166,24 @@ async fn start_session(state: &AppState, user: &User) -> Result<String, ApiError
     Ok(token)
 }
 
-/// Ends the session named by the cookie (if any) and clears the cookie: 204, or for the sign-out
-/// form a redirect to the sign-in page.
+/// Ends the session named by the cookie (if any), closes its sockets (on every instance) and
+/// clears the cookie: 204, or for the sign-out form a redirect to the sign-in page.
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let form = is_form(&headers);
-    if form {
-        same_origin(&headers)?;
-    }
     if let Some(token) = auth::token_from_headers(&headers) {
-        auth::delete_session(&state.db, &token)
-            .await
-            .map_err(ApiError::database)?;
+        state.sessions.sign_out(&token).await?;
     }
-    let mut response = if form {
+    let mut response = if is_form(&headers) {
         Redirect::to(LOGIN_PATH).into_response()
     } else {
         StatusCode::NO_CONTENT.into_response()
     };
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, auth::clear_cookie());
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        auth::clear_cookie(state.settings.security.secure_cookie),
+    );
     Ok(response)
 }
 
@@ -157,14 +201,6 @@ fn is_form(headers: &HeaderMap) -> bool {
             mime.trim()
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         })
-}
-
-/// A form post another site made the browser send (sign-in or sign-out forgery) is refused.
-fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
-    crate::auth::same_origin(headers).map_err(|reason| {
-        tracing::warn!(%reason, "refused a cross-origin form post");
-        ApiError::Forbidden("this form may only be posted from Thor's own pages".into())
-    })
 }
 
 #[cfg(test)]

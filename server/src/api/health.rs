@@ -1,5 +1,6 @@
 //! `GET /api/health`: is the database answering, and what is the hub doing.
-//! 200 when everything answers, 503 (same body) when the database does not.
+//! 200 when everything answers, 503 (same body) when the database does not, within
+//! [`DATABASE_WAIT`] either way: a health check that hangs is no check.
 
 use crate::hub::HubStatus;
 use crate::state::AppState;
@@ -7,6 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
+use std::time::Duration;
 
 #[derive(Debug, Serialize)]
 pub struct Health {
@@ -31,9 +33,15 @@ pub struct DatabaseHealth {
 /// What a caller is told when the database does not answer.
 const DATABASE_DOWN: &str = "the database is not answering";
 
+/// How long the database has to answer before it counts as down (the pool would wait 5 s).
+pub const DATABASE_WAIT: Duration = Duration::from_millis(800);
+
 #[tracing::instrument(skip_all)]
 pub async fn show(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let database = match state.db.ping().await {
+    let ping = tokio::time::timeout(DATABASE_WAIT, state.db.ping())
+        .await
+        .unwrap_or_else(|_| Err(sqlx::Error::PoolTimedOut));
+    let database = match ping {
         Ok(latency) => DatabaseHealth {
             backend: state.db.backend(),
             ok: true,

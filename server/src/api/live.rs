@@ -2,10 +2,8 @@
 //! and all, so a page can join the REST snapshot onto the stream by `seq` without a gap.
 
 use super::ApiError;
-use crate::auth::User;
 use crate::hub::{Audience, Frame};
 use crate::state::AppState;
-use crate::trading::accounts;
 use app::protocol::Topic;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -22,16 +20,12 @@ pub fn latest_message(frame: Option<Frame>) -> Result<Response, ApiError> {
         .into_response())
 }
 
-/// The latest `topic` message of the signed-in user's own paper account; 404 for a user
-/// without one (an operator).
-pub async fn latest_for_own_account(
+/// The latest `topic` message of one paper account (the signed-in trader's own: see
+/// [`crate::auth::OwnAccount`]).
+pub fn latest_for_account(
     state: &AppState,
-    user: &User,
+    account: i64,
     topic: Topic,
 ) -> Result<Response, ApiError> {
-    let account = accounts::account_id_of(&state.db, user.id)
-        .await
-        .map_err(ApiError::database)?
-        .ok_or_else(|| ApiError::NotFound("you have no paper account".into()))?;
     latest_message(state.hub.latest(topic, Audience::Account(account)))
 }

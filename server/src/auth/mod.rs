@@ -1,47 +1,47 @@
-//! Who is signed in: users with Argon2id password hashes, sessions behind an HttpOnly cookie,
-//! the one session lookup ([`session_user`]), and the [`CurrentUser`] and [`Operator`]
-//! extractors REST handlers use.
+//! Who is signed in, and who may try: users with Argon2id password hashes (checked a few at a
+//! time), the sign-in throttle, sessions behind an HttpOnly cookie looked up through one cache
+//! ([`Sessions`]) whose ends close their sockets, the same-origin rule for everything that
+//! changes state, and the [`CurrentUser`], [`OwnAccount`] and [`Operator`] extractors REST
+//! handlers use.
 
 mod origin;
 mod password;
 mod session;
+mod sessions;
+mod throttle;
 mod users;
 
-pub use origin::same_origin;
-pub use password::{hash_password, verify_password};
+pub use origin::{refuse_cross_site, same_origin};
+pub use password::{PasswordChecks, hash_password, verify_password};
 pub use session::{
     COOKIE_NAME, SESSION_TTL, clear_cookie, create_session, delete_session, ramp_bucket,
-    session_cookie, token_from_headers, user_for_token,
+    session_cookie, token_from_headers, token_hash, user_for_token,
 };
+pub use sessions::{CACHE_TTL, Ended, SWEEP_EVERY, Sessions, SignedIn, announce};
+pub use throttle::LoginThrottle;
 pub use users::{
     DEFAULT_USERS, Role, User, authenticate, default_passwords_in_use, seed_default_users,
     set_password,
 };
 
-use crate::db::Database;
 use crate::error::ApiError;
-use crate::state::AppState;
 use axum::extract::{FromRef, FromRequestParts};
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use std::sync::Arc;
 
-/// The user behind the request's session cookie, if it names a live session: the one session
-/// lookup that REST ([`CurrentUser`], [`Operator`]), the pages and `/ws` all go through.
-pub async fn session_user(db: &Database, headers: &HeaderMap) -> Result<Option<User>, ApiError> {
-    let Some(token) = token_from_headers(headers) else {
-        return Ok(None);
-    };
-    user_for_token(db, &token).await.map_err(ApiError::database)
-}
-
-/// The token of an `Authorization: Bearer …` header, if the request has one.
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+/// The request's live session, looked up once per request (later extractors reuse it).
+async fn signed_in<S>(parts: &mut Parts, state: &S) -> Result<Option<Arc<SignedIn>>, ApiError>
+where
+    Sessions: FromRef<S>,
+{
+    if let Some(known) = parts.extensions.get::<Arc<SignedIn>>() {
+        return Ok(Some(known.clone()));
+    }
+    let found = Sessions::from_ref(state).signed_in(&parts.headers).await?;
+    if let Some(found) = &found {
+        parts.extensions.insert(found.clone());
+    }
+    Ok(found)
 }
 
 /// The signed-in user of a request, or a 401.
@@ -50,30 +50,39 @@ pub struct CurrentUser(pub User);
 
 impl<S> FromRequestParts<S> for CurrentUser
 where
-    AppState: FromRef<S>,
+    Sessions: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        if let Some(presented) = bearer_token(&parts.headers) {
-            // The local operator credential `thor cutover` uses on the server's machine.
-            return if crate::local_operator::matches(&state.operator_token, presented) {
-                Ok(CurrentUser(User {
-                    id: 0,
-                    username: crate::local_operator::NAME.to_string(),
-                    role: Role::Operator,
-                    default_password: false,
-                }))
-            } else {
-                Err(ApiError::Unauthorized)
-            };
-        }
-        session_user(&state.db, &parts.headers)
+        signed_in(parts, state)
             .await?
-            .map(CurrentUser)
+            .map(|signed_in| CurrentUser(signed_in.user.clone()))
             .ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// The signed-in trader's own paper account: 401 for nobody, 404 for a user without one (an
+/// operator).
+#[derive(Debug, Clone, Copy)]
+pub struct OwnAccount(pub i64);
+
+impl<S> FromRequestParts<S> for OwnAccount
+where
+    Sessions: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let signed_in = signed_in(parts, state)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        signed_in
+            .account
+            .map(OwnAccount)
+            .ok_or_else(|| ApiError::NotFound("you have no paper account".into()))
     }
 }
 
@@ -84,7 +93,7 @@ pub struct Operator(pub User);
 
 impl<S> FromRequestParts<S> for Operator
 where
-    AppState: FromRef<S>,
+    Sessions: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;

@@ -23,7 +23,8 @@ fn hex(bytes: &[u8]) -> String {
         })
 }
 
-fn token_hash(token: &str) -> String {
+/// What the database (and the session cache) know a session by.
+pub fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 
@@ -57,16 +58,57 @@ pub async fn delete_session(db: &Database, token: &str) -> Result<(), sqlx::Erro
 
 /// The user behind a live session token, if any.
 pub async fn user_for_token(db: &Database, token: &str) -> Result<Option<User>, sqlx::Error> {
-    let row: Option<UserRow> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT u.id, u.username, u.password_hash, u.role, u.default_password \
+    Ok(live_session(db, &token_hash(token))
+        .await?
+        .map(|(user, _)| user))
+}
+
+/// The user of the live session whose token hashes to `hash`, and when it expires (ms).
+pub async fn live_session(db: &Database, hash: &str) -> Result<Option<(User, i64)>, sqlx::Error> {
+    let row: Option<SessionRow> = on_pool!(db, pool => sqlx::query_as(
+        "SELECT u.id, u.username, u.password_hash, u.role, u.default_password, s.expires_at \
          FROM sessions s JOIN users u ON u.id = s.user_id \
          WHERE s.token_hash = $1 AND s.expires_at > $2",
     )
-    .bind(token_hash(token))
+    .bind(hash)
     .bind(now_ms())
     .fetch_optional(pool)
     .await)?;
-    Ok(row.and_then(|row| row.into_user()))
+    Ok(row.and_then(|row| {
+        let expires_at = row.expires_at;
+        row.user.into_user().map(|user| (user, expires_at))
+    }))
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    expires_at: i64,
+}
+
+/// Of the sessions named by their hashes, those still live (not deleted, not expired).
+pub async fn live_among(db: &Database, hashes: &[&str]) -> Result<Vec<String>, sqlx::Error> {
+    // Bounded statements: SQLite allows 32,766 parameters, PostgreSQL 65,535.
+    const CHUNK: usize = 500;
+    let now = now_ms();
+    let mut live = Vec::with_capacity(hashes.len());
+    for chunk in hashes.chunks(CHUNK) {
+        let found: Vec<String> = on_pool!(db, pool => {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT token_hash FROM sessions WHERE expires_at > ",
+            );
+            query.push_bind(now).push(" AND token_hash IN (");
+            let mut list = query.separated(", ");
+            for hash in chunk {
+                list.push_bind(*hash);
+            }
+            query.push(")");
+            query.build_query_scalar().fetch_all(pool).await
+        })?;
+        live.extend(found);
+    }
+    Ok(live)
 }
 
 /// The session's ramp bucket, 0 to 99: stable for the session, spread evenly across sessions,
@@ -89,16 +131,23 @@ pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
         .filter(|token| token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-pub fn session_cookie(token: &str) -> HeaderValue {
+/// The session cookie: HttpOnly and SameSite=Lax always, `Secure` when Thor is reached over
+/// HTTPS (`security.secure-cookie`), so it never travels in clear text.
+pub fn session_cookie(token: &str, secure: bool) -> HeaderValue {
     let cookie = format!(
-        "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
-        SESSION_TTL.as_secs()
+        "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        SESSION_TTL.as_secs(),
+        if secure { "; Secure" } else { "" }
     );
-    HeaderValue::from_str(&cookie).unwrap_or_else(|_| clear_cookie())
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| clear_cookie(secure))
 }
 
-pub fn clear_cookie() -> HeaderValue {
-    HeaderValue::from_static("thor_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+pub fn clear_cookie(secure: bool) -> HeaderValue {
+    if secure {
+        HeaderValue::from_static("thor_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure")
+    } else {
+        HeaderValue::from_static("thor_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+    }
 }
 
 #[cfg(test)]
@@ -124,11 +173,14 @@ mod tests {
 
     #[test]
     fn the_cookie_is_http_only_and_same_site() {
-        let cookie = session_cookie(&"cd".repeat(32));
+        let cookie = session_cookie(&"cd".repeat(32), false);
         let text = cookie.to_str().expect("ascii");
         assert!(
             text.contains("HttpOnly") && text.contains("SameSite=Lax") && text.contains("Path=/")
         );
+        assert!(!text.contains("Secure"));
+        let secure = session_cookie(&"cd".repeat(32), true);
+        assert!(secure.to_str().expect("ascii").ends_with("; Secure"));
         assert_eq!(token_hash("x").len(), 64);
     }
 }

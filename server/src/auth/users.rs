@@ -1,6 +1,6 @@
 //! Users: the seeded demo accounts, sign-in, and password changes.
 
-use super::password::{hash_password, verify_password};
+use super::password::{PasswordChecks, hash_password, verify_password};
 use crate::clock::now_ms;
 use crate::db::Database;
 use crate::on_pool;
@@ -102,9 +102,11 @@ fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| hash_password("no user has this password").unwrap_or_default())
 }
 
-/// The user with this username and password, or `None`.
+/// The user with this username and password, or `None`. The check waits for a turn among
+/// `checks`, so a burst of sign-ins cannot take the machine's memory.
 pub async fn authenticate(
     db: &Database,
+    checks: &PasswordChecks,
     username: &str,
     password: &str,
 ) -> Result<Option<User>, sqlx::Error> {
@@ -116,20 +118,19 @@ pub async fn authenticate(
     .await)?;
     let password = password.to_string();
     let Some(row) = row else {
-        let _same_cost =
-            tokio::task::spawn_blocking(move || verify_password(&password, dummy_hash())).await;
+        // In the blocking task: the first call computes the dummy hash itself.
+        let _same_cost = checks
+            .run(move || verify_password(&password, dummy_hash()))
+            .await;
         return Ok(None);
     };
-    let stored = row.password_hash.clone();
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &stored))
-        .await
-        .unwrap_or(false);
+    let ok = checks.verify(password, row.password_hash.clone()).await;
     Ok(if ok { row.into_user() } else { None })
 }
 
-/// Sets a user's password (and clears the default-password mark). Refuses an unknown user and
-/// an empty password.
-pub async fn set_password(db: &Database, username: &str, password: &str) -> anyhow::Result<()> {
+/// Sets a user's password (and clears the default-password mark) and ends their sessions;
+/// returns the user's id. Refuses an unknown user and an empty password.
+pub async fn set_password(db: &Database, username: &str, password: &str) -> anyhow::Result<i64> {
     anyhow::ensure!(!password.is_empty(), "the new password is empty");
     let hash = hash_password(password)?;
     let changed = on_pool!(db, pool => sqlx::query(
@@ -143,16 +144,20 @@ pub async fn set_password(db: &Database, username: &str, password: &str) -> anyh
     .map(|done| done.rows_affected()))
     .context("cannot update the password")?;
     anyhow::ensure!(changed == 1, "there is no user named {username:?}");
+    let id: i64 =
+        on_pool!(db, pool => sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
+        .bind(username)
+        .fetch_one(pool)
+        .await)
+        .context("cannot read the user back")?;
     // Whoever held the old password is signed out everywhere.
-    on_pool!(db, pool => sqlx::query(
-        "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE username = $1)",
-    )
-    .bind(username)
+    on_pool!(db, pool => sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+    .bind(id)
     .execute(pool)
     .await
     .map(drop))
     .context("cannot end the user's sessions")?;
-    Ok(())
+    Ok(id)
 }
 
 /// The users still on their seeded demo password.

@@ -3,13 +3,27 @@
 
 use super::Hub;
 use std::collections::HashMap;
-use std::sync::MutexGuard;
+use std::sync::{Arc, MutexGuard};
 use tokio::sync::OwnedSemaphorePermit;
 
 /// A connection slot, taken before the upgrade so a full server can say so.
 pub struct Slot {
     _permit: OwnedSemaphorePermit,
     user: Option<UserSlot>,
+    /// The session the socket was opened in (its token's hash): its end closes the socket.
+    pub(super) session: Option<Arc<str>>,
+}
+
+impl Slot {
+    /// Ties the connection to the session it was opened in, so [`Hub::end_sessions`] finds it.
+    pub fn in_session(mut self, session: Arc<str>) -> Self {
+        self.session = Some(session);
+        self
+    }
+
+    pub(super) fn user(&self) -> Option<i64> {
+        self.user.as_ref().map(|slot| slot.user)
+    }
 }
 
 /// One of a user's connections; dropping it gives the place back.
@@ -56,6 +70,7 @@ impl Hub {
         Some(Slot {
             _permit: permit?,
             user: None,
+            session: None,
         })
     }
 

@@ -11,10 +11,15 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 pub(super) struct ConnShared {
     pub(super) id: u64,
     pub(super) account: Option<i64>,
+    pub(super) user: Option<i64>,
+    pub(super) session: Option<Arc<str>>,
+    /// Cancelled when the connection's session ends (sign-out, password change, expiry).
+    pub(super) ended: CancellationToken,
     pub(super) queue: Mutex<ConnQueue>,
     pub(super) notify: Notify,
 }
@@ -47,6 +52,9 @@ impl Hub {
         let shared = Arc::new(ConnShared {
             id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
             account,
+            user: slot.user(),
+            session: slot.session.clone(),
+            ended: CancellationToken::new(),
             queue: Mutex::new(ConnQueue::new(self.inner.limits.queue_capacity)),
             notify: Notify::new(),
         });
@@ -98,6 +106,11 @@ impl Connection {
             // and this wait is not missed.
             self.shared.notify.notified().await;
         }
+    }
+
+    /// Completes when the connection's session has ended: the socket must close.
+    pub fn session_ended(&self) -> WaitForCancellationFuture<'_> {
+        self.shared.ended.cancelled()
     }
 
     /// Counts a message written to the socket.

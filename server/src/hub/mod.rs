@@ -110,6 +110,15 @@ struct State {
     by_account: HashMap<i64, Vec<Arc<ConnShared>>>,
 }
 
+/// Whose connections [`Hub::end_sessions`] closes.
+#[derive(Debug, Clone, Copy)]
+pub enum SessionsEnding<'a> {
+    /// Those opened in this session (its token's hash).
+    Session(&'a str),
+    /// Every one of this user's.
+    User(i64),
+}
+
 /// What `/api/health` reports of the hub.
 #[derive(Debug, Clone, Serialize)]
 pub struct HubStatus {
@@ -208,6 +217,37 @@ impl Hub {
 
     pub fn backend(&self) -> &'static str {
         self.inner.backend.get().copied().unwrap_or("in-process")
+    }
+
+    /// Ends the connections of a session or of every session of a user (their sockets close
+    /// with 4001); returns how many.
+    pub fn end_sessions(&self, which: SessionsEnding<'_>) -> usize {
+        let state = self.state();
+        let mut ended = 0;
+        for conn in state.conns.values() {
+            let matches = match which {
+                SessionsEnding::Session(hash) => conn.session.as_deref() == Some(hash),
+                SessionsEnding::User(user) => conn.user == Some(user),
+            };
+            if matches && !conn.ended.is_cancelled() {
+                conn.ended.cancel();
+                ended += 1;
+            }
+        }
+        ended
+    }
+
+    /// The sessions (token hashes) that have open connections, each once.
+    pub fn open_sessions(&self) -> Vec<Arc<str>> {
+        let state = self.state();
+        let mut sessions: Vec<Arc<str>> = state
+            .conns
+            .values()
+            .filter_map(|conn| conn.session.clone())
+            .collect();
+        sessions.sort_unstable();
+        sessions.dedup();
+        sessions
     }
 
     pub fn status(&self) -> HubStatus {

@@ -325,3 +325,36 @@ fn each_user_has_a_connection_limit_of_their_own() {
         "a closed connection gives its place back"
     );
 }
+
+#[tokio::test]
+async fn ending_a_session_ends_its_connections_and_ending_a_user_ends_all_of_theirs() {
+    let hub = hub(1);
+    let open = |user: i64, session: &str| {
+        let slot = hub
+            .admit_user(user, 10)
+            .expect("a slot")
+            .in_session(Arc::from(session));
+        hub.connect(slot, Some(user * 10), None).0
+    };
+    let a1 = open(7, "aaa");
+    let a2 = open(7, "aaa");
+    let b = open(7, "bbb");
+    let other = open(8, "ccc");
+    let sessions: Vec<String> = hub.open_sessions().iter().map(|s| s.to_string()).collect();
+    assert_eq!(sessions, ["aaa", "bbb", "ccc"]);
+
+    assert_eq!(hub.end_sessions(SessionsEnding::Session("aaa")), 2);
+    for conn in [&a1, &a2] {
+        tokio::time::timeout(std::time::Duration::from_secs(1), conn.session_ended())
+            .await
+            .expect("its session ended");
+    }
+    let still_open = |conn: &Connection| {
+        let ended = conn.session_ended();
+        tokio::pin!(ended);
+        futures::FutureExt::now_or_never(ended).is_none()
+    };
+    assert!(still_open(&b) && still_open(&other));
+    assert_eq!(hub.end_sessions(SessionsEnding::User(7)), 1, "b, once");
+    assert!(!still_open(&b) && still_open(&other));
+}

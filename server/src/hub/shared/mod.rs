@@ -15,6 +15,7 @@
 //! | `P:replay:TOPIC:AUDIENCE` | list | the last `hub.replay-capacity` messages of a `Replay` stream (bars, probes) |
 //! | `P:streams` | set | the names of those lists |
 //! | `P:latest` | hash | the latest message of every other stream (per symbol), for instances that (re)join |
+//! | `P:sessions` | channel | sessions that ended (`crate::auth::Sessions`), read on the same subscription as `P:hub` |
 //!
 //! Each message is written to its list or the hash and published in one `MULTI`/`EXEC`, so by
 //! the time a subscriber sees a message, the messages before it can be read back.
@@ -64,6 +65,17 @@ pub struct SharedSettings {
     pub prefix: String,
     /// Messages each `Replay` stream keeps in Redis (as the hub keeps locally).
     pub replay_capacity: usize,
+    /// Another channel read on the hub's subscription, its messages handed over as they come
+    /// (one pub/sub connection per instance, whoever listens).
+    pub side_channel: Option<SideChannel>,
+}
+
+/// A channel the subscriber reads beside the hub's, for someone else (session ends).
+#[derive(Debug, Clone)]
+pub struct SideChannel {
+    pub channel: String,
+    /// Where its payloads go; when full, a payload is dropped (and logged).
+    pub payloads: mpsc::Sender<Vec<u8>>,
 }
 
 /// Connects to Redis, loads what the other instances already published into `hub`, and
@@ -82,7 +94,7 @@ pub async fn start(
     let keys = Keys::new(&settings.prefix);
 
     // The subscription first, so nothing published from here on is missed.
-    let pubsub = subscriber::subscribe(&client, &keys.channel)
+    let pubsub = subscriber::subscribe(&client, &keys.channel, settings.side_channel.as_ref())
         .await
         .with_context(|| format!("cannot reach Redis at {shown}"))?;
     let mut reader = Reader {
@@ -111,6 +123,7 @@ pub async fn start(
         client.clone(),
         pubsub,
         reader,
+        settings.side_channel.clone(),
         stop.clone(),
     ));
     Ok(client)

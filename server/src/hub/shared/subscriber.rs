@@ -4,7 +4,7 @@
 
 use super::link::{Backoff, Link, pause, plain};
 use super::wire::decode_logged;
-use super::{IO_TIMEOUT, Keys};
+use super::{IO_TIMEOUT, Keys, SideChannel};
 use crate::hub::{Frame, Hub, Ingested};
 use anyhow::Context;
 use app::protocol::Delivery;
@@ -17,10 +17,17 @@ use tokio_util::sync::CancellationToken;
 /// How often an idle pub/sub connection is pinged (a silent dead connection is noticed).
 const PING_EVERY: Duration = Duration::from_secs(3);
 
-pub(super) async fn subscribe(client: &Client, channel: &str) -> anyhow::Result<PubSub> {
+pub(super) async fn subscribe(
+    client: &Client,
+    channel: &str,
+    side: Option<&SideChannel>,
+) -> anyhow::Result<PubSub> {
     let connecting = async {
         let mut pubsub = client.get_async_pubsub().await.map_err(plain)?;
         pubsub.subscribe(channel).await.map_err(plain)?;
+        if let Some(side) = side {
+            pubsub.subscribe(&side.channel).await.map_err(plain)?;
+        }
         anyhow::Ok(pubsub)
     };
     tokio::time::timeout(IO_TIMEOUT, connecting)
@@ -151,6 +158,7 @@ pub(super) async fn run(
     client: Client,
     first: PubSub,
     mut reader: Reader,
+    side: Option<SideChannel>,
     stop: CancellationToken,
 ) {
     let channel = reader.keys.channel.clone();
@@ -161,7 +169,7 @@ pub(super) async fn run(
     loop {
         let pubsub = match connection.take() {
             Some(pubsub) => pubsub,
-            None => match subscribe(&client, &channel).await {
+            None => match subscribe(&client, &channel, side.as_ref()).await {
                 Ok(pubsub) => pubsub,
                 Err(e) => {
                     if !failing {
@@ -202,7 +210,11 @@ pub(super) async fn run(
                 _ = stop.cancelled() => return,
                 message = futures::StreamExt::next(&mut messages) => match message {
                     Some(message) => {
-                        if let Some(frame) = decode_logged(message.get_payload_bytes()) {
+                        if let Some(side) = side.as_ref().filter(|s| message.get_channel_name() == s.channel) {
+                            if side.payloads.try_send(message.get_payload_bytes().to_vec()).is_err() {
+                                tracing::warn!(channel = %side.channel, "dropped a side-channel message: its reader is behind");
+                            }
+                        } else if let Some(frame) = decode_logged(message.get_payload_bytes()) {
                             reader.receive(frame).await;
                         }
                     }

@@ -1,0 +1,182 @@
+//! A socket lives no longer than its session: signing out, a password change
+//! (`thor users set-password`) and the session's expiry each close the session's sockets within
+//! a second (close code 4001), and the old cookie stops working for REST at once.
+
+mod common;
+
+use app::protocol::close_code;
+use futures::StreamExt;
+use reqwest::StatusCode;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+/// The time a session's end may take to reach its sockets.
+const WITHIN: Duration = Duration::from_secs(1);
+/// Slack for a loaded machine on top of [`WITHIN`] (the close itself is a round trip).
+const SLACK: Duration = Duration::from_millis(500);
+
+/// Reads until the server closes the socket; its close code, or a panic after `limit`.
+async fn close_code_within(socket: &mut common::Socket, limit: Duration) -> Option<u16> {
+    tokio::time::timeout(limit, async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                None | Some(Err(_)) => return None,
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the socket is still open after {limit:?}"))
+}
+
+/// Waits until the socket has its first message (it is registered and serving).
+async fn serving(socket: &mut common::Socket) {
+    let first = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("a first message");
+    assert!(matches!(first, Some(Ok(Message::Text(_)))), "{first:?}");
+}
+
+async fn me(app: &common::TestApp, cookie: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(app.url("/api/auth/me"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("request")
+        .status()
+}
+
+async fn balance(app: &common::TestApp, cookie: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(app.url("/api/account/balance"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("request")
+        .status()
+}
+
+#[tokio::test]
+async fn signing_out_closes_that_sessions_sockets_and_no_others() {
+    let app = common::spawn_app().await;
+    let cookie = common::sign_in(&app, "demo").await;
+    let other_session = common::sign_in(&app, "demo").await;
+    let mut socket = common::ws_connect(&app, &cookie, "").await;
+    let mut second = common::ws_connect(&app, &cookie, "").await;
+    let mut other = common::ws_connect(&app, &other_session, "").await;
+    for s in [&mut socket, &mut second, &mut other] {
+        serving(s).await;
+    }
+    // Cached by now: REST works with the session.
+    assert_eq!(balance(&app, &cookie).await, StatusCode::OK);
+
+    let out = reqwest::Client::new()
+        .post(app.url("/api/auth/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    // At once for REST (the session cache forgot it) …
+    assert_eq!(balance(&app, &cookie).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&app, &cookie).await, StatusCode::UNAUTHORIZED);
+    // … and within a second for its sockets.
+    for s in [&mut socket, &mut second] {
+        assert_eq!(
+            close_code_within(s, WITHIN + SLACK).await,
+            Some(close_code::SESSION_ENDED)
+        );
+    }
+    // The user's other session (another browser) is untouched.
+    assert_eq!(me(&app, &other_session).await, StatusCode::OK);
+    serving(&mut other).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_password_change_closes_every_socket_of_that_user() {
+    let app = common::spawn_app().await;
+    let first = common::sign_in(&app, "demo").await;
+    let second = common::sign_in(&app, "demo").await;
+    let bystander = common::sign_in(&app, "demo2").await;
+    let mut a = common::ws_connect(&app, &first, "").await;
+    let mut b = common::ws_connect(&app, &second, "").await;
+    let mut c = common::ws_connect(&app, &bystander, "").await;
+    for s in [&mut a, &mut b, &mut c] {
+        serving(s).await;
+    }
+    assert_eq!(balance(&app, &first).await, StatusCode::OK);
+
+    // Another process (the CLI) changes the password: the server learns it from the database.
+    let output = set_password_cli(app.data_dir.path(), "demo", b"n3w-passw0rd\n");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for s in [&mut a, &mut b] {
+        assert_eq!(
+            close_code_within(s, WITHIN + SLACK).await,
+            Some(close_code::SESSION_ENDED)
+        );
+    }
+    assert_eq!(balance(&app, &first).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&app, &second).await, StatusCode::UNAUTHORIZED);
+    serving(&mut c).await;
+    assert_eq!(me(&app, &bystander).await, StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_session_closes_its_sockets() {
+    let app = common::spawn_app().await;
+    let cookie = common::sign_in(&app, "demo").await;
+    let mut socket = common::ws_connect(&app, &cookie, "").await;
+    serving(&mut socket).await;
+    // The session runs out a moment from now.
+    let soon = thor_server::clock::now_ms() + 300;
+    let thor_server::db::Database::Sqlite(pool) = &app.db else {
+        panic!("the test server uses SQLite");
+    };
+    sqlx::query("UPDATE sessions SET expires_at = $1")
+        .bind(soon)
+        .execute(pool)
+        .await
+        .expect("update");
+    assert_eq!(
+        close_code_within(&mut socket, WITHIN + SLACK + Duration::from_millis(300)).await,
+        Some(close_code::SESSION_ENDED)
+    );
+    assert_eq!(me(&app, &cookie).await, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+fn set_password_cli(
+    data_dir: &std::path::Path,
+    username: &str,
+    input: &[u8],
+) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_thor"))
+        .args(["users", "set-password", username])
+        .env("THOR_DATA_DIR", data_dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env("RUST_LOG", "error")
+        .current_dir(data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("thor runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write");
+    child.wait_with_output().expect("thor ends")
+}
