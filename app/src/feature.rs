@@ -3,14 +3,7 @@
 //! Everything the server, the CLI and the page need to know about a feature is said once, here:
 //! its name on the wire and in the CLI, the environment variable that gives its starting stage,
 //! the socket topics that carry it, the REST path that serves it, its cadence and the name a
-//! trader reads. Names, as the README's "Names" table says:
-//!
-//! | feature | flag variable | socket `type` | REST path |
-//! |---|---|---|---|
-//! | `account_balance` | `WS_FEATURE_ACCOUNT_BALANCE` | `account_balance` | `/api/account/balance` |
-//! | `positions` | `WS_FEATURE_POSITIONS` | `positions` | `/api/positions` |
-//! | `intraday` | `WS_FEATURE_INTRADAY` | `intraday_bar`, `vwap` | `/api/intraday/bars` |
-//! | `global_market` | `WS_FEATURE_GLOBAL_MARKET` | `market_status` | `/api/global-markets/status` |
+//! trader reads. The README's "Names" table lists them; this file is where they are defined.
 
 use crate::protocol::Topic;
 use serde::{Deserialize, Serialize};

@@ -100,6 +100,11 @@ async fn stay_connected(live: LiveStore, mut leaving: oneshot::Receiver<()>) {
                 check_still_signed_in();
                 None
             }
+            Ended::Closed(Some(close_code::SESSION_ENDED)) => {
+                // Signed out (here or elsewhere), or the session expired: to the sign-in page.
+                check_still_signed_in();
+                None
+            }
             Ended::Closed(code) => {
                 failures = 0;
                 code
