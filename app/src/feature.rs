@@ -103,6 +103,15 @@ impl Feature {
         }
     }
 
+    /// How often the feature's socket messages arrive: its cadence, but for intraday, whose
+    /// socket carries closed bars, one a minute per symbol. Staleness is judged against this.
+    pub fn update_interval(self) -> Duration {
+        match self {
+            Feature::Intraday => Duration::from_secs(60),
+            _ => self.cadence(),
+        }
+    }
+
     /// The panel's title, as a trader reads it.
     pub fn display_name(self) -> &'static str {
         match self {

@@ -14,7 +14,9 @@
 //! - `socket` (browser only): the tab's one socket on gloo-net, its reconnects, and the "still
 //!   signed in?" check; the only writer of the store.
 //! - `resume`: [`ResumePoint`], where a reconnect resumes from.
+//! - [`choose`]: which source a panel renders a feature from (the websocket-aware hook's rule).
 
+pub mod choose;
 mod resume;
 #[cfg(feature = "hydrate")]
 mod socket;

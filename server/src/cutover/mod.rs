@@ -667,9 +667,10 @@ impl ControlPlane {
                 baseline.map(|b| hub_gaps.saturating_sub(b)),
             );
             let rule = rollback::Rule {
-                stale_after_ms: (feature.cadence().as_millis() as f64
-                    * self.inner.settings.stale_after_cadences)
-                    as u64,
+                stale_after_ms: rollback::stale_after_ms(
+                    feature,
+                    self.inner.settings.stale_after_cadences,
+                ),
                 min_users: self.gate_rule().min_pages.clamp(1, 2),
             };
             let Some(reason) = rule.judge(&health) else {

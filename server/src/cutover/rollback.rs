@@ -67,6 +67,12 @@ impl Health {
     }
 }
 
+/// How long `feature` may go without an update: `multiple` of how often its socket messages
+/// arrive (its cadence; a minute for intraday, whose bars close once a minute).
+pub fn stale_after_ms(feature: Feature, multiple: f64) -> u64 {
+    (feature.update_interval().as_millis() as f64 * multiple) as u64
+}
+
 /// The thresholds.
 #[derive(Debug, Clone, Copy)]
 pub struct Rule {
@@ -169,6 +175,14 @@ mod tests {
             RULE.judge(&server)
                 .is_some_and(|r| r.contains("not published"))
         );
+    }
+
+    #[test]
+    fn staleness_follows_how_often_a_feature_updates_not_its_job() {
+        assert_eq!(stale_after_ms(Feature::Positions, 3.0), 30_000);
+        // The intraday job ticks every second but bars close once a minute: between two bars
+        // a live intraday feature is not silent.
+        assert_eq!(stale_after_ms(Feature::Intraday, 3.0), 180_000);
     }
 
     #[test]
