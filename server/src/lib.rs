@@ -11,6 +11,7 @@
 //! - [`metrics`]: the one Prometheus registry every module registers its series on.
 //! - [`markets`]: exchange trading sessions and holidays, and every market's status at an instant.
 //! - [`db`]: sqlx storage, SQLite by default or PostgreSQL, with migrations.
+//! - [`audit`]: the audit trail of changes to users and paper accounts, and who made them.
 //! - [`feed`]: market data behind a feed trait: the seeded simulator and the 1-minute bar builder.
 //! - [`trading`]: paper accounts and their valuation.
 //! - [`hub`]: numbers, serialises once and fans out every message.
@@ -31,6 +32,7 @@
 
 pub mod api;
 pub mod application;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clock;

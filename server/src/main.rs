@@ -109,7 +109,9 @@ async fn set_password(config: Option<PathBuf>, username: &str) -> anyhow::Result
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     let password = line.trim_end_matches(['\r', '\n']);
-    let user = thor_server::auth::set_password(&db, username, password).await?;
+    // The audit trail names the OS user who ran the command.
+    let actor = whoami::username().unwrap_or_else(|_| "unknown OS user".to_string());
+    let user = thor_server::auth::set_password(&db, username, password, &actor).await?;
     db.close().await;
     // Running servers close the user's sockets within a second by themselves (they check the
     // database); with Redis they hear of it at once, and forget the cached sessions too.
