@@ -101,8 +101,7 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
 async fn set_password(config: Option<PathBuf>, username: &str) -> anyhow::Result<()> {
     use std::io::{BufRead, IsTerminal};
     let settings = Settings::load(config.as_deref())?;
-    let db = thor_server::db::Database::open(&settings.database_url()).await?;
-    thor_server::auth::seed_default_users(&db).await?;
+    let db = thor_server::application::open_database(&settings).await?;
     if std::io::stdin().is_terminal() {
         eprint!("new password for {username}: ");
     }
