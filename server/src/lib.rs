@@ -13,7 +13,7 @@
 //! - [`db`]: sqlx storage, SQLite by default or PostgreSQL, with migrations.
 //! - [`audit`]: the audit trail of changes to users and paper accounts, and who made them.
 //! - [`feed`]: market data behind a feed trait: the seeded simulator and the 1-minute bar builder.
-//! - [`trading`]: paper accounts and their valuation.
+//! - [`trading`]: paper accounts and their valuation; importing traders' accounts from a file.
 //! - [`hub`]: numbers, serialises once and fans out every message.
 //! - [`local_operator`]: the credential and address `thor cutover` finds on the server's machine.
 //! - [`auth`]: users, Argon2id passwords, cookie sessions, the one session lookup, the
