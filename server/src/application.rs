@@ -304,7 +304,8 @@ async fn refuse_default_passwords_off_loopback(
     anyhow::ensure!(
         defaults.is_empty(),
         "refusing to serve on {} while {} still use the demo passwords; set real ones with \
-         `thor users set-password NAME`, or set THOR_ALLOW_DEFAULT_PASSWORDS=true",
+         `thor users set-password NAME`, disable them with `thor users disable NAME`, or set \
+         THOR_ALLOW_DEFAULT_PASSWORDS=true",
         settings.site.addr,
         defaults.join(", ")
     );

@@ -26,10 +26,13 @@
 //! - [`ws`]: the `/ws` endpoint, one task per page.
 //! - [`application`]: builds everything from settings; `main` and the tests share it.
 //! - [`cli`]: `thor cutover`, the operator's client of the control plane's API.
+//! - [`admin`]: `thor users` and `thor accounts`, the operator's commands on the server's
+//!   machine, straight to the database.
 //! - [`http`]: the front door: the connection loop (header-read timeout, graceful shutdown) and
 //!   the layers every request passes (request id, catch-panic, compression, JSON errors,
 //!   timeout, body limit, the same-origin rule).
 
+pub mod admin;
 pub mod api;
 pub mod application;
 pub mod audit;
