@@ -51,13 +51,8 @@ impl Application {
         // Settings made in code (tests, embedders) keep the same rules as loaded ones.
         settings.validate()?;
         let url = settings.database_url();
-        let db = Database::open(&url).await?;
-        let seeded = auth::seed_default_users(&db).await?;
-        if seeded > 0 {
-            tracing::info!(users = seeded, "seeded the demo users (demo, demo2, ops)");
-        }
+        let db = open_database(&settings).await?;
         refuse_default_passwords_off_loopback(&db, &settings).await?;
-        crate::trading::accounts::seed_demo_accounts(&db).await?;
         let feed = simulator_for(&settings.market)?;
         let listener = TcpListener::bind(settings.site.addr)
             .await
@@ -255,6 +250,22 @@ impl JobRunner {
     }
 }
 
+/// Opens the configured database (applying migrations) and, unless `security.seed-demo-users`
+/// is off, seeds the demo users into it if it has no users, and their paper accounts. The server
+/// and the `thor users` / `thor accounts` commands open it alike, so which of them comes first
+/// to an empty database does not decide whether it gets the demo users.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
+    let db = Database::open(&settings.database_url()).await?;
+    if settings.security.seed_demo_users {
+        let seeded = auth::seed_default_users(&db).await?;
+        if seeded > 0 {
+            tracing::info!(users = seeded, "seeded the demo users (demo, demo2, ops)");
+        }
+        crate::trading::accounts::seed_demo_accounts(&db).await?;
+    }
+    Ok(db)
+}
+
 /// The simulator for the configured symbols: known ones keep their usual price and volatility;
 /// others get a price derived from the symbol (stable across runs) and a middling volatility.
 fn simulator_for(market: &MarketSettings) -> anyhow::Result<Simulator> {
@@ -293,7 +304,8 @@ async fn refuse_default_passwords_off_loopback(
     anyhow::ensure!(
         defaults.is_empty(),
         "refusing to serve on {} while {} still use the demo passwords; set real ones with \
-         `thor users set-password NAME`, or set THOR_ALLOW_DEFAULT_PASSWORDS=true",
+         `thor users set-password NAME`, disable them with `thor users disable NAME`, or set \
+         THOR_ALLOW_DEFAULT_PASSWORDS=true",
         settings.site.addr,
         defaults.join(", ")
     );

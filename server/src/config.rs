@@ -123,6 +123,8 @@ declare_settings! {
 
     /// What `thor` refuses to do unless told, and how it guards sign-in.
     security: SecuritySettings {
+        /// Seed the demo users (`demo`, `demo2`, `ops`) and their paper accounts into an empty database (`false` in production)
+        seed_demo_users: bool = true, key "seed-demo-users", env "THOR_SEED_DEMO_USERS";
         /// Serve off loopback with demo passwords
         allow_default_passwords: bool = false,
             key "allow-default-passwords", env "THOR_ALLOW_DEFAULT_PASSWORDS";

@@ -20,6 +20,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("wrong username or password")]
     BadCredentials,
+    /// The right password of a disabled user.
+    #[error("the user {0} is disabled; ask an operator to enable it again")]
+    Disabled(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -74,6 +77,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
+            ApiError::Disabled(_) => (StatusCode::FORBIDDEN, "user_disabled"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

@@ -11,8 +11,9 @@
 //! - [`metrics`]: the one Prometheus registry every module registers its series on.
 //! - [`markets`]: exchange trading sessions and holidays, and every market's status at an instant.
 //! - [`db`]: sqlx storage, SQLite by default or PostgreSQL, with migrations.
+//! - [`audit`]: the audit trail of changes to users and paper accounts, and who made them.
 //! - [`feed`]: market data behind a feed trait: the seeded simulator and the 1-minute bar builder.
-//! - [`trading`]: paper accounts and their valuation.
+//! - [`trading`]: paper accounts and their valuation; importing traders' accounts from a file.
 //! - [`hub`]: numbers, serialises once and fans out every message.
 //! - [`local_operator`]: the credential and address `thor cutover` finds on the server's machine.
 //! - [`auth`]: users, Argon2id passwords, cookie sessions, the one session lookup, the
@@ -25,12 +26,16 @@
 //! - [`ws`]: the `/ws` endpoint, one task per page.
 //! - [`application`]: builds everything from settings; `main` and the tests share it.
 //! - [`cli`]: `thor cutover`, the operator's client of the control plane's API.
+//! - [`admin`]: `thor users` and `thor accounts`, the operator's commands on the server's
+//!   machine, straight to the database.
 //! - [`http`]: the front door: the connection loop (header-read timeout, graceful shutdown) and
 //!   the layers every request passes (request id, catch-panic, compression, JSON errors,
 //!   timeout, body limit, the same-origin rule).
 
+pub mod admin;
 pub mod api;
 pub mod application;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clock;

@@ -1,5 +1,5 @@
 //! `thor`: serve the dashboard (the default), move features between REST and WebSocket
-//! (`thor cutover`), and manage users.
+//! (`thor cutover`), and manage users and their paper accounts (`thor users`, `thor accounts`).
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -23,30 +23,30 @@ enum Command {
     Serve,
     /// Move features between REST and WebSocket on the running server, and see the evidence.
     Cutover(thor_server::cli::CutoverArgs),
-    /// Manage the people who sign in.
+    /// Manage the people who sign in: add, list, disable, enable, set-role, set-password, audit.
     Users {
         #[command(subcommand)]
-        command: UsersCommand,
+        command: thor_server::admin::UsersCommand,
     },
-}
-
-#[derive(Subcommand)]
-enum UsersCommand {
-    /// Set a user's password, read from standard input (one line); ends their sessions.
-    SetPassword {
-        /// The username, e.g. demo, demo2 or ops.
-        username: String,
+    /// Traders' paper accounts: import them from a TOML or CSV file.
+    Accounts {
+        #[command(subcommand)]
+        command: thor_server::admin::AccountsCommand,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn")),
-        )
-        .init();
+    let logs = tracing_subscriber::fmt().with_env_filter(
+        EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn")),
+    );
+    // The commands print what was asked for on standard output; their log goes beside errors.
+    if matches!(cli.command, None | Some(Command::Serve)) {
+        logs.init();
+    } else {
+        logs.with_writer(std::io::stderr).init();
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -72,9 +72,14 @@ fn main() -> ExitCode {
                 std::process::exit(i32::from(code));
             }
             Command::Serve => serve(cli.config).await,
-            Command::Users {
-                command: UsersCommand::SetPassword { username },
-            } => set_password(cli.config, &username).await,
+            Command::Users { command } => {
+                let settings = Settings::load(cli.config.as_deref())?;
+                thor_server::admin::users(&settings, command).await
+            }
+            Command::Accounts { command } => {
+                let settings = Settings::load(cli.config.as_deref())?;
+                thor_server::admin::accounts(&settings, command).await
+            }
         }
     });
     match result {
@@ -96,35 +101,6 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
         stop.cancel();
     });
     app.run_until_stopped().await
-}
-
-async fn set_password(config: Option<PathBuf>, username: &str) -> anyhow::Result<()> {
-    use std::io::{BufRead, IsTerminal};
-    let settings = Settings::load(config.as_deref())?;
-    let db = thor_server::db::Database::open(&settings.database_url()).await?;
-    thor_server::auth::seed_default_users(&db).await?;
-    if std::io::stdin().is_terminal() {
-        eprint!("new password for {username}: ");
-    }
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    let password = line.trim_end_matches(['\r', '\n']);
-    let user = thor_server::auth::set_password(&db, username, password).await?;
-    db.close().await;
-    // Running servers close the user's sockets within a second by themselves (they check the
-    // database); with Redis they hear of it at once, and forget the cached sessions too.
-    if let Some(url) = &settings.hub.redis_url {
-        let ended = thor_server::auth::Ended::User(user);
-        if let Err(e) =
-            thor_server::auth::announce(url.expose(), &settings.hub.redis_prefix, &ended).await
-        {
-            eprintln!(
-                "thor: could not tell the running servers over Redis ({e:#}); they will notice within a second"
-            );
-        }
-    }
-    eprintln!("thor: password of {username} changed; their sessions have ended");
-    Ok(())
 }
 
 async fn shutdown_signal() {

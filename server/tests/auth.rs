@@ -169,7 +169,7 @@ async fn off_loopback_the_demo_passwords_stop_the_start_until_changed_or_allowed
     let db = app.database();
     drop(app);
     for (name, _, _) in thor_server::auth::DEFAULT_USERS {
-        thor_server::auth::set_password(&db, name, &format!("{name}-real-password"))
+        thor_server::auth::set_password(&db, name, &format!("{name}-real-password"), "test")
             .await
             .expect("password set");
     }
@@ -186,7 +186,7 @@ async fn thor_users_set_password_changes_it_and_ends_sessions() {
     let old_session = session_pair(&login(&app, "demo", "demo").await);
     let data_dir = app.data_dir.path().to_path_buf();
 
-    let output = set_password_cli(&data_dir, "demo", b"tr0ub4dor&3\n");
+    let output = set_password_cli(&data_dir, "demo", b"correct horse battery\n");
     assert!(
         output.status.success(),
         "{}",
@@ -198,7 +198,7 @@ async fn thor_users_set_password_changes_it_and_ends_sessions() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        login(&app, "demo", "tr0ub4dor&3").await.status(),
+        login(&app, "demo", "correct horse battery").await.status(),
         StatusCode::OK
     );
     assert_eq!(
@@ -212,7 +212,7 @@ async fn thor_users_set_password_changes_it_and_ends_sessions() {
     let empty = set_password_cli(&data_dir, "demo", b"\n");
     assert_eq!(empty.status.code(), Some(1));
     assert_eq!(
-        login(&app, "demo", "tr0ub4dor&3").await.status(),
+        login(&app, "demo", "correct horse battery").await.status(),
         StatusCode::OK
     );
     app.stop().await;

@@ -3,63 +3,10 @@
 
 mod common;
 
+use common::TempDatabase;
 use serde_json::Value;
+use sqlx::Connection;
 use sqlx::postgres::PgConnection;
-use sqlx::{AssertSqlSafe, Connection};
-use thor_server::config::DatabaseUrl;
-
-fn server_url() -> String {
-    std::env::var("THOR_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
-}
-
-/// A fresh, empty database; dropped (with its connections) when the guard goes.
-struct TempDatabase {
-    name: String,
-}
-
-impl TempDatabase {
-    async fn create() -> Self {
-        let name = format!(
-            "thor_test_{}_{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        );
-        let mut admin = PgConnection::connect(&format!("{}/postgres", server_url()))
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "PostgreSQL must be running for this test (THOR_TEST_POSTGRES_URL={}): {e}",
-                    server_url()
-                )
-            });
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&mut admin)
-            .await
-            .expect("create the test database");
-        Self { name }
-    }
-
-    fn url(&self) -> DatabaseUrl {
-        DatabaseUrl::new(format!("{}/{}", server_url(), self.name))
-    }
-
-    async fn drop_it(self) {
-        let mut admin = PgConnection::connect(&format!("{}/postgres", server_url()))
-            .await
-            .expect("connect to drop");
-        sqlx::query(AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-            self.name
-        )))
-        .execute(&mut admin)
-        .await
-        .expect("drop the test database");
-    }
-}
 
 #[tokio::test]
 async fn thor_runs_on_postgres_and_its_runs_persist() {

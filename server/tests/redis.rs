@@ -737,3 +737,88 @@ async fn a_session_end_notice_over_redis_closes_the_sockets_at_once() {
     other.stop().await;
     forget(&redis, &prefix).await;
 }
+
+/// `thor users disable`, run beside the servers, tells every instance over Redis at once (a
+/// notice naming the user, on `P:sessions`), and the user's sockets on every instance close.
+#[tokio::test]
+async fn disabling_a_user_tells_every_instance_over_redis() {
+    let redis = redis_url();
+    let prefix = unique_prefix("disable");
+    let data = tempfile::tempdir().expect("temp dir");
+    let one = start(data.path(), &redis, &prefix).await;
+    let other = start(data.path(), &redis, &prefix).await;
+    let cookie = common::sign_in_at(one.addr, "demo").await;
+    let mut sockets = Vec::new();
+    for instance in [&one, &other] {
+        let mut socket = common::ws_connect_at(instance.addr, &cookie, "").await;
+        let first = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("a first message");
+        assert!(matches!(first, Some(Ok(Message::Text(_)))));
+        sockets.push(socket);
+    }
+    let mut notices = redis::Client::open(redis.as_str())
+        .expect("a Redis URL")
+        .get_async_pubsub()
+        .await
+        .expect("a subscription");
+    notices
+        .subscribe(format!("{prefix}:sessions"))
+        .await
+        .expect("subscribed");
+
+    let cli = {
+        let (data, redis, prefix) = (data.path().to_path_buf(), redis.clone(), prefix.clone());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_thor"))
+                .args(["users", "disable", "demo"])
+                .env("THOR_DATA_DIR", &data)
+                .env("REDIS_URL", &redis)
+                .env("THOR_REDIS_PREFIX", &prefix)
+                .env_remove("DATABASE_URL")
+                .env_remove("THOR_CONFIG")
+                .current_dir(&data)
+                .output()
+                .expect("thor runs")
+        })
+        .await
+        .expect("joins")
+    };
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let notice = tokio::time::timeout(Duration::from_secs(2), notices.on_message().next())
+        .await
+        .expect("a notice within 2 s")
+        .expect("the subscription is open");
+    let ended: thor_server::auth::Ended =
+        serde_json::from_slice(notice.get_payload_bytes()).expect("a session notice");
+    let pool = sqlx::SqlitePool::connect(common::sqlite_url(data.path()).expose())
+        .await
+        .expect("the shared database");
+    let demo: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'demo'")
+        .fetch_one(&pool)
+        .await
+        .expect("demo's id");
+    pool.close().await;
+    assert_eq!(ended, thor_server::auth::Ended::User(demo));
+    for socket in &mut sockets {
+        let code = tokio::time::timeout(Duration::from_secs(1), async {
+            loop {
+                match socket.next().await {
+                    Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                    Some(Ok(_)) => continue,
+                    None | Some(Err(_)) => return None,
+                }
+            }
+        })
+        .await
+        .expect("closed within a second");
+        assert_eq!(code, Some(app::protocol::close_code::SESSION_ENDED));
+    }
+    one.stop().await;
+    other.stop().await;
+    forget(&redis, &prefix).await;
+}

@@ -1,17 +1,17 @@
 //! `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me`.
 //!
 //! Login and logout speak two dialects. A JSON body (scripts, tests) gets JSON answers and the
-//! status that fits (200, 204, 400, 401). A form post (`application/x-www-form-urlencoded`, the
+//! status that fits (200, 204, 400, 401, and 403 for a disabled user). A form post (`application/x-www-form-urlencoded`, the
 //! sign-in page and the sign-out button, which work without JavaScript) gets `303 See Other`: to
-//! the dashboard, back to `/login?error=1` on wrong credentials, or to `/login` after signing
-//! out. A form body that cannot be read is still a 400 (413 when too large).
+//! the dashboard, back to `/login?error=1` on wrong credentials (`/login?error=disabled` for a
+//! disabled user's right password), or to `/login` after signing out. A form body that cannot be read is still a 400 (413 when too large).
 //!
 //! Either way a sign-in is throttled (429 with `Retry-After`) after too many wrong passwords for
 //! its username or from its address, before any password is hashed. Cross-site posts never get
 //! here: `auth::refuse_cross_site` stands in front of every state-changing route.
 
 use super::{ApiError, parse_json};
-use crate::auth::{self, CurrentUser, User};
+use crate::auth::{self, CurrentUser, SignIn, User};
 use crate::state::AppState;
 use app::LOGIN_PATH;
 use axum::Json;
@@ -42,6 +42,8 @@ const MAX_FIELD: usize = 256;
 
 /// Where the sign-in form sends a browser back to after wrong credentials.
 const LOGIN_FAILED: &str = "/login?error=1";
+/// Where it sends a disabled user (their password was right).
+const LOGIN_DISABLED: &str = "/login?error=disabled";
 
 #[tracing::instrument(skip_all)]
 pub async fn login(State(state): State<AppState>, request: Request) -> Response {
@@ -83,9 +85,11 @@ async fn json_login(
             "username and password are at most {MAX_FIELD} bytes"
         )));
     }
-    let user = check_password(state, address, &login.username, &login.password)
-        .await?
-        .ok_or(ApiError::BadCredentials)?;
+    let user = match check_password(state, address, &login.username, &login.password).await? {
+        SignIn::Accepted(user) => user,
+        SignIn::Refused => return Err(ApiError::BadCredentials),
+        SignIn::Disabled(user) => return Err(ApiError::Disabled(user.username)),
+    };
     let token = start_session(state, &user).await?;
     let mut response = (StatusCode::OK, Json(user)).into_response();
     response.headers_mut().insert(
@@ -116,14 +120,21 @@ async fn form_login(
         && !login.password.is_empty()
         && login.username.len() <= MAX_FIELD
         && login.password.len() <= MAX_FIELD;
-    let user = if plausible {
+    let checked = if plausible {
         check_password(state, address, &login.username, &login.password).await?
     } else {
-        None
+        SignIn::Refused
     };
-    let Some(user) = user else {
-        tracing::info!("a sign-in form had wrong credentials");
-        return Ok(Redirect::to(LOGIN_FAILED).into_response());
+    let user = match checked {
+        SignIn::Accepted(user) => user,
+        SignIn::Refused => {
+            tracing::info!("a sign-in form had wrong credentials");
+            return Ok(Redirect::to(LOGIN_FAILED).into_response());
+        }
+        SignIn::Disabled(user) => {
+            tracing::info!(user = %user.username, "refused a disabled user's sign-in");
+            return Ok(Redirect::to(LOGIN_DISABLED).into_response());
+        }
     };
     let token = start_session(state, &user).await?;
     let mut response = Redirect::to("/").into_response();
@@ -134,14 +145,14 @@ async fn form_login(
     Ok(response)
 }
 
-/// The user, if the password is theirs; a throttled username or address is refused before any
+/// Whether the password is the user's; a throttled username or address is refused before any
 /// hashing. The attempt counts against both (while it runs, and for good if it was wrong).
 async fn check_password(
     state: &AppState,
     address: Option<IpAddr>,
     username: &str,
     password: &str,
-) -> Result<Option<User>, ApiError> {
+) -> Result<SignIn, ApiError> {
     let throttle = &state.login_throttle;
     if let Err(retry_after) = throttle.attempt(username, address, Instant::now()) {
         tracing::warn!(
@@ -152,7 +163,7 @@ async fn check_password(
     }
     let checked = auth::authenticate(&state.db, &state.password_checks, username, password).await;
     // Only a wrong password counts for good (not a right one, nor a database failure).
-    if !matches!(checked, Ok(None)) {
+    if !matches!(checked, Ok(SignIn::Refused)) {
         throttle.give_back(username, address);
     }
     checked.map_err(ApiError::database)
@@ -163,6 +174,10 @@ async fn start_session(state: &AppState, user: &User) -> Result<String, ApiError
         .await
         .map_err(ApiError::database)?;
     tracing::info!(user = %user.username, "signed in");
+    // Only for `thor users list`: a failure here must not undo the sign-in.
+    if let Err(e) = auth::record_sign_in(&state.db, user.id).await {
+        tracing::warn!(error = %e, user = %user.username, "cannot record the sign-in time");
+    }
     Ok(token)
 }
 

@@ -20,8 +20,9 @@ pub use session::{
 pub use sessions::{CACHE_TTL, Ended, SWEEP_EVERY, Sessions, SignedIn, announce};
 pub use throttle::LoginThrottle;
 pub use users::{
-    DEFAULT_USERS, Role, User, authenticate, default_passwords_in_use, seed_default_users,
-    set_password,
+    DEFAULT_USERS, Listed, Outcome, PASSWORD_RULE, Role, SignIn, USERNAME_RULE, User, add_user,
+    authenticate, check_password_rule, check_username, default_passwords_in_use, list_users,
+    record_sign_in, seed_default_users, set_disabled, set_password, set_role, user_exists,
 };
 
 use crate::error::ApiError;

@@ -63,15 +63,17 @@ pub async fn user_for_token(db: &Database, token: &str) -> Result<Option<User>, 
         .map(|(user, _)| user))
 }
 
-/// The user of the live session whose token hashes to `hash`, and when it expires (ms).
+/// The user of the live session whose token hashes to `hash`, and when it expires (ms). A
+/// disabled user's session is not live, even if one was made while they were being disabled.
 pub async fn live_session(db: &Database, hash: &str) -> Result<Option<(User, i64)>, sqlx::Error> {
     let row: Option<SessionRow> = on_pool!(db, pool => sqlx::query_as(
         "SELECT u.id, u.username, u.password_hash, u.role, u.default_password, s.expires_at \
          FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.token_hash = $1 AND s.expires_at > $2",
+         WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = $3",
     )
     .bind(hash)
     .bind(now_ms())
+    .bind(false)
     .fetch_optional(pool)
     .await)?;
     Ok(row.and_then(|row| {
@@ -87,7 +89,8 @@ struct SessionRow {
     expires_at: i64,
 }
 
-/// Of the sessions named by their hashes, those still live (not deleted, not expired).
+/// Of the sessions named by their hashes, those still live (not deleted, not expired, not a
+/// disabled user's).
 pub async fn live_among(db: &Database, hashes: &[&str]) -> Result<Vec<String>, sqlx::Error> {
     // Bounded statements: SQLite allows 32,766 parameters, PostgreSQL 65,535.
     const CHUNK: usize = 500;
@@ -96,9 +99,11 @@ pub async fn live_among(db: &Database, hashes: &[&str]) -> Result<Vec<String>, s
     for chunk in hashes.chunks(CHUNK) {
         let found: Vec<String> = on_pool!(db, pool => {
             let mut query = sqlx::QueryBuilder::new(
-                "SELECT token_hash FROM sessions WHERE expires_at > ",
+                "SELECT s.token_hash FROM sessions s JOIN users u ON u.id = s.user_id \
+                 WHERE s.expires_at > ",
             );
-            query.push_bind(now).push(" AND token_hash IN (");
+            query.push_bind(now).push(" AND u.disabled = ");
+            query.push_bind(false).push(" AND s.token_hash IN (");
             let mut list = query.separated(", ");
             for hash in chunk {
                 list.push_bind(*hash);

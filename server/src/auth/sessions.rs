@@ -60,7 +60,7 @@ pub struct SignedIn {
 pub enum Ended {
     /// One session, by its token hash.
     Session(String),
-    /// Every session of this user (their password changed).
+    /// Every session of this user (their password or role changed, or they were disabled).
     User(i64),
 }
 
@@ -184,9 +184,13 @@ impl Sessions {
         else {
             return Ok(None);
         };
-        let account = crate::trading::accounts::account_id_of(db, user.id)
-            .await
-            .map_err(ApiError::database)?;
+        // A trader made an operator keeps their account's rows, but an operator has none.
+        let account = match user.role {
+            Role::Trader => crate::trading::accounts::account_id_of(db, user.id)
+                .await
+                .map_err(ApiError::database)?,
+            Role::Operator => None,
+        };
         let session: Arc<str> = Arc::from(hash);
         let signed_in = Arc::new(SignedIn {
             user,

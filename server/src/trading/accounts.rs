@@ -72,15 +72,27 @@ pub async fn seed_demo_accounts(db: &Database) -> anyhow::Result<usize> {
         .await)
         .with_context(|| format!("cannot look up {username}'s account"))?;
         let Some(user_id) = user else { continue };
-        let account_id: i64 = on_pool!(db, pool => sqlx::query_scalar(
-            "INSERT INTO accounts (user_id, account_number, cash_cents) VALUES ($1, $2, $3) RETURNING id",
+        // An imported account may have taken the demo number; the start must not fail on it.
+        let account_id: Option<i64> = on_pool!(db, pool => sqlx::query_scalar(
+            "INSERT INTO accounts (user_id, account_number, cash_cents) \
+             SELECT $1, $2, $3 WHERE NOT EXISTS \
+             (SELECT 1 FROM accounts WHERE account_number = $4) RETURNING id",
         )
         .bind(user_id)
         .bind(number)
         .bind(cash)
-        .fetch_one(pool)
+        .bind(number)
+        .fetch_optional(pool)
         .await)
         .with_context(|| format!("cannot create {username}'s account"))?;
+        let Some(account_id) = account_id else {
+            tracing::warn!(
+                user = username,
+                number,
+                "the demo account number is taken; {username} gets no demo account"
+            );
+            continue;
+        };
         for (symbol, quantity, entry) in holdings {
             on_pool!(db, pool => sqlx::query(
                 "INSERT INTO positions (account_id, symbol, quantity, entry_price_cents) VALUES ($1, $2, $3, $4)",

@@ -5,6 +5,8 @@
 
 pub mod page;
 
+use sqlx::postgres::PgConnection;
+use sqlx::{AssertSqlSafe, Connection};
 use std::net::SocketAddr;
 use std::time::Duration;
 use thor_server::config::DatabaseUrl;
@@ -151,4 +153,59 @@ pub async fn ws_connect_at(addr: SocketAddr, cookie: &str, query: &str) -> Socke
         .await
         .expect("upgrade accepted")
         .0
+}
+
+/// The test PostgreSQL server (`THOR_TEST_POSTGRES_URL`).
+pub fn postgres_server_url() -> String {
+    std::env::var("THOR_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+}
+
+/// A fresh, empty PostgreSQL database on the test server; [`TempDatabase::drop_it`] drops it
+/// with its connections.
+pub struct TempDatabase {
+    pub name: String,
+}
+
+impl TempDatabase {
+    pub async fn create() -> Self {
+        let name = format!(
+            "thor_test_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
+        let mut admin = PgConnection::connect(&format!("{}/postgres", postgres_server_url()))
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL must be running for this test (THOR_TEST_POSTGRES_URL={}): {e}",
+                    postgres_server_url()
+                )
+            });
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut admin)
+            .await
+            .expect("create the test database");
+        Self { name }
+    }
+
+    pub fn url(&self) -> DatabaseUrl {
+        DatabaseUrl::new(format!("{}/{}", postgres_server_url(), self.name))
+    }
+
+    pub async fn drop_it(self) {
+        let mut admin = PgConnection::connect(&format!("{}/postgres", postgres_server_url()))
+            .await
+            .expect("connect to drop");
+        sqlx::query(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut admin)
+        .await
+        .expect("drop the test database");
+    }
 }
