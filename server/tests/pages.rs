@@ -116,6 +116,11 @@ async fn wrong_credentials_on_the_form_go_back_to_the_form_with_an_error_and_no_
     let html = page.text().await.expect("html");
     assert!(html.contains("Wrong username or password"), "{html:.400}");
 
+    let disabled = get(&app, "/login?error=disabled", None).await;
+    let html = disabled.text().await.expect("html");
+    assert!(html.contains("This account is disabled"), "{html:.400}");
+    assert!(!html.contains("Wrong username or password"));
+
     let plain = get(&app, "/login", None).await.text().await.expect("html");
     assert!(plain.contains(r#"action="/api/auth/login""#));
     assert!(!plain.contains("Wrong username or password"));
