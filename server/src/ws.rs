@@ -307,6 +307,9 @@ async fn serve(
     }
 }
 
+/// Frames the fault switch's `delay` may hold back per connection.
+const MAX_DELAYED: usize = 4096;
+
 /// Sleeps until `due`, or forever without one.
 async fn sleep_until(due: Option<tokio::time::Instant>) {
     match due {
@@ -332,7 +335,10 @@ async fn send_all(
             Action::Replace(text) => text,
             Action::Drop => continue,
             Action::Delay(by) => {
-                if let Some((_, delayed)) = faults.as_mut() {
+                // Bounded like every other queue here: beyond it the fault drops instead.
+                if let Some((_, delayed)) = faults.as_mut()
+                    && delayed.len() < MAX_DELAYED
+                {
                     delayed.push_back((tokio::time::Instant::now() + by, frame.clone()));
                 }
                 continue;
