@@ -677,17 +677,7 @@ async fn signing_out_on_one_instance_closes_the_sessions_sockets_on_the_others()
         .await
         .expect("request");
     assert_eq!(out.status(), 204);
-    let code = tokio::time::timeout(Duration::from_millis(1500), async {
-        loop {
-            match socket.next().await {
-                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
-                Some(Ok(_)) => continue,
-                None | Some(Err(_)) => return None,
-            }
-        }
-    })
-    .await
-    .expect("the other instance closes the socket within a second");
+    let code = common::close_code_within(&mut socket, Duration::from_millis(1500)).await;
     assert_eq!(code, Some(app::protocol::close_code::SESSION_ENDED));
     assert_eq!(me(other.addr).await, 401);
     one.stop().await;
@@ -720,17 +710,7 @@ async fn a_session_end_notice_over_redis_closes_the_sockets_at_once() {
         .await
         .expect("published");
     for socket in &mut sockets {
-        let code = tokio::time::timeout(Duration::from_secs(1), async {
-            loop {
-                match socket.next().await {
-                    Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
-                    Some(Ok(_)) => continue,
-                    None | Some(Err(_)) => return None,
-                }
-            }
-        })
-        .await
-        .expect("closed within a second");
+        let code = common::close_code_within(socket, Duration::from_secs(1)).await;
         assert_eq!(code, Some(app::protocol::close_code::SESSION_ENDED));
     }
     one.stop().await;
@@ -805,17 +785,7 @@ async fn disabling_a_user_tells_every_instance_over_redis() {
     pool.close().await;
     assert_eq!(ended, thor_server::auth::Ended::User(demo));
     for socket in &mut sockets {
-        let code = tokio::time::timeout(Duration::from_secs(1), async {
-            loop {
-                match socket.next().await {
-                    Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
-                    Some(Ok(_)) => continue,
-                    None | Some(Err(_)) => return None,
-                }
-            }
-        })
-        .await
-        .expect("closed within a second");
+        let code = common::close_code_within(socket, Duration::from_secs(1)).await;
         assert_eq!(code, Some(app::protocol::close_code::SESSION_ENDED));
     }
     one.stop().await;

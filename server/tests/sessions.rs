@@ -17,21 +17,6 @@ const WITHIN: Duration = Duration::from_secs(1);
 /// Slack for a loaded machine on top of [`WITHIN`] (the close itself is a round trip).
 const SLACK: Duration = Duration::from_millis(500);
 
-/// Reads until the server closes the socket; its close code, or a panic after `limit`.
-async fn close_code_within(socket: &mut common::Socket, limit: Duration) -> Option<u16> {
-    tokio::time::timeout(limit, async {
-        loop {
-            match socket.next().await {
-                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
-                Some(Ok(_)) => continue,
-                None | Some(Err(_)) => return None,
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("the socket is still open after {limit:?}"))
-}
-
 /// Waits until the socket has its first message (it is registered and serving).
 async fn serving(socket: &mut common::Socket) {
     let first = tokio::time::timeout(Duration::from_secs(5), socket.next())
@@ -87,7 +72,7 @@ async fn signing_out_closes_that_sessions_sockets_and_no_others() {
     // … and within a second for its sockets.
     for s in [&mut socket, &mut second] {
         assert_eq!(
-            close_code_within(s, WITHIN + SLACK).await,
+            common::close_code_within(s, WITHIN + SLACK).await,
             Some(close_code::SESSION_ENDED)
         );
     }
@@ -120,7 +105,7 @@ async fn a_password_change_closes_every_socket_of_that_user() {
     );
     for s in [&mut a, &mut b] {
         assert_eq!(
-            close_code_within(s, WITHIN + SLACK).await,
+            common::close_code_within(s, WITHIN + SLACK).await,
             Some(close_code::SESSION_ENDED)
         );
     }
@@ -148,7 +133,7 @@ async fn an_expired_session_closes_its_sockets() {
         .await
         .expect("update");
     assert_eq!(
-        close_code_within(&mut socket, WITHIN + SLACK + Duration::from_millis(300)).await,
+        common::close_code_within(&mut socket, WITHIN + SLACK + Duration::from_millis(300)).await,
         Some(close_code::SESSION_ENDED)
     );
     assert_eq!(me(&app, &cookie).await, StatusCode::UNAUTHORIZED);

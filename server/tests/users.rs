@@ -472,21 +472,6 @@ async fn get(app: &common::TestApp, path: &str, cookie: &str) -> (StatusCode, Va
     (status, response.json().await.expect("JSON"))
 }
 
-/// Reads until the server closes the socket; its close code.
-async fn close_code_within(socket: &mut common::Socket, limit: Duration) -> Option<u16> {
-    tokio::time::timeout(limit, async {
-        loop {
-            match socket.next().await {
-                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
-                Some(Ok(_)) => continue,
-                None | Some(Err(_)) => return None,
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("the socket is still open after {limit:?}"))
-}
-
 /// The first socket message of `kind`, within 5 s.
 async fn first_of(socket: &mut common::Socket, kind: &str) -> Value {
     tokio::time::timeout(Duration::from_secs(5), async {
@@ -522,7 +507,7 @@ async fn a_disabled_user_cannot_sign_in_and_their_open_socket_closes() {
 
     thor.run_async(&["users", "disable", "demo"], "").await.ok();
     assert_eq!(
-        close_code_within(&mut socket, Duration::from_millis(1500)).await,
+        common::close_code_within(&mut socket, Duration::from_millis(1500)).await,
         Some(app::protocol::close_code::SESSION_ENDED)
     );
     let (status, body) = get(&app, "/api/positions", &cookie).await;

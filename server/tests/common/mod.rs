@@ -209,3 +209,21 @@ impl TempDatabase {
         .expect("drop the test database");
     }
 }
+
+/// Reads until the server closes the socket; its close code (`None` if it just ends), or a
+/// panic after `limit`.
+pub async fn close_code_within(socket: &mut Socket, limit: Duration) -> Option<u16> {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    tokio::time::timeout(limit, async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                None | Some(Err(_)) => return None,
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the socket is still open after {limit:?}"))
+}
