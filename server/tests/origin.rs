@@ -9,13 +9,7 @@ use serde_json::{Value, json};
 const EVIL: &str = "http://evil.example";
 
 async fn me(app: &common::TestApp, cookie: &str) -> StatusCode {
-    reqwest::Client::new()
-        .get(app.url("/api/auth/me"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .expect("request")
-        .status()
+    common::status_at(app.addr, "/api/auth/me", cookie).await
 }
 
 #[tokio::test]

@@ -698,10 +698,7 @@ async fn a_session_end_notice_over_redis_closes_the_sockets_at_once() {
     let mut sockets = Vec::new();
     for instance in [&one, &other] {
         let mut socket = common::ws_connect_at(instance.addr, &cookie, "").await;
-        let first = tokio::time::timeout(Duration::from_secs(5), socket.next())
-            .await
-            .expect("a first message");
-        assert!(matches!(first, Some(Ok(Message::Text(_)))));
+        common::serving(&mut socket).await;
         sockets.push(socket);
     }
     let token = cookie.trim_start_matches("thor_session=");
@@ -731,10 +728,7 @@ async fn disabling_a_user_tells_every_instance_over_redis() {
     let mut sockets = Vec::new();
     for instance in [&one, &other] {
         let mut socket = common::ws_connect_at(instance.addr, &cookie, "").await;
-        let first = tokio::time::timeout(Duration::from_secs(5), socket.next())
-            .await
-            .expect("a first message");
-        assert!(matches!(first, Some(Ok(Message::Text(_)))));
+        common::serving(&mut socket).await;
         sockets.push(socket);
     }
     let mut notices = redis::Client::open(redis.as_str())

@@ -5,44 +5,22 @@
 mod common;
 
 use app::protocol::close_code;
-use futures::StreamExt;
 use reqwest::StatusCode;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::Message;
 
 /// The time a session's end may take to reach its sockets.
 const WITHIN: Duration = Duration::from_secs(1);
 /// Slack for a loaded machine on top of [`WITHIN`] (the close itself is a round trip).
 const SLACK: Duration = Duration::from_millis(500);
 
-/// Waits until the socket has its first message (it is registered and serving).
-async fn serving(socket: &mut common::Socket) {
-    let first = tokio::time::timeout(Duration::from_secs(5), socket.next())
-        .await
-        .expect("a first message");
-    assert!(matches!(first, Some(Ok(Message::Text(_)))), "{first:?}");
-}
-
 async fn me(app: &common::TestApp, cookie: &str) -> StatusCode {
-    reqwest::Client::new()
-        .get(app.url("/api/auth/me"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .expect("request")
-        .status()
+    common::status_at(app.addr, "/api/auth/me", cookie).await
 }
 
 async fn balance(app: &common::TestApp, cookie: &str) -> StatusCode {
-    reqwest::Client::new()
-        .get(app.url("/api/account/balance"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .expect("request")
-        .status()
+    common::status_at(app.addr, "/api/account/balance", cookie).await
 }
 
 #[tokio::test]
@@ -54,7 +32,7 @@ async fn signing_out_closes_that_sessions_sockets_and_no_others() {
     let mut second = common::ws_connect(&app, &cookie, "").await;
     let mut other = common::ws_connect(&app, &other_session, "").await;
     for s in [&mut socket, &mut second, &mut other] {
-        serving(s).await;
+        common::serving(s).await;
     }
     // Cached by now: REST works with the session.
     assert_eq!(balance(&app, &cookie).await, StatusCode::OK);
@@ -78,7 +56,7 @@ async fn signing_out_closes_that_sessions_sockets_and_no_others() {
     }
     // The user's other session (another browser) is untouched.
     assert_eq!(me(&app, &other_session).await, StatusCode::OK);
-    serving(&mut other).await;
+    common::serving(&mut other).await;
     app.stop().await;
 }
 
@@ -92,7 +70,7 @@ async fn a_password_change_closes_every_socket_of_that_user() {
     let mut b = common::ws_connect(&app, &second, "").await;
     let mut c = common::ws_connect(&app, &bystander, "").await;
     for s in [&mut a, &mut b, &mut c] {
-        serving(s).await;
+        common::serving(s).await;
     }
     assert_eq!(balance(&app, &first).await, StatusCode::OK);
 
@@ -111,7 +89,7 @@ async fn a_password_change_closes_every_socket_of_that_user() {
     }
     assert_eq!(balance(&app, &first).await, StatusCode::UNAUTHORIZED);
     assert_eq!(me(&app, &second).await, StatusCode::UNAUTHORIZED);
-    serving(&mut c).await;
+    common::serving(&mut c).await;
     assert_eq!(me(&app, &bystander).await, StatusCode::OK);
     app.stop().await;
 }
@@ -121,7 +99,7 @@ async fn an_expired_session_closes_its_sockets() {
     let app = common::spawn_app().await;
     let cookie = common::sign_in(&app, "demo").await;
     let mut socket = common::ws_connect(&app, &cookie, "").await;
-    serving(&mut socket).await;
+    common::serving(&mut socket).await;
     // The session runs out a moment from now.
     let soon = thor_server::clock::now_ms() + 300;
     let thor_server::db::Database::Sqlite(pool) = &app.db else {

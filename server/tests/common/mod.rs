@@ -227,3 +227,24 @@ pub async fn close_code_within(socket: &mut Socket, limit: Duration) -> Option<u
     .await
     .unwrap_or_else(|_| panic!("the socket is still open after {limit:?}"))
 }
+
+/// Waits (at most 5 s) for the socket's first message: it is registered and serving.
+pub async fn serving(socket: &mut Socket) {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let first = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("a first message");
+    assert!(matches!(first, Some(Ok(Message::Text(_)))), "{first:?}");
+}
+
+/// The status of a `GET path` from the server at `addr` with the session `cookie`.
+pub async fn status_at(addr: SocketAddr, path: &str, cookie: &str) -> reqwest::StatusCode {
+    reqwest::Client::new()
+        .get(format!("http://{addr}{path}"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("request")
+        .status()
+}
