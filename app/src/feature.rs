@@ -70,7 +70,7 @@ impl Feature {
         match self {
             Feature::AccountBalance => &[Topic::AccountBalance],
             Feature::Positions => &[Topic::Positions],
-            Feature::Intraday => &[Topic::IntradayBar, Topic::Vwap],
+            Feature::Intraday => &[Topic::IntradayBar, Topic::FormingBar, Topic::Vwap],
             Feature::GlobalMarket => &[Topic::MarketStatus],
         }
     }
@@ -103,13 +103,11 @@ impl Feature {
         }
     }
 
-    /// How often the feature's socket messages arrive: its cadence, but for intraday, whose
-    /// socket carries closed bars, one a minute per symbol. Staleness is judged against this.
+    /// How often the feature's socket messages arrive: its cadence (intraday's forming bars
+    /// come every second, between the closed bars of each minute). Staleness is judged
+    /// against this.
     pub fn update_interval(self) -> Duration {
-        match self {
-            Feature::Intraday => Duration::from_secs(60),
-            _ => self.cadence(),
-        }
+        self.cadence()
     }
 
     /// The panel's title, as a trader reads it.

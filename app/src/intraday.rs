@@ -46,6 +46,43 @@ pub struct IntradayBars {
     pub symbol: String,
     pub since: DateTime<Utc>,
     pub bars: Vec<IntradayBar>,
+    /// The bar still forming, while the symbol trades (what `forming_bar` last carried).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forming: Option<IntradayBar>,
+    /// The session's trading before `since`, so the session VWAP can be drawn from `bars` on.
+    #[serde(default)]
+    pub before: SessionSoFar,
+}
+
+/// Trading of a VWAP session (a UTC day) up to some instant: `sum(price × size)` and `sum(size)`.
+/// The session VWAP after a run of bars is `(pv + Σ bar.vwap × bar.volume) / (volume + Σ
+/// bar.volume)`: see [`session_vwaps`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionSoFar {
+    pub pv: f64,
+    pub volume: u64,
+}
+
+/// The session VWAP at the close of each bar (oldest first), starting from `before`; a bar of
+/// a later UTC day starts a new session. `None` where nothing has traded yet.
+pub fn session_vwaps<'a>(
+    before: SessionSoFar,
+    bars: impl IntoIterator<Item = &'a IntradayBar>,
+) -> Vec<Option<f64>> {
+    let mut so_far = before;
+    let mut day = None;
+    bars.into_iter()
+        .map(|bar| {
+            let bar_day = bar.timestamp_minute.date_naive();
+            if day.is_some_and(|d| d != bar_day) {
+                so_far = SessionSoFar::default();
+            }
+            day = Some(bar_day);
+            so_far.pv += bar.vwap * bar.volume as f64;
+            so_far.volume += bar.volume;
+            (so_far.volume > 0).then(|| so_far.pv / so_far.volume as f64)
+        })
+        .collect()
 }
 
 /// Rounds a price to whole cents (2 decimal places), halves away from zero.
@@ -117,6 +154,30 @@ mod tests {
         assert_eq!(value["session_vwap"], 230.12);
         assert_eq!(value["session_volume"], 42_000);
         assert_eq!(serde_json::from_value::<Vwap>(value).unwrap(), vwap);
+    }
+
+    #[test]
+    fn the_session_vwap_runs_on_from_what_traded_before_and_restarts_each_day() {
+        let mut first = sample_bar();
+        first.vwap = 10.0;
+        first.volume = 100;
+        let mut second = sample_bar();
+        second.timestamp_minute = first.timestamp_minute + chrono::Duration::minutes(1);
+        second.vwap = 20.0;
+        second.volume = 300;
+        let mut next_day = sample_bar();
+        next_day.timestamp_minute = first.timestamp_minute + chrono::Duration::days(1);
+        next_day.vwap = 7.0;
+        next_day.volume = 5;
+        let before = SessionSoFar {
+            pv: 5.0 * 100.0,
+            volume: 100,
+        };
+        let line = session_vwaps(before, [&first, &second, &next_day]);
+        assert_eq!(line, vec![Some(7.5), Some(15.0), Some(7.0)]);
+        let mut empty = sample_bar();
+        empty.volume = 0;
+        assert_eq!(session_vwaps(SessionSoFar::default(), [&empty]), vec![None]);
     }
 
     #[test]

@@ -713,6 +713,8 @@ mod tests {
                     .single()
                     .expect("time"),
                 bars,
+                forming: None,
+                before: Default::default(),
             },
         };
         let rest = answer(vec![

@@ -20,6 +20,8 @@ pub enum Topic {
     AccountBalance,
     Positions,
     IntradayBar,
+    /// The 1-minute bar still forming, per symbol, every second (state: only the newest counts).
+    FormingBar,
     Vwap,
     MarketStatus,
     Cutover,
@@ -40,11 +42,12 @@ pub enum Delivery {
 }
 
 impl Topic {
-    pub const ALL: [Topic; 8] = [
+    pub const ALL: [Topic; 9] = [
         Topic::Heartbeat,
         Topic::AccountBalance,
         Topic::Positions,
         Topic::IntradayBar,
+        Topic::FormingBar,
         Topic::Vwap,
         Topic::MarketStatus,
         Topic::Cutover,
@@ -57,6 +60,7 @@ impl Topic {
             Topic::AccountBalance => "account_balance",
             Topic::Positions => "positions",
             Topic::IntradayBar => "intraday_bar",
+            Topic::FormingBar => "forming_bar",
             Topic::Vwap => "vwap",
             Topic::MarketStatus => "market_status",
             Topic::Cutover => "cutover",
@@ -79,6 +83,7 @@ impl Topic {
             Topic::IntradayBar | Topic::Probe => Delivery::Replay,
             Topic::AccountBalance
             | Topic::Positions
+            | Topic::FormingBar
             | Topic::Vwap
             | Topic::MarketStatus
             | Topic::Cutover => Delivery::Latest,
@@ -87,7 +92,7 @@ impl Topic {
 
     /// Whether subscriptions to this topic can be narrowed to some symbols.
     pub fn per_symbol(self) -> bool {
-        matches!(self, Topic::IntradayBar | Topic::Vwap)
+        matches!(self, Topic::IntradayBar | Topic::FormingBar | Topic::Vwap)
     }
 }
 
@@ -113,6 +118,8 @@ pub enum ServerMessage {
     AccountBalance(AccountBalance),
     Positions(Positions),
     IntradayBar(IntradayBar),
+    /// The bar of the current minute so far; it closes as an `intraday_bar`.
+    FormingBar(IntradayBar),
     Vwap(Vwap),
     MarketStatus(GlobalMarkets),
     /// Every feature's flag, at once whenever one changes (and in every snapshot).
@@ -135,6 +142,7 @@ impl ServerMessage {
             ServerMessage::AccountBalance(_) => Some(Topic::AccountBalance),
             ServerMessage::Positions(_) => Some(Topic::Positions),
             ServerMessage::IntradayBar(_) => Some(Topic::IntradayBar),
+            ServerMessage::FormingBar(_) => Some(Topic::FormingBar),
             ServerMessage::Vwap(_) => Some(Topic::Vwap),
             ServerMessage::MarketStatus(_) => Some(Topic::MarketStatus),
             ServerMessage::Cutover(_) => Some(Topic::Cutover),

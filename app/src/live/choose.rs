@@ -154,14 +154,14 @@ mod tests {
             );
             assert!(polls_rest(Source::RestFallback));
         }
-        // Bars close once a minute: 5 s without one is normal, 4 minutes is not.
-        let between_bars = Conditions {
-            update_age_ms: Some(5_000.0),
+        // The forming bar moves every second: 2 s without it is normal, 5 s is not.
+        let between_ticks = Conditions {
+            update_age_ms: Some(2_000.0),
             ..healthy(&live)
         };
-        assert_eq!(source(Feature::Intraday, &between_bars), Source::WebSocket);
+        assert_eq!(source(Feature::Intraday, &between_ticks), Source::WebSocket);
         let no_bars = Conditions {
-            update_age_ms: Some(240_000.0),
+            update_age_ms: Some(5_000.0),
             ..healthy(&live)
         };
         assert_eq!(source(Feature::Intraday, &no_bars), Source::RestFallback);

@@ -1,6 +1,8 @@
 //! The intraday feature's REST resource ([`Feature::Intraday`]'s `rest_path`, with
-//! `?symbol=SPY&since=2026-03-09T14:00:00Z`): a symbol's closed 1-minute bars from `since` (default: the last two hours), oldest first, at most a day's worth. The
-//! answer is an envelope whose `seq` is the latest `intraday_bar` seq it includes.
+//! `?symbol=SPY&since=2026-03-09T14:00:00Z`): a symbol's closed 1-minute bars from `since`
+//! (default: the last two hours), oldest first, at most a day's worth, with the bar still forming
+//! and the session's trading before `since` (for the VWAP line). The answer is an envelope whose
+//! `seq` is the latest `intraday_bar` seq it includes.
 //!
 //! [`Feature::Intraday`]: app::feature::Feature::Intraday
 
@@ -10,8 +12,9 @@ use crate::hub::Audience;
 use crate::on_pool;
 use crate::state::AppState;
 use app::feature::Feature;
-use app::intraday::{IntradayBar, IntradayBars};
-use app::protocol::Topic;
+use app::intraday::{IntradayBar, IntradayBars, SessionSoFar};
+use app::parity::BarsAnswer;
+use app::protocol::{Envelope, ServerMessage, Topic};
 use app::symbol::Symbol;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -51,7 +54,7 @@ struct BarRow {
     trades: i64,
 }
 
-pub async fn bars(
+pub(crate) async fn bars(
     State(state): State<AppState>,
     query: Result<Query<BarsQuery>, QueryRejection>,
 ) -> Result<Json<BarsResponse>, ApiError> {
@@ -85,20 +88,60 @@ pub async fn bars(
             })?,
         None => state.clock.now() - Duration::hours(2),
     };
+    let answer = closed_bars(&state, &symbol, since).await?;
+    Ok(Json(BarsResponse {
+        kind: "intraday_bars",
+        seq: answer.seq,
+        epoch: answer.epoch,
+        ts: now_ms(),
+        data: answer.data,
+    }))
+}
 
+/// A known `symbol`'s closed bars from `since` (at most a day's worth), with the bar still
+/// forming and the session's trading before `since`: what REST answers and the page's first
+/// render shows. `seq` is the latest `intraday_bar` seq the bars include.
+pub async fn closed_bars(
+    state: &AppState,
+    symbol: &str,
+    since: DateTime<Utc>,
+) -> Result<BarsAnswer, ApiError> {
     // The seq is read before the bars: the answer holds at least every bar up to it.
     let seq = state
         .hub
         .latest(Topic::IntradayBar, Audience::Everyone)
         .map_or(0, |frame| frame.seq);
+    let forming = state
+        .hub
+        .latest_of(Topic::FormingBar, Audience::Everyone, symbol)
+        .and_then(|frame| serde_json::from_str::<Envelope>(frame.text.as_str()).ok())
+        .and_then(|envelope| match envelope.message {
+            ServerMessage::FormingBar(bar) => Some(bar),
+            _ => None,
+        });
     let rows: Vec<BarRow> = on_pool!(&state.db, pool => sqlx::query_as(
         "SELECT symbol, minute_ms, country, open, high, low, close, volume, vwap, trades \
          FROM intraday_bars WHERE symbol = $1 AND minute_ms >= $2 ORDER BY minute_ms LIMIT $3",
     )
-    .bind(&symbol)
+    .bind(symbol)
     .bind(since.timestamp_millis())
     .bind(MAX_BARS)
     .fetch_all(pool)
+    .await)
+    .map_err(ApiError::database)?;
+    // The VWAP session is the UTC day (the intraday job starts a new one at midnight).
+    let session_start = since
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .map_or(since, |midnight| midnight.and_utc());
+    let (pv, volume): (Option<f64>, Option<i64>) = on_pool!(&state.db, pool => sqlx::query_as(
+        "SELECT SUM(vwap * volume), CAST(SUM(volume) AS BIGINT) FROM intraday_bars \
+         WHERE symbol = $1 AND minute_ms >= $2 AND minute_ms < $3",
+    )
+    .bind(symbol)
+    .bind(session_start.timestamp_millis())
+    .bind(since.timestamp_millis())
+    .fetch_one(pool)
     .await)
     .map_err(ApiError::database)?;
     let bars = rows
@@ -118,15 +161,18 @@ pub async fn bars(
             })
         })
         .collect();
-    Ok(Json(BarsResponse {
-        kind: "intraday_bars",
+    Ok(BarsAnswer {
         seq,
         epoch: state.hub.epoch(),
-        ts: now_ms(),
         data: IntradayBars {
-            symbol,
+            symbol: symbol.to_string(),
             since,
             bars,
+            forming,
+            before: SessionSoFar {
+                pv: pv.unwrap_or(0.0),
+                volume: volume.and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
+            },
         },
-    }))
+    })
 }

@@ -68,7 +68,7 @@ impl Health {
 }
 
 /// How long `feature` may go without an update: `multiple` of how often its socket messages
-/// arrive (its cadence; a minute for intraday, whose bars close once a minute).
+/// arrive (its cadence; every second for intraday, whose forming bar moves each second).
 pub fn stale_after_ms(feature: Feature, multiple: f64) -> u64 {
     (feature.update_interval().as_millis() as f64 * multiple) as u64
 }
@@ -180,9 +180,8 @@ mod tests {
     #[test]
     fn staleness_follows_how_often_a_feature_updates_not_its_job() {
         assert_eq!(stale_after_ms(Feature::Positions, 3.0), 30_000);
-        // The intraday job ticks every second but bars close once a minute: between two bars
-        // a live intraday feature is not silent.
-        assert_eq!(stale_after_ms(Feature::Intraday, 3.0), 180_000);
+        // Bars close once a minute, but the bar still forming is published every second.
+        assert_eq!(stale_after_ms(Feature::Intraday, 3.0), 3_000);
     }
 
     #[test]

@@ -42,7 +42,9 @@ pub struct Frame {
 /// The symbol a message is about, for per-symbol topics.
 pub(super) fn key_of(message: &ServerMessage) -> Option<Arc<str>> {
     match message {
-        ServerMessage::IntradayBar(bar) => Some(Arc::from(bar.symbol.as_str())),
+        ServerMessage::IntradayBar(bar) | ServerMessage::FormingBar(bar) => {
+            Some(Arc::from(bar.symbol.as_str()))
+        }
         ServerMessage::Vwap(vwap) => Some(Arc::from(vwap.symbol.as_str())),
         _ => None,
     }

@@ -190,6 +190,14 @@ impl Hub {
             .and_then(|s| s.latest.values().max_by_key(|f| f.seq).cloned())
     }
 
+    /// The latest message of a per-symbol `topic` about `symbol`, for `audience`.
+    pub fn latest_of(&self, topic: Topic, audience: Audience, symbol: &str) -> Option<Frame> {
+        self.state()
+            .streams
+            .get(&(topic, audience))
+            .and_then(|s| s.latest.get(&Some(Arc::from(symbol))).cloned())
+    }
+
     /// When (µs since the Unix epoch) the latest message of `topic` to any audience was
     /// published, if any in this epoch.
     pub fn last_published_us(&self, topic: Topic) -> Option<i64> {

@@ -1,5 +1,6 @@
 //! The intraday job, every second: advances the feed, closes 1-minute bars, stores each closed
-//! bar and publishes it (`intraday_bar`) with the symbol's session VWAP (`vwap`).
+//! bar and publishes it (`intraday_bar`) with the symbol's session VWAP (`vwap`), then every
+//! symbol's bar still forming (`forming_bar`, a state topic: a slow page keeps only the newest).
 
 use super::{Job, JobContext};
 use crate::on_pool;
@@ -24,7 +25,7 @@ impl Job for IntradayJob {
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             let now = ctx.clock.now();
-            let (closed, vwaps) = {
+            let (closed, vwaps, forming) = {
                 let mut market = ctx.market();
                 if market.last_tick_at.is_some_and(|last| now <= last) {
                     // Time has not moved on (or went back): there is nothing new to trade.
@@ -44,7 +45,7 @@ impl Job for IntradayJob {
                     .iter()
                     .filter_map(|bar| market.bars.vwap(&bar.symbol))
                     .collect();
-                (closed, vwaps)
+                (closed, vwaps, market.bars.partials())
             };
             for bar in &closed {
                 store_bar(ctx, bar).await?;
@@ -53,6 +54,10 @@ impl Job for IntradayJob {
             }
             for vwap in vwaps {
                 ctx.hub.publish(Topic::Vwap, ServerMessage::Vwap(vwap));
+            }
+            for bar in forming {
+                ctx.hub
+                    .publish(Topic::FormingBar, ServerMessage::FormingBar(bar));
             }
             Ok(())
         })
