@@ -9,7 +9,11 @@ const root = path.resolve(__dirname, '..');
 const port = Number(process.env.THOR_E2E_PORT ?? 3100);
 const bin = process.env.THOR_BIN ?? path.join(root, 'target', 'release', 'thor');
 const siteRoot = process.env.THOR_SITE_ROOT ?? path.join(root, 'target', 'site');
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'thor-e2e-'));
+// Evaluated again in each worker: the directory is made once, in the runner, and handed down.
+const dataDir = process.env.THOR_E2E_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'thor-e2e-'));
+process.env.THOR_E2E_DATA_DIR = dataDir;
+process.env.THOR_E2E_BIN = bin;
+process.env.THOR_E2E_SITE_ROOT = siteRoot;
 
 export default defineConfig({
   testDir: './tests',
@@ -51,6 +55,8 @@ export default defineConfig({
       LEPTOS_SITE_ROOT: siteRoot,
       LEPTOS_ENV: 'PROD',
       THOR_DATA_DIR: dataDir,
+      // The control plane's test switch, for the parity spec (never in production).
+      THOR_ALLOW_FAULTS: 'true',
       RUST_LOG: 'warn',
     },
   },

@@ -12,13 +12,17 @@
 //! - [`parity`]: how a page compares what REST answered with what the socket brought.
 //! - [`protocol`]: the WebSocket envelope and every message type, used by server and page alike.
 //! - [`live`]: the page's one WebSocket per tab and the store of signals it feeds the panels.
+//! - [`dashboard`]: the trader's screen: its state, `use_websocket_aware`, the engine behind it.
 //! - [`components`]: the panels and the sign-in form, one per file.
 //! - [`shell`] and [`App`]: the HTML document and the dashboard's routes; [`SignedIn`]: who the
 //!   page is for.
 
+#![recursion_limit = "256"]
+
 pub mod account;
 pub mod components;
 pub mod cutover;
+pub mod dashboard;
 pub mod feature;
 pub mod intraday;
 pub mod live;
@@ -27,7 +31,8 @@ pub mod parity;
 pub mod protocol;
 pub mod symbol;
 
-use components::{HeartbeatPanel, NotFound, SignInForm, TopBarUser};
+use components::{NotFound, SignInForm, TopBarUser};
+use dashboard::Dashboard;
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
@@ -114,18 +119,4 @@ fn signed_in_from_request() -> Option<SignedIn> {
 #[cfg(not(feature = "ssr"))]
 fn signed_in_from_request() -> Option<SignedIn> {
     None
-}
-
-/// The trader's one screen.
-#[component]
-fn Dashboard() -> impl IntoView {
-    // Only a signed-in page may open the socket (the server refuses anonymous ones).
-    if use_context::<SignedIn>().is_some() {
-        live::connect(live::use_live_store());
-    }
-    view! {
-        <div class="grid">
-            <HeartbeatPanel/>
-        </div>
-    }
 }

@@ -1,4 +1,27 @@
 import { test as base, expect, type Page } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
+
+/// Runs the `thor` binary under test (e.g. `thor cutover enable positions …`) against the data
+/// directory of the server under test, as an operator would on its machine; returns its output.
+export function thor(args: string[], options: { input?: string; dataDir?: string } = {}): string {
+  const bin = process.env.THOR_E2E_BIN;
+  const dataDir = options.dataDir ?? process.env.THOR_E2E_DATA_DIR;
+  if (!bin || !dataDir) throw new Error('THOR_E2E_BIN and THOR_E2E_DATA_DIR come from playwright.config.ts');
+  return execFileSync(bin, args, {
+    env: { ...process.env, THOR_DATA_DIR: dataDir, RUST_LOG: 'warn' },
+    input: options.input ?? '',
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+}
+
+/// The four live features: their names, socket types, REST paths and cadences (app/src/feature.rs).
+export const FEATURES = [
+  { name: 'account_balance', type: 'account_balance', path: '/api/account/balance', cadenceMs: 10_000 },
+  { name: 'positions', type: 'positions', path: '/api/positions', cadenceMs: 10_000 },
+  { name: 'intraday', type: 'intraday_bar', path: '/api/intraday/bars', cadenceMs: 1_000 },
+  { name: 'global_market', type: 'market_status', path: '/api/global-markets/status', cadenceMs: 10_000 },
+] as const;
 
 /// Signs in through the real sign-in form (fill, submit) and lands on the dashboard.
 export async function signIn(page: Page, username = 'demo', password = 'demo') {

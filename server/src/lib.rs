@@ -21,8 +21,9 @@
 //! - [`jobs`]: the periodic jobs, one per file, and the jobs lease.
 //! - [`cutover`]: the control plane: flags per feature, parity evidence, gates, rollback.
 //! - [`state`]: what every handler can reach.
-//! - [`pages`]: the session check in front of the rendered pages.
 //! - [`api`]: the REST API, one resource per file.
+//! - [`pages`]: the session check in front of the rendered pages, and the data the dashboard's
+//!   first render shows.
 //! - [`ws`]: the `/ws` endpoint, one task per page.
 //! - [`application`]: builds everything from settings; `main` and the tests share it.
 //! - [`cli`]: `thor cutover`, the operator's client of the control plane's API.

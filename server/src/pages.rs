@@ -5,9 +5,17 @@
 //! where the rendering app finds it (see `app::SignedIn`), and `/login` itself redirects to the
 //! dashboard. Pages depend on the cookie, so no cache keeps them.
 
+use crate::api::intraday::closed_bars;
+use crate::auth::{ramp_bucket, token_from_headers};
+use crate::clock::now_ms;
+use crate::error::ApiError;
+use crate::hub::Audience;
 use crate::state::AppState;
+use app::dashboard::{CHART_MINUTES, Initial, PALETTE_COOKIE};
+use app::protocol::{Envelope, ServerMessage, Topic};
 use app::{LOGIN_PATH, SignedIn};
 use axum::extract::{Request, State};
+use axum::http::HeaderMap;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -17,16 +25,27 @@ pub async fn require_session(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let user = match state.sessions.signed_in(request.headers()).await {
-        Ok(signed_in) => signed_in.map(|s| s.user.clone()),
+    let signed_in = match state.sessions.signed_in(request.headers()).await {
+        Ok(signed_in) => signed_in,
         Err(error) => return error.into_response(),
     };
+    let user = signed_in.as_ref().map(|s| s.user.clone());
     let on_login_page = request.uri().path() == LOGIN_PATH;
     let mut response = match (user, on_login_page) {
         (Some(_), true) => Redirect::to("/").into_response(),
         (None, true) => next.run(request).await,
         (None, false) => Redirect::to(LOGIN_PATH).into_response(),
         (Some(user), false) => {
+            if request.uri().path() == "/" {
+                let account = signed_in.as_ref().and_then(|s| s.account);
+                let operator = user.role == crate::auth::Role::Operator;
+                match initial(&state, request.headers(), account, operator).await {
+                    Ok(initial) => {
+                        request.extensions_mut().insert(initial);
+                    }
+                    Err(error) => return error.into_response(),
+                }
+            }
             request.extensions_mut().insert(SignedIn {
                 username: user.username,
             });
@@ -37,4 +56,60 @@ pub async fn require_session(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// The dashboard's data for its first render, for a user with `account` (none for operators).
+async fn initial(
+    state: &AppState,
+    headers: &HeaderMap,
+    account: Option<i64>,
+    operator: bool,
+) -> Result<Initial, ApiError> {
+    let latest = |topic: Topic, audience: Audience| {
+        state
+            .hub
+            .latest(topic, audience)
+            .and_then(|frame| serde_json::from_str::<Envelope>(frame.text.as_str()).ok())
+    };
+    let own = |topic: Topic| account.and_then(|id| latest(topic, Audience::Account(id)));
+    let flags = match latest(Topic::Cutover, Audience::Everyone).map(|e| e.message) {
+        Some(ServerMessage::Cutover(flags)) => Some(flags),
+        _ => state.cutover.flags().await.ok().map(|(flags, _)| flags),
+    };
+    let bars = match state.symbols.first() {
+        Some(symbol) => {
+            let since = chart_start(state.clock.now());
+            Some(closed_bars(state, symbol, since).await?)
+        }
+        None => None,
+    };
+    Ok(Initial {
+        operator,
+        colour_blind: colour_blind(headers),
+        bucket: token_from_headers(headers).map_or(0, |token| ramp_bucket(&token)),
+        flags,
+        balance: own(Topic::AccountBalance),
+        positions: own(Topic::Positions),
+        markets: latest(Topic::MarketStatus, Audience::Everyone),
+        bars,
+        symbols: state.symbols.as_ref().clone(),
+        rendered_at_ms: now_ms(),
+    })
+}
+
+/// The first minute the chart shows.
+fn chart_start(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    let minute_ms = (now.timestamp_millis() / 60_000 - CHART_MINUTES) * 60_000;
+    chrono::DateTime::from_timestamp_millis(minute_ms).unwrap_or(now)
+}
+
+/// Whether the palette cookie asks for the colour-blind-safe palette.
+fn colour_blind(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .any(|(name, value)| name == PALETTE_COOKIE && value == "cb")
 }

@@ -1,11 +1,23 @@
 //! One panel per file, and the pieces around them.
 
+mod balance;
+mod cutover_status;
 mod heartbeat;
+mod intraday;
+mod markets;
 mod not_found;
+mod panel_head;
+mod positions;
 mod sign_in;
 mod top_bar_user;
 
+pub use balance::BalancePanel;
+pub use cutover_status::CutoverPanel;
 pub use heartbeat::HeartbeatPanel;
+pub use intraday::IntradayPanel;
+pub use markets::MarketsPanel;
 pub use not_found::NotFound;
+pub use panel_head::PanelHead;
+pub use positions::PositionsPanel;
 pub use sign_in::SignInForm;
 pub use top_bar_user::TopBarUser;

@@ -49,6 +49,12 @@ pub fn connect(live: LiveStore) {
     let _ = live;
 }
 
+/// Hands every message the socket brings to `listener`, in order (browser only).
+#[cfg(feature = "hydrate")]
+pub fn listen(listener: impl Fn(&crate::protocol::Envelope) + 'static) {
+    socket::listen(listener);
+}
+
 /// The page is leaving (signing out): close the socket and never reconnect.
 pub fn stop() {
     #[cfg(feature = "hydrate")]

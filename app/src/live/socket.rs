@@ -32,8 +32,18 @@ enum Tab {
     Left,
 }
 
+/// Called with every message the socket brings, in order, before the store keeps it.
+type Listener = std::rc::Rc<dyn Fn(&Envelope)>;
+
 thread_local! {
     static TAB: RefCell<Tab> = const { RefCell::new(Tab::NotStarted) };
+    static LISTENERS: RefCell<Vec<Listener>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Hands every message the socket brings to `listener`, in order: for what needs each message
+/// (closed bars, parity, the shadow log), where the store's signals keep only the latest.
+pub(super) fn listen(listener: impl Fn(&Envelope) + 'static) {
+    LISTENERS.with(|all| all.borrow_mut().push(std::rc::Rc::new(listener)));
 }
 
 /// Starts the page clock and the connection task, once per tab.
@@ -227,7 +237,14 @@ fn receive(live: LiveStore, resume: &mut ResumePoint, envelope: Envelope) {
         ServerMessage::Error(error) => {
             leptos::logging::warn!("[WS] server refused a message: {}", error.message);
         }
-        _ => live.keep(envelope, js_sys::Date::now()),
+        _ => {
+            // Cloned out first: a listener may register another.
+            let listeners: Vec<Listener> = LISTENERS.with(|all| all.borrow().clone());
+            for listener in listeners {
+                listener(&envelope);
+            }
+            live.keep(envelope, js_sys::Date::now());
+        }
     }
 }
 

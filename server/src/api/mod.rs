@@ -5,7 +5,7 @@ mod auth;
 mod cutover;
 mod global_market;
 mod health;
-mod intraday;
+pub mod intraday;
 mod jobs;
 mod live;
 mod metrics;

@@ -1,0 +1,310 @@
+use crate::cutover::{Flag, Stage};
+use crate::dashboard::format;
+use crate::dashboard::use_board;
+use crate::feature::Feature;
+use leptos::prelude::*;
+
+/// The seeds' marks for a flag: ✅ WS when live for everyone, ⚡ while ramping, ⚪ REST otherwise.
+fn mark(flag: Flag) -> &'static str {
+    match flag.stage {
+        Stage::Live if flag.ramp < 100 => "⚡ Transitioning",
+        Stage::Live => "✅ WS",
+        Stage::Rest | Stage::Shadow => "⚪ REST",
+    }
+}
+
+fn stage_text(flag: Flag) -> String {
+    match flag.stage {
+        Stage::Live if flag.ramp < 100 => format!("live for {} %", flag.ramp),
+        stage => stage.as_str().to_string(),
+    }
+}
+
+/// The shadow monitor: per feature its stage, this page's source, the socket, the age of the
+/// last update and the parity this page has seen. Operators also get the controls.
+#[component]
+pub fn CutoverPanel() -> impl IntoView {
+    let board = use_board();
+    let live = board.live;
+    let rows = Feature::ALL.map(|feature| {
+        let name = feature.name();
+        let flag = move || board.flags.with(|f| f.as_ref().map(|f| f.flag(feature)));
+        let age = move || {
+            let now = board.now_ms();
+            board
+                .received_at(feature)
+                .map(|at| format::age(now - at))
+                .unwrap_or_else(|| "—".into())
+        };
+        let parity = board.parity(feature);
+        let samples = move || parity.with(|p| p.counts.samples());
+        let rate = move || {
+            parity.with(|p| {
+                let samples = p.counts.samples();
+                if samples == 0 {
+                    "—".to_string()
+                } else {
+                    format!("{:.1} %", p.counts.matched as f64 / samples as f64 * 100.0)
+                }
+            })
+        };
+        let mismatches = move || parity.with(|p| p.counts.mismatched + p.counts.missing_on_ws);
+        let diff = move || {
+            parity.with(|p| p.last_diff.as_ref().map(|d| d.to_string()))
+                .unwrap_or_else(|| "—".into())
+        };
+        view! {
+            <tr data-testid=format!("cutover-{name}")>
+                <th scope="row">{feature.display_name()}</th>
+                <td data-testid=format!("cutover-mark-{name}")>{move || flag().map(mark).unwrap_or("…")}</td>
+                <td data-testid=format!("cutover-stage-{name}")>{move || flag().map(stage_text).unwrap_or_default()}</td>
+                <td data-testid=format!("cutover-source-{name}")>{move || board.source(feature).get().label()}</td>
+                <td>{move || live.state.get().label()}</td>
+                <td class="num">{age}</td>
+                <td class="num" data-testid=format!("parity-samples-{name}")>{samples}</td>
+                <td class="num" data-testid=format!("parity-rate-{name}")>{rate}</td>
+                <td class="num" data-testid=format!("parity-mismatches-{name}")>{mismatches}</td>
+                <td class="diff" data-testid=format!("parity-diff-{name}")>{diff}</td>
+            </tr>
+        }
+    });
+    let mode = move || {
+        board
+            .flags
+            .with(|f| f.as_ref().map(|f| crate::cutover::Mode::of(f).headline()))
+            .unwrap_or("Waiting for the flags…")
+    };
+    view! {
+        <section class="panel cutover" aria-labelledby="cutover-title" data-testid="panel-cutover">
+            <header class="panel-head">
+                <h2 id="cutover-title">"Cutover Status"</h2>
+                <span class="mode" data-testid="cutover-mode">{mode}</span>
+            </header>
+            <div class="table-wrap">
+                <table class="cutover-table">
+                    <thead>
+                        <tr>
+                            <th scope="col">"Feature"</th>
+                            <th scope="col">"Flag"</th>
+                            <th scope="col">"Stage"</th>
+                            <th scope="col">"This page"</th>
+                            <th scope="col">"Socket"</th>
+                            <th scope="col" class="num">"Last update"</th>
+                            <th scope="col" class="num">"Samples"</th>
+                            <th scope="col" class="num">"Match"</th>
+                            <th scope="col" class="num">"Mismatches"</th>
+                            <th scope="col">"Last diff"</th>
+                        </tr>
+                    </thead>
+                    <tbody>{rows.to_vec()}</tbody>
+                </table>
+            </div>
+            <p class="hint">"Parity counts what this page compared since it loaded."</p>
+            {board.operator.then(|| view! { <OperatorControls/> })}
+        </section>
+    }
+}
+
+/// Enable, shadow, disable or ramp a feature, or roll everything back; each with a reason.
+#[component]
+fn OperatorControls() -> impl IntoView {
+    let feature = RwSignal::new(Feature::AccountBalance.name().to_string());
+    let ramp = RwSignal::new("100".to_string());
+    let force = RwSignal::new(false);
+    let reason = RwSignal::new(String::new());
+    let outcome = RwSignal::new(None::<(bool, String)>);
+    let busy = RwSignal::new(false);
+
+    let act = move |action: Action| {
+        let reason_text = reason.get_untracked().trim().to_string();
+        if reason_text.is_empty() {
+            outcome.set(Some((false, "Say why: a reason is required.".into())));
+            return;
+        }
+        let Ok(feature) = Feature::parse(&feature.get_untracked()) else {
+            outcome.set(Some((false, "Choose a feature.".into())));
+            return;
+        };
+        let ramp = match ramp
+            .get_untracked()
+            .trim()
+            .trim_end_matches('%')
+            .trim()
+            .parse::<u8>()
+        {
+            Ok(r) if (1..=100).contains(&r) => r,
+            _ => {
+                outcome.set(Some((
+                    false,
+                    "The ramp is a share of sessions from 1 to 100.".into(),
+                )));
+                return;
+            }
+        };
+        busy.set(true);
+        send(
+            action,
+            feature,
+            ramp,
+            force.get_untracked(),
+            reason_text,
+            outcome,
+            busy,
+        );
+    };
+
+    view! {
+        <form class="controls" data-testid="operator-controls" on:submit=|ev| ev.prevent_default()>
+            <h3>"Operator controls"</h3>
+            <div class="control-row">
+                <label for="control-feature">"Feature"</label>
+                <select id="control-feature" data-testid="control-feature"
+                    prop:value=move || feature.get()
+                    on:change=move |ev| feature.set(event_target_value(&ev))>
+                    {Feature::ALL.map(|f| view! { <option value=f.name()>{f.display_name()}</option> }).to_vec()}
+                </select>
+                <label for="control-ramp">"Ramp %"</label>
+                <input id="control-ramp" data-testid="control-ramp" type="number" min="1" max="100" size="4"
+                    prop:value=move || ramp.get()
+                    on:input=move |ev| ramp.set(event_target_value(&ev))/>
+                <label class="check">
+                    <input type="checkbox" data-testid="control-force"
+                        prop:checked=move || force.get()
+                        on:change=move |ev| force.set(event_target_checked(&ev))/>
+                    "Skip the gate (forced)"
+                </label>
+            </div>
+            <div class="control-row">
+                <label for="control-reason">"Reason"</label>
+                <input id="control-reason" data-testid="control-reason" type="text" maxlength="500" required
+                    placeholder="why, for the audit trail"
+                    prop:value=move || reason.get()
+                    on:input=move |ev| reason.set(event_target_value(&ev))/>
+            </div>
+            <div class="control-row buttons">
+                <button type="button" data-testid="control-live" disabled=move || busy.get() on:click=move |_| act(Action::Live)>"Enable (WebSocket)"</button>
+                <button type="button" data-testid="control-shadow" disabled=move || busy.get() on:click=move |_| act(Action::Shadow)>"Shadow"</button>
+                <button type="button" data-testid="control-rest" disabled=move || busy.get() on:click=move |_| act(Action::Rest)>"Disable (REST)"</button>
+                <button type="button" class="danger" data-testid="control-rollback" disabled=move || busy.get() on:click=move |_| act(Action::RollbackAll)>"Roll back everything"</button>
+            </div>
+            {move || outcome.get().map(|(ok, text)| view! {
+                <p class=if ok { "outcome ok" } else { "outcome refused" } role="status" data-testid="control-outcome">{text}</p>
+            })}
+        </form>
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Live,
+    Shadow,
+    Rest,
+    RollbackAll,
+}
+
+#[cfg(feature = "hydrate")]
+fn send(
+    action: Action,
+    feature: Feature,
+    ramp: u8,
+    force: bool,
+    reason: String,
+    outcome: RwSignal<Option<(bool, String)>>,
+    busy: RwSignal<bool>,
+) {
+    use crate::cutover::{ChangeRequest, RollbackRequest};
+    use gloo_net::http::Request;
+    leptos::task::spawn_local(async move {
+        let (url, body) = match action {
+            Action::RollbackAll => (
+                "/api/cutover/rollback".to_string(),
+                serde_json::to_string(&RollbackRequest { reason }),
+            ),
+            _ => {
+                let stage = match action {
+                    Action::Live => Stage::Live,
+                    Action::Shadow => Stage::Shadow,
+                    _ => Stage::Rest,
+                };
+                (
+                    format!("/api/cutover/{}", feature.name()),
+                    serde_json::to_string(&ChangeRequest {
+                        stage,
+                        ramp: (stage == Stage::Live).then_some(ramp),
+                        reason,
+                        force: force && stage == Stage::Live,
+                    }),
+                )
+            }
+        };
+        let result = match body {
+            Ok(body) => match Request::post(&url)
+                .header("content-type", "application/json")
+                .body(body)
+            {
+                Ok(request) => request.send().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        let said = match result {
+            Ok(response) => {
+                let ok = response.ok();
+                let text = response.text().await.unwrap_or_default();
+                let message = serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string));
+                match (ok, message) {
+                    (true, _) => (
+                        true,
+                        "Done: the flags are on their way to every page.".to_string(),
+                    ),
+                    (false, Some(message)) => (false, message),
+                    (false, None) => (false, format!("Refused (HTTP {})", response.status())),
+                }
+            }
+            Err(e) => (false, format!("Cannot reach the server: {e}")),
+        };
+        outcome.set(Some(said));
+        busy.set(false);
+    });
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn send(
+    _action: Action,
+    _feature: Feature,
+    _ramp: u8,
+    _force: bool,
+    _reason: String,
+    _outcome: RwSignal<Option<(bool, String)>>,
+    busy: RwSignal<bool>,
+) {
+    busy.set(false);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_follow_the_seeds() {
+        assert_eq!(mark(Flag::new(Stage::Live)), "✅ WS");
+        assert_eq!(
+            mark(Flag {
+                stage: Stage::Live,
+                ramp: 25
+            }),
+            "⚡ Transitioning"
+        );
+        assert_eq!(mark(Flag::new(Stage::Shadow)), "⚪ REST");
+        assert_eq!(
+            stage_text(Flag {
+                stage: Stage::Live,
+                ramp: 25
+            }),
+            "live for 25 %"
+        );
+        assert_eq!(stage_text(Flag::new(Stage::Shadow)), "shadow");
+    }
+}

@@ -1,0 +1,154 @@
+use super::PanelHead;
+use crate::dashboard::format;
+use crate::dashboard::{use_board, use_websocket_aware};
+use crate::markets::{GlobalMarkets, MarketEventKind, MarketStatus, MarketStatusKind};
+use chrono::{DateTime, FixedOffset, Utc};
+use leptos::prelude::*;
+
+/// `America/New_York` → `New York`.
+fn city(time_zone: &str) -> String {
+    time_zone
+        .rsplit('/')
+        .next()
+        .unwrap_or(time_zone)
+        .replace('_', " ")
+}
+
+fn event_label(event: MarketEventKind) -> &'static str {
+    match event {
+        MarketEventKind::Open => "Opens in",
+        MarketEventKind::Close => "Closes in",
+        MarketEventKind::LunchStart => "Lunch in",
+        MarketEventKind::LunchEnd => "Reopens in",
+        MarketEventKind::PremarketStart => "Premarket in",
+    }
+}
+
+/// The exchange's wall clock at `now`, in the UTC offset its status was computed with.
+fn local_clock(market: &MarketStatus, now: DateTime<Utc>) -> String {
+    match DateTime::<FixedOffset>::parse_from_rfc3339(&market.local_time) {
+        Ok(then) => now
+            .with_timezone(then.offset())
+            .format("%H:%M:%S")
+            .to_string(),
+        Err(_) => "—".into(),
+    }
+}
+
+/// Seconds to the market's next event at `now`: from `next_event_at`, never from a countdown
+/// that may be old.
+fn seconds_to_next(market: &MarketStatus, now: DateTime<Utc>) -> i64 {
+    let ms = (market.next_event_at - now).num_milliseconds();
+    // Rounded up, as the server does: "1s" until the event.
+    (ms + 999).div_euclid(1000)
+}
+
+fn status_class(status: MarketStatusKind) -> &'static str {
+    match status {
+        MarketStatusKind::Open => "market-status status-open",
+        MarketStatusKind::Premarket => "market-status status-premarket",
+        MarketStatusKind::Lunch => "market-status status-lunch",
+        MarketStatusKind::Closed => "market-status status-closed",
+    }
+}
+
+/// One card per exchange: name, city, local time, status and a countdown to its next event,
+/// ticking every second on the page's clock.
+#[component]
+pub fn MarketsPanel() -> impl IntoView {
+    let feed = use_websocket_aware::<GlobalMarkets>();
+    let board = use_board();
+    let now = move || DateTime::from_timestamp_millis(board.now_ms() as i64).unwrap_or_default();
+    view! {
+        <section class="panel markets" aria-labelledby="global_market-title" data-testid="panel-global_market">
+            <PanelHead feature=feed.feature source=feed.source age_ms=feed.age_ms freshness=feed.freshness seq=feed.seq/>
+            <ul class="market-cards">
+                {move || feed.data.with(|d| d.as_ref().map(|d| d.value.markets.clone())).unwrap_or_default()
+                    .into_iter()
+                    .map(|market| {
+                        let code = market.code.clone();
+                        let status = match &market.holiday {
+                            Some(holiday) if market.status == MarketStatusKind::Closed => {
+                                format!("CLOSED · {holiday}")
+                            }
+                            _ => market.status.as_str().to_string(),
+                        };
+                        let for_clock = market.clone();
+                        let for_countdown = market.clone();
+                        view! {
+                            <li class="market-card" data-testid=format!("market-{code}")>
+                                <div class="market-name">
+                                    <strong>{market.name.clone()}</strong>
+                                    <span class="market-city">{city(&market.time_zone)} " · " {market.code.clone()}</span>
+                                </div>
+                                <span class=status_class(market.status) data-testid=format!("market-status-{code}")>{status}</span>
+                                <span class="market-clock num" data-testid=format!("market-clock-{code}")>
+                                    {move || local_clock(&for_clock, now())}
+                                </span>
+                                <span class="market-next">
+                                    {event_label(market.next_event)} " "
+                                    <span class="num" data-testid=format!("countdown-{code}")>
+                                        {move || format::countdown(seconds_to_next(&for_countdown, now()))}
+                                    </span>
+                                </span>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn market() -> MarketStatus {
+        MarketStatus {
+            market_id: 1,
+            code: "XNYS".into(),
+            name: "New York Stock Exchange".into(),
+            country: "USA".into(),
+            time_zone: "America/New_York".into(),
+            status: MarketStatusKind::Open,
+            local_time: "2026-03-09T09:45:00-04:00".into(),
+            next_event: MarketEventKind::Close,
+            next_event_at: Utc
+                .with_ymd_and_hms(2026, 3, 9, 20, 0, 0)
+                .single()
+                .expect("a time"),
+            seconds_to_next_event: 22_500,
+            holiday: None,
+        }
+    }
+
+    #[test]
+    fn the_countdown_is_recomputed_from_the_event_time_not_the_stale_countdown() {
+        let m = market();
+        let at = |h, mi, s| {
+            Utc.with_ymd_and_hms(2026, 3, 9, h, mi, s)
+                .single()
+                .expect("a time")
+        };
+        assert_eq!(seconds_to_next(&m, at(13, 45, 0)), 22_500);
+        assert_eq!(seconds_to_next(&m, at(19, 59, 59)), 1);
+        let half = at(19, 59, 59) + chrono::Duration::milliseconds(500);
+        assert_eq!(seconds_to_next(&m, half), 1, "rounded up");
+        assert_eq!(seconds_to_next(&m, at(20, 0, 5)), -5, "past: shown as 0s");
+    }
+
+    #[test]
+    fn the_local_clock_keeps_the_exchange_offset_and_cities_read_well() {
+        let m = market();
+        let now = Utc
+            .with_ymd_and_hms(2026, 3, 9, 14, 0, 7)
+            .single()
+            .expect("a time");
+        assert_eq!(local_clock(&m, now), "10:00:07");
+        assert_eq!(city("America/New_York"), "New York");
+        assert_eq!(city("Asia/Hong_Kong"), "Hong Kong");
+        assert_eq!(city("UTC"), "UTC");
+    }
+}

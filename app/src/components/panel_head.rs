@@ -1,0 +1,55 @@
+use crate::cutover::Source;
+use crate::dashboard::Freshness;
+use crate::dashboard::format;
+use crate::feature::Feature;
+use leptos::prelude::*;
+
+/// A feature panel's heading: its title, where its data comes from and how old it is, and a
+/// line for loading, stale, failed or fallen-back states.
+#[component]
+pub fn PanelHead(
+    feature: Feature,
+    source: Memo<Source>,
+    age_ms: Signal<Option<f64>>,
+    freshness: Signal<Freshness>,
+    /// The shown value's place in its stream (`data-seq`, for tests and the curious).
+    seq: Signal<Option<u64>>,
+) -> impl IntoView {
+    let name = feature.name();
+    let label = move || source.get().label();
+    let source_class = move || match source.get() {
+        Source::WebSocket => "source source-ws",
+        Source::RestFallback => "source source-fallback",
+        Source::Rest | Source::RestShadow => "source source-rest",
+    };
+    let age = move || age_ms.get().map(format::age).unwrap_or_else(|| "—".into());
+    let note = move || {
+        let fallback = source.get() == Source::RestFallback;
+        match freshness.get() {
+            Freshness::Loading => Some("Loading…".to_string()),
+            Freshness::Failed(error) => {
+                Some(format!("Update failed: {error}. Showing the last data."))
+            }
+            Freshness::Stale if fallback => {
+                Some("The live stream is down: fell back to REST.".to_string())
+            }
+            Freshness::Stale => Some("No recent update: this may be out of date.".to_string()),
+            Freshness::Fresh if fallback => {
+                Some("The live stream is down: fell back to REST.".to_string())
+            }
+            Freshness::Fresh => None,
+        }
+    };
+    view! {
+        <header class="panel-head" data-testid=format!("head-{name}") data-seq=move || seq.get()>
+            <h2 id=format!("{name}-title")>{feature.display_name()}</h2>
+            <span class=source_class data-testid=format!("source-{name}") title="Where this panel's data comes from">
+                {label}
+            </span>
+            <span class="age" data-testid=format!("age-{name}") title="Since the last update">{age}</span>
+        </header>
+        {move || note().map(|note| view! {
+            <p class="feed-note" role="status" data-testid=format!("note-{name}")>{note}</p>
+        })}
+    }
+}

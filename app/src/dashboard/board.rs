@@ -1,0 +1,420 @@
+//! The dashboard's state, shared by every panel through context: what each feature shows now
+//! (and where it came from), which source each feature renders from, and what this page has
+//! seen of parity. The server renders it from [`Initial`]; in the browser only the engine
+//! (`engine.rs`) writes it.
+
+use super::initial::Initial;
+use crate::account::{AccountBalance, Positions};
+use crate::cutover::{Diff, Flags, ParityCounts, Source};
+use crate::feature::Feature;
+use crate::intraday::{IntradayBar, SessionSoFar};
+use crate::live::choose::{self, Conditions};
+use crate::live::{ConnectionState, LiveStore};
+use crate::markets::GlobalMarkets;
+use crate::parity::BarsAnswer;
+use crate::protocol::{Envelope, ServerMessage, Topic};
+use leptos::prelude::*;
+
+/// Where a shown value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// Rendered by the server into the page.
+    Server,
+    Rest,
+    Socket,
+}
+
+/// A feature's value as shown, with its place in the stream (`epoch`, `seq`) and when this page
+/// got it (page clock, ms since the Unix epoch).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shown<T> {
+    pub value: T,
+    pub epoch: u64,
+    pub seq: u64,
+    pub received_at_ms: f64,
+    pub via: Via,
+}
+
+/// Whether a value at (`epoch`, `seq`) may replace `held`: a later seq of the same run, or any
+/// seq of a new run. A REST answer joins the stream this way, so nothing goes backwards.
+pub fn replaces<T>(held: Option<&Shown<T>>, epoch: u64, seq: u64) -> bool {
+    match held {
+        None => true,
+        Some(held) => epoch != held.epoch || seq > held.seq,
+    }
+}
+
+/// The chart's data: closed bars of one symbol (oldest first, one per minute), the bar still
+/// forming, and the session's trading before the first bar.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Chart {
+    pub symbol: String,
+    pub bars: Vec<IntradayBar>,
+    pub forming: Option<IntradayBar>,
+    pub before: SessionSoFar,
+}
+
+impl Chart {
+    pub fn from_answer(answer: &BarsAnswer) -> Chart {
+        let mut chart = Chart {
+            symbol: answer.data.symbol.clone(),
+            before: answer.data.before,
+            ..Chart::default()
+        };
+        chart.merge(answer);
+        chart
+    }
+
+    /// Takes in a REST answer for the same symbol: its closed bars join (or correct) those held,
+    /// and its forming bar replaces an older one.
+    pub fn merge(&mut self, answer: &BarsAnswer) {
+        if answer.data.symbol != self.symbol {
+            return;
+        }
+        for bar in &answer.data.bars {
+            self.close(bar.clone());
+        }
+        if let Some(forming) = &answer.data.forming {
+            self.form(forming.clone());
+        }
+    }
+
+    /// A closed bar: kept in minute order (replacing one of the same minute). The forming bar
+    /// of that minute or earlier is done.
+    pub fn close(&mut self, bar: IntradayBar) {
+        if bar.symbol != self.symbol {
+            return;
+        }
+        let minute = bar.timestamp_minute;
+        if self
+            .forming
+            .as_ref()
+            .is_some_and(|f| f.timestamp_minute <= minute)
+        {
+            self.forming = None;
+        }
+        match self
+            .bars
+            .binary_search_by_key(&minute, |b| b.timestamp_minute)
+        {
+            Ok(i) => self.bars[i] = bar,
+            Err(i) => self.bars.insert(i, bar),
+        }
+        // A day's worth at most; the chart draws the latest hour.
+        const KEEP: usize = 1_440;
+        if self.bars.len() > KEEP {
+            let drop = self.bars.len() - KEEP;
+            // The dropped bars' trading still counts towards the session VWAP.
+            for old in self.bars.drain(..drop) {
+                self.before.pv += old.vwap * old.volume as f64;
+                self.before.volume += old.volume;
+            }
+        }
+    }
+
+    /// The bar still forming: only a minute after the last closed one.
+    pub fn form(&mut self, bar: IntradayBar) {
+        if bar.symbol != self.symbol {
+            return;
+        }
+        let after_closed = self
+            .bars
+            .last()
+            .is_none_or(|last| bar.timestamp_minute > last.timestamp_minute);
+        if after_closed {
+            self.forming = Some(bar);
+        }
+    }
+
+    /// The latest minute of a closed bar.
+    pub fn last_closed_ms(&self) -> Option<i64> {
+        self.bars
+            .last()
+            .map(|b| b.timestamp_minute.timestamp_millis())
+    }
+}
+
+/// A feature's trouble, as its panel shows it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FeedHealth {
+    /// The last REST failure, until an answer comes.
+    pub error: Option<String>,
+    /// When (page clock) the feature last fell back to REST while live.
+    pub fell_back_at: Option<f64>,
+}
+
+/// What this page has compared since it loaded, per feature.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PageParity {
+    pub counts: ParityCounts,
+    pub last_diff: Option<Diff>,
+}
+
+/// Everything the panels read. `Copy`: every component can hold it.
+#[derive(Clone, Copy)]
+pub struct Board {
+    /// The signed-in user may change flags.
+    pub operator: bool,
+    /// This session's ramp bucket.
+    pub bucket: u8,
+    /// When the server rendered the page: "now" until the page's own clock runs.
+    pub rendered_at_ms: f64,
+    pub colour_blind: RwSignal<bool>,
+    pub symbols: StoredValue<Vec<String>>,
+    /// The chart's symbol.
+    pub symbol: RwSignal<String>,
+    /// The flags the socket last carried (or the server rendered).
+    pub flags: Memo<Option<Flags>>,
+    pub balance: RwSignal<Option<Shown<AccountBalance>>>,
+    pub positions: RwSignal<Option<Shown<Positions>>>,
+    pub markets: RwSignal<Option<Shown<GlobalMarkets>>>,
+    pub chart: RwSignal<Option<Shown<Chart>>>,
+    pub live: LiveStore,
+    health: [RwSignal<FeedHealth>; 4],
+    parity: [RwSignal<PageParity>; 4],
+    sources: [Memo<Source>; 4],
+}
+
+fn index(feature: Feature) -> usize {
+    Feature::ALL
+        .iter()
+        .position(|f| *f == feature)
+        .unwrap_or_default()
+}
+
+fn shown<T>(envelope: Envelope, value: T, received_at_ms: f64) -> Shown<T> {
+    Shown {
+        value,
+        epoch: envelope.epoch,
+        seq: envelope.seq,
+        received_at_ms,
+        via: Via::Server,
+    }
+}
+
+impl Board {
+    /// The board the server renders from `initial` (and the hydrating page starts from).
+    pub fn new(initial: Initial, live: LiveStore) -> Board {
+        let at = initial.rendered_at_ms as f64;
+        let balance = initial.balance.and_then(|e| match e.message.clone() {
+            ServerMessage::AccountBalance(b) => Some(shown(e, b, at)),
+            _ => None,
+        });
+        let positions = initial.positions.and_then(|e| match e.message.clone() {
+            ServerMessage::Positions(p) => Some(shown(e, p, at)),
+            _ => None,
+        });
+        let markets = initial.markets.and_then(|e| match e.message.clone() {
+            ServerMessage::MarketStatus(m) => Some(shown(e, m, at)),
+            _ => None,
+        });
+        let chart = initial.bars.as_ref().map(|answer| Shown {
+            value: Chart::from_answer(answer),
+            epoch: answer.epoch,
+            seq: answer.seq,
+            received_at_ms: at,
+            via: Via::Server,
+        });
+        let symbol = initial
+            .bars
+            .as_ref()
+            .map(|a| a.data.symbol.clone())
+            .or_else(|| initial.symbols.first().cloned())
+            .unwrap_or_default();
+        let rendered_flags = initial.flags;
+        let flags = Memo::new(move |_| {
+            live.latest(Topic::Cutover)
+                .with(|r| match r.as_ref().map(|r| &r.envelope.message) {
+                    Some(ServerMessage::Cutover(flags)) => Some(flags.clone()),
+                    _ => None,
+                })
+                .or_else(|| rendered_flags.clone())
+        });
+        let bucket = initial.bucket;
+        let sources = Feature::ALL.map(|feature| {
+            Memo::new(move |_| {
+                let now = live.now_ms.get();
+                let update_age_ms = now.and_then(|now| {
+                    feature
+                        .topics()
+                        .iter()
+                        .filter_map(|t| {
+                            live.latest(*t)
+                                .with(|r| r.as_ref().map(|r| r.received_at_ms))
+                        })
+                        .reduce(f64::max)
+                        .map(|at| (now - at).max(0.0))
+                });
+                let socket_open = live.state.get() == ConnectionState::Open;
+                let heartbeat_age_ms = live.heartbeat_age_ms();
+                flags.with(|flags| {
+                    choose::source(
+                        feature,
+                        &Conditions {
+                            flags: flags.as_ref(),
+                            bucket: Some(bucket),
+                            socket_open,
+                            heartbeat_age_ms,
+                            update_age_ms,
+                        },
+                    )
+                })
+            })
+        });
+        Board {
+            operator: initial.operator,
+            bucket,
+            rendered_at_ms: at,
+            colour_blind: RwSignal::new(initial.colour_blind),
+            symbols: StoredValue::new(initial.symbols),
+            symbol: RwSignal::new(symbol),
+            flags,
+            balance: RwSignal::new(balance),
+            positions: RwSignal::new(positions),
+            markets: RwSignal::new(markets),
+            chart: RwSignal::new(chart),
+            live,
+            health: Feature::ALL.map(|_| RwSignal::new(FeedHealth::default())),
+            parity: Feature::ALL.map(|_| RwSignal::new(PageParity::default())),
+            sources,
+        }
+    }
+
+    /// The source `feature` renders from right now (see [`choose::source`]).
+    pub fn source(&self, feature: Feature) -> Memo<Source> {
+        self.sources[index(feature)]
+    }
+
+    pub fn health(&self, feature: Feature) -> RwSignal<FeedHealth> {
+        self.health[index(feature)]
+    }
+
+    pub fn parity(&self, feature: Feature) -> RwSignal<PageParity> {
+        self.parity[index(feature)]
+    }
+
+    /// The page's clock, or the moment the server rendered it until the clock runs.
+    pub fn now_ms(&self) -> f64 {
+        self.live.now_ms.get().unwrap_or(self.rendered_at_ms)
+    }
+
+    /// When `feature`'s shown value arrived.
+    pub fn received_at(&self, feature: Feature) -> Option<f64> {
+        match feature {
+            Feature::AccountBalance => self.balance.with(|s| s.as_ref().map(|s| s.received_at_ms)),
+            Feature::Positions => self
+                .positions
+                .with(|s| s.as_ref().map(|s| s.received_at_ms)),
+            Feature::Intraday => self.chart.with(|s| s.as_ref().map(|s| s.received_at_ms)),
+            Feature::GlobalMarket => self.markets.with(|s| s.as_ref().map(|s| s.received_at_ms)),
+        }
+    }
+
+    /// Applies a state message (balance, positions, market status) if it is newer than what is
+    /// shown; returns whether it was.
+    pub fn apply_state(&self, envelope: &Envelope, via: Via, at: f64) -> bool {
+        fn apply<T: Clone + Send + Sync + 'static>(
+            slot: RwSignal<Option<Shown<T>>>,
+            value: &T,
+            envelope: &Envelope,
+            via: Via,
+            at: f64,
+        ) -> bool {
+            let newer =
+                slot.with_untracked(|held| replaces(held.as_ref(), envelope.epoch, envelope.seq));
+            if newer {
+                slot.set(Some(Shown {
+                    value: value.clone(),
+                    epoch: envelope.epoch,
+                    seq: envelope.seq,
+                    received_at_ms: at,
+                    via,
+                }));
+            }
+            newer
+        }
+        match &envelope.message {
+            ServerMessage::AccountBalance(b) => apply(self.balance, b, envelope, via, at),
+            ServerMessage::Positions(p) => apply(self.positions, p, envelope, via, at),
+            ServerMessage::MarketStatus(m) => apply(self.markets, m, envelope, via, at),
+            _ => false,
+        }
+    }
+}
+
+/// The board `Dashboard` provided.
+pub fn use_board() -> Board {
+    expect_context::<Board>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn bar(minute: u32, close: f64) -> IntradayBar {
+        IntradayBar {
+            symbol: "SPY".into(),
+            country: "USA".into(),
+            timestamp_minute: Utc
+                .with_ymd_and_hms(2026, 3, 9, 14, minute, 0)
+                .single()
+                .expect("a time"),
+            open: close,
+            high: close,
+            low: close,
+            close,
+            volume: 10,
+            vwap: close,
+            trades: 1,
+        }
+    }
+
+    #[test]
+    fn a_value_replaces_only_an_older_one_of_its_run() {
+        let held = Shown {
+            value: (),
+            epoch: 3,
+            seq: 10,
+            received_at_ms: 0.0,
+            via: Via::Rest,
+        };
+        assert!(replaces(None::<&Shown<()>>, 3, 1));
+        assert!(replaces(Some(&held), 3, 11));
+        assert!(!replaces(Some(&held), 3, 10), "the same value again");
+        assert!(!replaces(Some(&held), 3, 9), "never backwards");
+        assert!(replaces(Some(&held), 4, 1), "a new server run");
+    }
+
+    #[test]
+    fn closed_bars_join_in_minute_order_and_end_the_forming_bar() {
+        let mut chart = Chart {
+            symbol: "SPY".into(),
+            ..Chart::default()
+        };
+        chart.close(bar(2, 2.0));
+        chart.close(bar(0, 1.0));
+        chart.form(bar(3, 3.5));
+        assert_eq!(chart.forming.as_ref().map(|b| b.close), Some(3.5));
+        chart.form(bar(1, 9.0));
+        assert_eq!(
+            chart.forming.as_ref().map(|b| b.close),
+            Some(3.5),
+            "not a forming bar before the last closed one"
+        );
+        chart.close(bar(1, 1.5));
+        chart.close(bar(2, 2.5));
+        let closes: Vec<f64> = chart.bars.iter().map(|b| b.close).collect();
+        assert_eq!(closes, vec![1.0, 1.5, 2.5], "one bar per minute, corrected");
+        chart.close(bar(3, 3.0));
+        assert_eq!(chart.forming, None, "its minute has closed");
+        let mut other = bar(4, 1.0);
+        other.symbol = "AAPL".into();
+        chart.close(other);
+        assert_eq!(
+            chart.bars.len(),
+            4,
+            "another symbol's bar is not this chart's"
+        );
+    }
+}

@@ -1,0 +1,487 @@
+//! The browser half of `use_websocket_aware`: one engine per tab drives every feature.
+//!
+//! - **Socket.** Every message of a feature goes to parity; in Shadow (and on a fallback) it is
+//!   logged as `[WS] <type>: <payload>`; while the feature renders from the socket it is shown.
+//! - **REST.** A 250 ms tick polls each feature whose source is not the socket, once per
+//!   cadence (three times slower in a hidden tab; the socket is never slowed), and at once when a
+//!   live feature falls back. An answer joins the stream by `seq`: it is shown only if newer.
+//! - **Reports.** Every 5 s, and as soon as a new flags version is applied, the page tells the
+//!   server its sources, parity and the version it runs (`POST /api/cutover/report`).
+
+use super::board::{Board, Chart, Shown, Via};
+use super::initial::CHART_MINUTES;
+use crate::cutover::{FeatureReport, PageReport, Source};
+use crate::feature::Feature;
+use crate::intraday::IntradayBar;
+use crate::live::{self, choose};
+use crate::parity::{BarsAnswer, ParityTracker, compared};
+use crate::protocol::{Envelope, ServerMessage};
+use gloo_net::http::Request;
+use leptos::prelude::*;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+const TICK: Duration = Duration::from_millis(250);
+const REPORT_EVERY: Duration = Duration::from_secs(5);
+/// A hidden tab polls REST this many times less often.
+const HIDDEN_SLOWDOWN: f64 = 3.0;
+/// Socket bars kept per page for a switch to the socket (the minutes REST has not shown yet).
+const KEEP_SOCKET_BARS: usize = 64;
+
+#[derive(Default)]
+struct Poll {
+    last_ms: f64,
+    in_flight: bool,
+    last_source: Option<Source>,
+}
+
+struct Engine {
+    board: Board,
+    page_id: String,
+    parity: ParityTracker,
+    polls: BTreeMap<Feature, Poll>,
+    /// The latest closed bars the socket brought, by (symbol, minute).
+    socket_bars: BTreeMap<(String, i64), IntradayBar>,
+    /// The flags version last confirmed to the server.
+    reported_version: Option<u64>,
+}
+
+type Shared = Rc<RefCell<Engine>>;
+
+thread_local! {
+    static STARTED: RefCell<bool> = const { RefCell::new(false) };
+}
+
+fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+/// Starts the engine once per tab.
+pub fn start(board: Board) {
+    if STARTED.with(|s| s.replace(true)) {
+        return;
+    }
+    let started_at = now();
+    let engine: Shared = Rc::new(RefCell::new(Engine {
+        board,
+        page_id: format!("p{:012x}", (js_sys::Math::random() * 2f64.powi(48)) as u64),
+        parity: ParityTracker::new(),
+        // What the server rendered is fresh: the first poll comes a cadence later.
+        polls: Feature::ALL
+            .into_iter()
+            .map(|f| {
+                let poll = Poll {
+                    last_ms: started_at,
+                    ..Poll::default()
+                };
+                (f, poll)
+            })
+            .collect(),
+        socket_bars: BTreeMap::new(),
+        reported_version: None,
+    }));
+
+    let on_message = engine.clone();
+    live::listen(move |envelope| socket_message(&on_message, envelope));
+
+    // A reconnect replaces skipped state seqs with a snapshot: not a parity miss.
+    let reconnects = engine.clone();
+    Effect::new(move |previous: Option<u32>| {
+        let connects = board.live.connects.get();
+        if previous.is_some_and(|p| p > 0 && connects > p) {
+            reconnects.borrow_mut().parity.on_socket_reconnect();
+        }
+        connects
+    });
+
+    for feature in Feature::ALL {
+        let switched = engine.clone();
+        Effect::new(move |previous: Option<Source>| {
+            let source = board.source(feature).get();
+            if previous.is_some_and(|p| p != source) {
+                source_changed(&switched, feature, source);
+            }
+            source
+        });
+    }
+
+    // A new flags version is confirmed at once.
+    let confirm = engine.clone();
+    Effect::new(move |_| {
+        let version = board.flags.with(|f| f.as_ref().map(|f| f.version));
+        let stale = confirm.borrow().reported_version != version;
+        if version.is_some() && stale {
+            send_report(&confirm);
+        }
+    });
+
+    // Another symbol: its bars come from REST at once, whatever the source (the socket has no
+    // history).
+    let symbol_changed = engine.clone();
+    Effect::new(move |previous: Option<String>| {
+        let symbol = board.symbol.get();
+        if previous.is_some_and(|p| p != symbol) {
+            board.chart.set(None);
+            let mut engine = symbol_changed.borrow_mut();
+            if let Some(poll) = engine.polls.get_mut(&Feature::Intraday) {
+                poll.last_ms = 0.0;
+            }
+        }
+        symbol
+    });
+
+    let ticking = engine.clone();
+    if let Err(e) = set_interval_with_handle(move || tick(&ticking), TICK) {
+        leptos::logging::warn!("[dashboard] cannot start polling: {e:?}");
+    }
+    let reporting = engine.clone();
+    if let Err(e) = set_interval_with_handle(move || send_report(&reporting), REPORT_EVERY) {
+        leptos::logging::warn!("[dashboard] cannot start reporting: {e:?}");
+    }
+}
+
+/// Every socket message of a feature: parity, the shadow log, and the panel when it is live.
+fn socket_message(engine: &Shared, envelope: &Envelope) {
+    let Some(topic) = envelope.message.topic() else {
+        return;
+    };
+    let Some(feature) = Feature::of_topic(topic) else {
+        return;
+    };
+    let at = now();
+    let mut engine = engine.borrow_mut();
+    let board = engine.board;
+    if compared(topic) {
+        engine.parity.on_socket(envelope, at);
+    }
+    if let ServerMessage::IntradayBar(bar) = &envelope.message {
+        let key = (bar.symbol.clone(), bar.timestamp_minute.timestamp_millis());
+        engine.socket_bars.insert(key, bar.clone());
+        while engine.socket_bars.len() > KEEP_SOCKET_BARS {
+            engine.socket_bars.pop_first();
+        }
+    }
+    drop(engine);
+    let source = board.source(feature).get_untracked();
+    if choose::compares(source) {
+        let payload = serde_json::to_value(&envelope.message)
+            .ok()
+            .and_then(|v| v.get("data").map(|d| d.to_string()))
+            .unwrap_or_default();
+        leptos::logging::log!("[WS] {}: {}", topic.as_str(), payload);
+    }
+    if source == Source::WebSocket {
+        show_from_socket(board, envelope, at);
+    }
+}
+
+fn show_from_socket(board: Board, envelope: &Envelope, at: f64) {
+    match &envelope.message {
+        ServerMessage::IntradayBar(bar) => board.chart.update(|chart| {
+            if let Some(chart) = chart
+                && chart.value.symbol == bar.symbol
+            {
+                chart.value.close(bar.clone());
+                chart.epoch = envelope.epoch;
+                chart.seq = chart.seq.max(envelope.seq);
+                chart.received_at_ms = at;
+                chart.via = Via::Socket;
+            }
+        }),
+        ServerMessage::FormingBar(bar) => board.chart.update(|chart| {
+            if let Some(chart) = chart
+                && chart.value.symbol == bar.symbol
+            {
+                chart.value.form(bar.clone());
+                chart.received_at_ms = at;
+                chart.via = Via::Socket;
+            }
+        }),
+        _ => {
+            board.apply_state(envelope, Via::Socket, at);
+        }
+    }
+}
+
+fn source_changed(engine: &Shared, feature: Feature, source: Source) {
+    let board = engine.borrow().board;
+    let at = now();
+    match source {
+        // Live: show what the socket holds now (if newer), and the bars it closed meanwhile.
+        Source::WebSocket => {
+            for topic in feature.topics() {
+                let latest = board
+                    .live
+                    .latest(*topic)
+                    .with_untracked(|r| r.as_ref().map(|r| r.envelope.clone()));
+                if let Some(envelope) = latest {
+                    show_from_socket(board, &envelope, at);
+                }
+            }
+            if feature == Feature::Intraday {
+                let bars: Vec<IntradayBar> =
+                    engine.borrow().socket_bars.values().cloned().collect();
+                board.chart.update(|chart| {
+                    if let Some(chart) = chart {
+                        for bar in bars {
+                            chart.value.close(bar);
+                        }
+                    }
+                });
+            }
+            board.health(feature).update(|h| h.fell_back_at = None);
+        }
+        Source::RestFallback => {
+            board.health(feature).update(|h| h.fell_back_at = Some(at));
+        }
+        Source::Rest | Source::RestShadow => {
+            board.health(feature).update(|h| h.fell_back_at = None);
+        }
+    }
+}
+
+/// Polls each feature that is due.
+fn tick(engine: &Shared) {
+    let hidden = document().hidden();
+    let at = now();
+    let mut due = Vec::new();
+    {
+        let mut engine = engine.borrow_mut();
+        let board = engine.board;
+        for feature in Feature::ALL {
+            let source = board.source(feature).get_untracked();
+            let Some(poll) = engine.polls.get_mut(&feature) else {
+                continue;
+            };
+            let was = poll.last_source.replace(source);
+            if !choose::polls_rest(source) || poll.in_flight {
+                continue;
+            }
+            let mut every = feature.cadence().as_millis() as f64;
+            if hidden {
+                every *= HIDDEN_SLOWDOWN;
+            }
+            // Back from the socket: poll at once.
+            let resumed = was == Some(Source::WebSocket);
+            if resumed || at - poll.last_ms >= every {
+                poll.in_flight = true;
+                poll.last_ms = at;
+                due.push((feature, source));
+            }
+        }
+    }
+    for (feature, source) in due {
+        let engine = engine.clone();
+        leptos::task::spawn_local(async move {
+            let outcome = fetch(&engine, feature).await;
+            let mut e = engine.borrow_mut();
+            if let Some(poll) = e.polls.get_mut(&feature) {
+                poll.in_flight = false;
+            }
+            let board = e.board;
+            match outcome {
+                Ok(answer) => {
+                    let at = now();
+                    if choose::compares(source) {
+                        match &answer {
+                            Answer::State(envelope) => e.parity.on_rest(envelope, at),
+                            Answer::Bars(bars) => e.parity.on_rest_bars(bars),
+                        }
+                    }
+                    drop(e);
+                    show_from_rest(board, &answer, at);
+                    board.health(feature).update(|h| h.error = None);
+                }
+                Err(error) => {
+                    drop(e);
+                    board.health(feature).update(|h| h.error = Some(error));
+                }
+            }
+        });
+    }
+}
+
+enum Answer {
+    State(Envelope),
+    Bars(BarsAnswer),
+}
+
+async fn fetch(engine: &Shared, feature: Feature) -> Result<Answer, String> {
+    let url = match feature {
+        Feature::Intraday => {
+            let board = engine.borrow().board;
+            let symbol = board.symbol.get_untracked();
+            // From a little before the last bar held (it may have been corrected), or the
+            // chart's whole window.
+            let last = board.chart.with_untracked(|c| {
+                c.as_ref()
+                    .filter(|c| c.value.symbol == symbol)
+                    .and_then(|c| c.value.last_closed_ms())
+            });
+            let since_ms = match last {
+                Some(last) => last - 2 * 60_000,
+                None => ((now() as i64) / 60_000 - CHART_MINUTES) * 60_000,
+            };
+            let since = chrono::DateTime::from_timestamp_millis(since_ms)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default();
+            format!(
+                "{}?symbol={symbol}&since={}",
+                feature.rest_path(),
+                since.replace('+', "%2B")
+            )
+        }
+        _ => feature.rest_path().to_string(),
+    };
+    let response = Request::get(&url)
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the server: {e}"))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| format!("cannot read the answer: {e}"))?;
+    if status == 401 {
+        // The session is gone: the socket's check sends the page to sign in.
+        return Err("signed out".into());
+    }
+    if !(200..300).contains(&status) {
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        return Err(message);
+    }
+    match feature {
+        Feature::Intraday => serde_json::from_str::<BarsAnswer>(&text).map(Answer::Bars),
+        _ => serde_json::from_str::<Envelope>(&text).map(Answer::State),
+    }
+    .map_err(|e| format!("the server's answer makes no sense: {e}"))
+}
+
+fn show_from_rest(board: Board, answer: &Answer, at: f64) {
+    match answer {
+        Answer::State(envelope) => {
+            let newer = board.apply_state(envelope, Via::Rest, at);
+            if !newer {
+                // The same value again: it is still current.
+                touch(board, envelope, at);
+            }
+        }
+        Answer::Bars(bars) => {
+            if bars.data.symbol != board.symbol.get_untracked() {
+                return;
+            }
+            board.chart.update(|chart| match chart {
+                Some(chart) if chart.value.symbol == bars.data.symbol => {
+                    chart.value.merge(bars);
+                    chart.epoch = bars.epoch;
+                    chart.seq = chart.seq.max(bars.seq);
+                    chart.received_at_ms = at;
+                    chart.via = Via::Rest;
+                }
+                _ => {
+                    *chart = Some(Shown {
+                        value: Chart::from_answer(bars),
+                        epoch: bars.epoch,
+                        seq: bars.seq,
+                        received_at_ms: at,
+                        via: Via::Rest,
+                    })
+                }
+            });
+        }
+    }
+}
+
+/// A REST answer equal to what is shown makes it current again.
+fn touch(board: Board, envelope: &Envelope, at: f64) {
+    fn refresh<T: Clone + Send + Sync + 'static>(
+        slot: RwSignal<Option<Shown<T>>>,
+        envelope: &Envelope,
+        at: f64,
+    ) {
+        slot.update(|held| {
+            if let Some(held) = held
+                && held.epoch == envelope.epoch
+                && held.seq == envelope.seq
+            {
+                held.received_at_ms = at;
+            }
+        });
+    }
+    match &envelope.message {
+        ServerMessage::AccountBalance(_) => refresh(board.balance, envelope, at),
+        ServerMessage::Positions(_) => refresh(board.positions, envelope, at),
+        ServerMessage::MarketStatus(_) => refresh(board.markets, envelope, at),
+        _ => {}
+    }
+}
+
+/// Tells the server this page's sources, parity and applied flags version.
+fn send_report(engine: &Shared) {
+    let at = now();
+    let report = {
+        let mut engine = engine.borrow_mut();
+        let board = engine.board;
+        let Some(version) = board
+            .flags
+            .with_untracked(|f| f.as_ref().map(|f| f.version))
+        else {
+            return;
+        };
+        engine.parity.expire(at);
+        let features: Vec<FeatureReport> = Feature::ALL
+            .into_iter()
+            .map(|feature| {
+                let source = board.source(feature).get_untracked();
+                let age = board
+                    .live
+                    .now_ms
+                    .get_untracked()
+                    .zip(received_at_untracked(board, feature))
+                    .map(|(now, at)| (now - at).max(0.0) as u64);
+                let mut report = engine.parity.report(feature, source, age);
+                report.fell_back_at = board
+                    .health(feature)
+                    .with_untracked(|h| h.fell_back_at.map(|t| t as i64));
+                board.parity(feature).update(|seen| {
+                    seen.counts.add(&report.parity);
+                    if let Some(diff) = report.diffs.last() {
+                        seen.last_diff = Some(diff.clone());
+                    }
+                });
+                report
+            })
+            .collect();
+        engine.reported_version = Some(version);
+        PageReport {
+            page_id: engine.page_id.clone(),
+            applied_version: version,
+            features,
+        }
+    };
+    leptos::task::spawn_local(async move {
+        let Ok(body) = serde_json::to_string(&report) else {
+            return;
+        };
+        let request = Request::post("/api/cutover/report")
+            .header("content-type", "application/json")
+            .body(body);
+        match request {
+            Ok(request) => {
+                if let Err(e) = request.send().await {
+                    leptos::logging::log!("[dashboard] report not sent: {e}");
+                }
+            }
+            Err(e) => leptos::logging::warn!("[dashboard] cannot build the report: {e}"),
+        }
+    });
+}
+
+fn received_at_untracked(board: Board, feature: Feature) -> Option<f64> {
+    untrack(|| board.received_at(feature))
+}

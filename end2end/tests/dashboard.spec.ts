@@ -1,0 +1,158 @@
+import { test, expect, signIn } from './fixtures';
+
+const MONEY = /^-?\$[\d,]+\.\d\d$/;
+
+// The first HTML the server sends a signed-in trader already has the numbers: no loading screen
+// while the WebAssembly arrives.
+test('the first HTML of / for a signed-in trader contains the balance, positions, chart and markets', async ({
+  request,
+}) => {
+  const login = await request.post('/api/auth/login', { data: { username: 'demo', password: 'demo' } });
+  expect(login.status()).toBe(200);
+  // The balance job values accounts at start-up: by the time the page is asked for, it has.
+  await expect.poll(async () => (await request.get('/api/account/balance')).status()).toBe(200);
+  const html = await (await request.get('/')).text();
+  const equity = html.match(/data-testid="balance-equity"[^>]*>([^<]+)</);
+  expect(equity?.[1]).toMatch(MONEY);
+  expect(html).toMatch(/data-testid="balance-cash"[^>]*>\$[\d,]+\.\d\d</);
+  expect(html).toContain('data-testid="account-number">THOR-10001<');
+  expect(html).toContain('data-testid="position-row"');
+  expect(html).toContain('data-testid="market-XNYS"');
+  expect(html).toContain('data-testid="chart"');
+  expect(html).toContain('Times in UTC');
+});
+
+test('every panel shows its data at once, and hydration does not refetch what the server rendered', async ({
+  page,
+}) => {
+  const restPaths = ['/api/account/balance', '/api/positions', '/api/global-markets/status'];
+  const fetched: string[] = [];
+  page.on('request', (request) => {
+    const path = new URL(request.url()).pathname;
+    if (restPaths.includes(path)) fetched.push(path);
+  });
+  await signIn(page);
+  await expect(page.getByTestId('topbar-connection')).toHaveText('Live');
+  const hydratedAt = Date.now();
+  await expect(page.getByTestId('balance-equity')).toHaveText(MONEY);
+  await expect(page.getByTestId('position-row').first()).toBeVisible();
+  await expect(page.getByTestId('market-XNYS')).toBeVisible();
+  await expect(page.getByTestId('chart')).toBeVisible();
+  for (const name of ['account_balance', 'positions', 'intraday', 'global_market']) {
+    await expect(page.getByTestId(`source-${name}`)).toHaveText('REST (Shadow)');
+  }
+  // The 10 s features are not asked for again until a cadence after the page started.
+  const quiet = 8_000 - (Date.now() - hydratedAt);
+  if (quiet > 0) await page.waitForTimeout(quiet);
+  expect(fetched).toEqual([]);
+});
+
+test('demo and demo2 never see each other’s balance or positions', async ({ browser }) => {
+  test.setTimeout(60_000);
+  const one = await browser.newContext();
+  const two = await browser.newContext();
+  try {
+    const demo = await one.newPage();
+    const demo2 = await two.newPage();
+    await signIn(demo, 'demo', 'demo');
+    await signIn(demo2, 'demo2', 'demo2');
+    await expect(demo.getByTestId('account-number')).toHaveText('THOR-10001');
+    await expect(demo2.getByTestId('account-number')).toHaveText('THOR-10002');
+    const holdings = async (page: typeof demo) =>
+      (await page.getByTestId('position-row').evaluateAll((rows) =>
+        rows.map((row) => `${row.getAttribute('data-symbol')}:${row.children[1]?.textContent}`),
+      )).sort();
+    const demoHoldings = await holdings(demo);
+    const demo2Holdings = await holdings(demo2);
+    expect(demoHoldings.length).toBeGreaterThan(0);
+    expect(demoHoldings).not.toEqual(demo2Holdings);
+    // Through a round of updates, each keeps seeing only their own.
+    const seq = demo.getByTestId('head-account_balance');
+    const before = Number(await seq.getAttribute('data-seq'));
+    await expect.poll(async () => Number(await seq.getAttribute('data-seq')), { timeout: 25_000 }).toBeGreaterThan(before);
+    await expect(demo.getByTestId('account-number')).toHaveText('THOR-10001');
+    await expect(demo2.getByTestId('account-number')).toHaveText('THOR-10002');
+    expect(await holdings(demo)).toEqual(demoHoldings);
+    expect(await holdings(demo2)).toEqual(demo2Holdings);
+  } finally {
+    await one.close();
+    await two.close();
+  }
+});
+
+test('a trader sees no operator controls, and the API refuses them a flag change', async ({ signedIn: page }) => {
+  await expect(page.getByTestId('panel-cutover')).toBeVisible();
+  await expect(page.getByTestId('operator-controls')).toHaveCount(0);
+  const refused = await page.request.post('/api/cutover/positions', {
+    data: { stage: 'live', reason: 'a trader tries', force: true },
+  });
+  expect(refused.status()).toBe(403);
+  await expect(page.getByTestId('source-positions')).toHaveText('REST (Shadow)');
+});
+
+test('an operator changes a flag from the keyboard, with a reason, and every page follows', async ({ page, browser }) => {
+  const traderContext = await browser.newContext();
+  try {
+    const trader = await traderContext.newPage();
+    await signIn(trader, 'demo', 'demo');
+    await signIn(page, 'ops', 'ops');
+    await expect(page.getByTestId('topbar-connection')).toHaveText('Live');
+    const controls = page.getByTestId('operator-controls');
+    await expect(controls).toBeVisible();
+
+    await page.getByTestId('control-feature').selectOption('global_market');
+    // No reason, no change: said on the page, nothing sent.
+    await page.getByTestId('control-rest').focus();
+    await page.keyboard.press('Enter');
+    await expect(page.getByTestId('control-outcome')).toHaveText('Say why: a reason is required.');
+
+    await page.getByTestId('control-reason').fill('e2e: markets back to REST');
+    await page.getByTestId('control-rest').focus();
+    await page.keyboard.press('Enter');
+    await expect(page.getByTestId('control-outcome')).toContainText('Done');
+    await expect(trader.getByTestId('cutover-stage-global_market')).toHaveText('rest');
+    await expect(trader.getByTestId('source-global_market')).toHaveText('REST');
+
+    await page.getByTestId('control-reason').fill('e2e: markets back to shadow');
+    await page.getByTestId('control-shadow').click();
+    await expect(trader.getByTestId('source-global_market')).toHaveText('REST (Shadow)');
+  } finally {
+    await traderContext.close();
+  }
+});
+
+test('positions sort by any column, with totals', async ({ signedIn: page }) => {
+  const symbols = () => page.getByTestId('position-row').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-symbol')));
+  await page.getByTestId('sort-symbol').click();
+  const ascending = await symbols();
+  expect(ascending).toEqual([...ascending].sort());
+  await page.getByTestId('sort-symbol').click();
+  expect(await symbols()).toEqual([...ascending].reverse());
+  await expect(page.getByTestId('positions-total-value')).toHaveText(MONEY);
+});
+
+test('the colour-blind palette is remembered, from the first paint on', async ({ signedIn: page }) => {
+  const board = page.getByTestId('dashboard');
+  await expect(board).not.toHaveClass(/palette-cb/);
+  await page.getByTestId('palette-toggle').click();
+  await expect(board).toHaveClass(/palette-cb/);
+  const html = await (await page.request.get('/')).text();
+  expect(html).toMatch(/class="board palette-cb"/);
+  await page.reload();
+  await expect(page.getByTestId('dashboard')).toHaveClass(/palette-cb/);
+  await page.getByTestId('palette-toggle').click();
+  await expect(page.getByTestId('dashboard')).not.toHaveClass(/palette-cb/);
+});
+
+test('market countdowns tick every second on the page, without a request', async ({ signedIn: page }) => {
+  let asked = 0;
+  page.on('request', (request) => {
+    if (new URL(request.url()).pathname === '/api/global-markets/status') asked += 1;
+  });
+  const countdown = page.getByTestId('countdown-XNYS');
+  const first = await countdown.textContent();
+  await expect.poll(async () => countdown.textContent(), { timeout: 3_000 }).not.toBe(first);
+  const second = await countdown.textContent();
+  await expect.poll(async () => countdown.textContent(), { timeout: 3_000 }).not.toBe(second);
+  expect(asked).toBe(0);
+});

@@ -1,0 +1,120 @@
+import { test as base, expect } from '@playwright/test';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { signIn, thor, FEATURES } from './fixtures';
+
+// A server of this spec's own (its own port and data directory), so it can be stopped and started
+// under an open page without disturbing the other specs' server.
+const port = Number(process.env.THOR_E2E_RESTART_PORT ?? 3102);
+const origin = `http://127.0.0.1:${port}`;
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'thor-e2e-restart-'));
+
+function start(): ChildProcess {
+  const bin = process.env.THOR_E2E_BIN;
+  if (!bin) throw new Error('THOR_E2E_BIN comes from playwright.config.ts');
+  return spawn(bin, ['serve'], {
+    env: {
+      ...process.env,
+      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+      LEPTOS_SITE_ROOT: process.env.THOR_E2E_SITE_ROOT,
+      LEPTOS_ENV: 'PROD',
+      THOR_DATA_DIR: dataDir,
+      RUST_LOG: 'warn',
+    },
+    stdio: 'ignore',
+  });
+}
+
+async function healthy() {
+  await expect
+    .poll(
+      async () => {
+        try {
+          return (await fetch(`${origin}/api/health`)).status;
+        } catch {
+          return 0;
+        }
+      },
+      { timeout: 30_000, intervals: [200] },
+    )
+    .toBe(200);
+}
+
+async function stop(server: ChildProcess) {
+  const exited = new Promise((resolve) => server.once('exit', resolve));
+  server.kill('SIGTERM');
+  await exited;
+}
+
+const test = base.extend<{ server: { restart: () => Promise<void> } }>({
+  server: async ({}, use) => {
+    let server = start();
+    await healthy();
+    await use({
+      restart: async () => {
+        await stop(server);
+        server = start();
+        await healthy();
+      },
+    });
+    await stop(server);
+  },
+});
+
+test.use({ baseURL: origin });
+
+test('a server restart under an open page: panels fall back, recover, and the chart has no gap', async ({
+  page,
+  server,
+}) => {
+  test.setTimeout(150_000);
+  // While the server is down, the browser reports the refused connections itself; anything else
+  // is a problem, as in every other spec.
+  let restarting = false;
+  const problems: string[] = [];
+  const expected = (text: string) =>
+    restarting && /ERR_CONNECTION_REFUSED|WebSocket connection to|503|ERR_EMPTY_RESPONSE|ERR_CONNECTION_RESET/.test(text);
+  page.on('console', (m) => m.type() === 'error' && !expected(m.text()) && problems.push(`console: ${m.text()}`));
+  page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
+  page.on('response', (r) => r.status() >= 400 && !expected(String(r.status())) && problems.push(`HTTP ${r.status()} ${r.url()}`));
+  page.on('requestfailed', (r) => !restarting && problems.push(`failed: ${r.url()}`));
+
+  await signIn(page);
+  for (const feature of FEATURES) {
+    thor(['cutover', 'enable', feature.name, '--force', '--reason', 'e2e: live before a restart'], { dataDir });
+    await expect(page.getByTestId(`source-${feature.name}`)).toHaveText('WebSocket');
+  }
+
+  restarting = true;
+  const restarted = server.restart();
+  // The socket is gone: every live panel says so and polls REST meanwhile.
+  for (const feature of FEATURES) {
+    await expect(page.getByTestId(`source-${feature.name}`)).toHaveText('REST (fallback)', { timeout: 10_000 });
+  }
+  await restarted;
+  for (const feature of FEATURES) {
+    await expect(page.getByTestId(`source-${feature.name}`)).toHaveText('WebSocket', { timeout: 30_000 });
+  }
+  await expect(page.getByTestId('topbar-connection')).toHaveText('Live');
+  restarting = false;
+
+  // A bar closes after the restart, over the socket; then every bar the server has stored in the
+  // chart's window is on the chart.
+  const closed = () =>
+    page.locator('[data-testid="chart"] .candle:not(.forming)').evaluateAll((gs) => gs.map((g) => Number(g.getAttribute('data-minute'))));
+  const before = Math.max(0, ...(await closed()));
+  await expect.poll(async () => Math.max(0, ...(await closed())), { timeout: 75_000, intervals: [1_000] }).toBeGreaterThan(before);
+  const onChart = await closed();
+  const first = Math.min(...onChart);
+  const last = Math.max(...onChart);
+  const since = new Date(first).toISOString().replace('.000Z', 'Z');
+  const stored = await (await page.request.get(`/api/intraday/bars?symbol=SPY&since=${since}`)).json();
+  const storedMinutes: number[] = stored.data.bars
+    .map((b: { timestamp_minute: string }) => Date.parse(b.timestamp_minute))
+    .filter((m: number) => m <= last);
+  expect(storedMinutes.length).toBeGreaterThan(0);
+  expect(storedMinutes.filter((m) => !onChart.includes(m)), 'stored bars missing from the chart').toEqual([]);
+  expect(problems).toEqual([]);
+});
