@@ -98,6 +98,76 @@ async fn the_sign_in_form_signs_in_and_the_dashboard_names_the_user() {
 }
 
 #[tokio::test]
+async fn the_first_html_already_has_the_traders_own_figures_and_no_one_elses() {
+    let app = common::spawn_app().await;
+    let cookie = sign_in(&app, "demo", "demo").await;
+    let balance = browser()
+        .get(app.url("/api/account/balance"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("request");
+    let balance: serde_json::Value = balance.json().await.expect("json");
+    let equity = balance["data"]["equity"].as_f64().expect("equity");
+
+    let html = get(&app, "/", Some(&cookie))
+        .await
+        .text()
+        .await
+        .expect("html");
+    // What a trader reads, e.g. $100,234.56, rendered by the server.
+    let whole = format!("{:.2}", equity);
+    let (units, cents) = whole.split_once('.').expect("two decimals");
+    let grouped: Vec<String> = units
+        .as_bytes()
+        .rchunks(3)
+        .rev()
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    let shown = format!("${}.{cents}", grouped.join(","));
+    let rendered = html
+        .split("data-testid=\"balance-equity\"")
+        .nth(1)
+        .and_then(|rest| rest.split_once('>'))
+        .map(|(_, text)| text.split('<').next().unwrap_or_default());
+    assert_eq!(
+        rendered,
+        Some(shown.as_str()),
+        "the equity is in the first HTML"
+    );
+    assert!(html.contains("data-testid=\"account-number\">THOR-10001<"));
+    assert!(
+        !html.contains("THOR-10002"),
+        "another trader's account is not"
+    );
+    assert!(html.contains("data-testid=\"position-row\""));
+    assert!(html.contains("data-testid=\"market-XNYS\""));
+    assert!(
+        html.contains("data-testid=\"chart\""),
+        "the chart is drawn by the server"
+    );
+    assert!(
+        !html.contains("operator-controls"),
+        "a trader gets no controls"
+    );
+    assert!(
+        html.contains("REST (Shadow)"),
+        "the features start in shadow"
+    );
+
+    // An operator's page has the controls; the palette cookie is honoured on the first paint.
+    let ops = sign_in(&app, "ops", "ops").await;
+    let html = get(&app, "/", Some(&format!("{ops}; thor_palette=cb")))
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains("data-testid=\"operator-controls\""));
+    assert!(html.contains("class=\"board palette-cb\""));
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn wrong_credentials_on_the_form_go_back_to_the_form_with_an_error_and_no_session() {
     let app = common::spawn_app().await;
     for body in [

@@ -186,6 +186,67 @@ async fn bars_close_each_minute_are_stored_and_survive_a_restart() {
 }
 
 #[tokio::test]
+async fn the_bar_still_forming_moves_each_second_and_the_vwap_line_starts_from_the_session() {
+    let (app, clock) = app_at("2026-03-09T14:30:10Z").await;
+    for _ in 0..3 {
+        clock.advance(chrono::Duration::seconds(1));
+        app.jobs.run_all_once().await;
+    }
+    clock.set(at("2026-03-09T14:31:00Z"));
+    app.jobs.run_all_once().await;
+    let (_, first) = get(
+        &app,
+        "/api/intraday/bars?symbol=SPY&since=2026-03-09T14:31:00Z",
+        None,
+    )
+    .await;
+    assert_eq!(first["data"]["bars"].as_array().map(Vec::len), Some(0));
+    let forming = &first["data"]["forming"];
+    assert_eq!(
+        forming["timestamp_minute"], "2026-03-09T14:31:00Z",
+        "{first}"
+    );
+    assert_eq!(forming["trades"], 1);
+    // The 14:30 bar traded before `since`: it is the session so far, for the VWAP line.
+    let before = &first["data"]["before"];
+    let (_, all) = get(
+        &app,
+        "/api/intraday/bars?symbol=SPY&since=2026-03-09T14:00:00Z",
+        None,
+    )
+    .await;
+    let bar = &all["data"]["bars"][0];
+    assert_eq!(before["volume"], bar["volume"]);
+    let pv = bar["vwap"].as_f64().expect("vwap") * bar["volume"].as_f64().expect("volume");
+    assert!(
+        (before["pv"].as_f64().expect("pv") - pv).abs() < 1e-6,
+        "{before} vs {bar}"
+    );
+    assert_eq!(
+        all["data"]["before"]["volume"], 0,
+        "nothing traded before 14:00"
+    );
+
+    clock.advance(chrono::Duration::seconds(1));
+    app.jobs.run_all_once().await;
+    let (_, later) = get(
+        &app,
+        "/api/intraday/bars?symbol=SPY&since=2026-03-09T14:31:00Z",
+        None,
+    )
+    .await;
+    assert_eq!(
+        later["data"]["forming"]["trades"], 2,
+        "the forming bar took the next tick"
+    );
+    assert_eq!(
+        later["seq"], first["seq"],
+        "the seq counts closed bars only: parity compares those"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn bad_bar_queries_are_400_with_a_reason() {
     let (app, _clock) = app_at("2026-03-09T14:30:10Z").await;
     for (path, says) in [
