@@ -15,7 +15,9 @@ test('each feature goes from shadow to live with thor cutover and back with a ro
   for (const feature of FEATURES) {
     await expect(page.getByTestId(`source-${feature.name}`)).toHaveText('REST (Shadow)');
     await expect
-      .poll(() => logs.some((line) => line.startsWith(`[WS] ${feature.type}: {`)), { timeout: 20_000 })
+      .poll(() => logs.some((line) => feature.types.some((type) => line.startsWith(`[WS] ${type}: {`))), {
+        timeout: 20_000,
+      })
       .toBe(true);
     await expect.poll(() => askedSince(feature.path, 0).length, { timeout: 15_000 }).toBeGreaterThan(0);
   }

@@ -16,11 +16,13 @@ export function thor(args: string[], options: { input?: string; dataDir?: string
 }
 
 /// The four live features: their names, socket types, REST paths and cadences (app/src/feature.rs).
+/// `types` are the socket types a feature's `[WS]` lines carry (intraday's forming bar comes every
+/// second; its closed bars once a minute).
 export const FEATURES = [
-  { name: 'account_balance', type: 'account_balance', path: '/api/account/balance', cadenceMs: 10_000 },
-  { name: 'positions', type: 'positions', path: '/api/positions', cadenceMs: 10_000 },
-  { name: 'intraday', type: 'intraday_bar', path: '/api/intraday/bars', cadenceMs: 1_000 },
-  { name: 'global_market', type: 'market_status', path: '/api/global-markets/status', cadenceMs: 10_000 },
+  { name: 'account_balance', types: ['account_balance'], path: '/api/account/balance', cadenceMs: 10_000 },
+  { name: 'positions', types: ['positions'], path: '/api/positions', cadenceMs: 10_000 },
+  { name: 'intraday', types: ['forming_bar', 'intraday_bar', 'vwap'], path: '/api/intraday/bars', cadenceMs: 1_000 },
+  { name: 'global_market', types: ['market_status'], path: '/api/global-markets/status', cadenceMs: 10_000 },
 ] as const;
 
 /// Signs in through the real sign-in form (fill, submit) and lands on the dashboard.

@@ -256,7 +256,14 @@ fn tick(engine: &Shared) {
                 continue;
             };
             let was = poll.last_source.replace(source);
-            if !choose::polls_rest(source) || poll.in_flight {
+            // A chart without its symbol's history gets it from REST, whatever the source: the
+            // socket has only what comes next.
+            let history = feature == Feature::Intraday
+                && board.chart.with_untracked(|chart| {
+                    let symbol = board.symbol.get_untracked();
+                    chart.as_ref().is_none_or(|c| c.value.symbol != symbol)
+                });
+            if poll.in_flight || !(choose::polls_rest(source) || history) {
                 continue;
             }
             let mut every = feature.cadence().as_millis() as f64;
@@ -264,8 +271,9 @@ fn tick(engine: &Shared) {
                 every *= HIDDEN_SLOWDOWN;
             }
             // Back from the socket: poll at once.
-            let resumed = was == Some(Source::WebSocket);
-            if resumed || at - poll.last_ms >= every {
+            let resumed = was == Some(Source::WebSocket) && choose::polls_rest(source);
+            let retry = history && at - poll.last_ms >= 1_000.0;
+            if retry || resumed || at - poll.last_ms >= every {
                 poll.in_flight = true;
                 poll.last_ms = at;
                 due.push((feature, source));
