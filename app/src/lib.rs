@@ -30,6 +30,7 @@ pub mod markets;
 pub mod parity;
 pub mod protocol;
 pub mod symbol;
+pub mod timefmt;
 
 use components::{NotFound, SignInForm, TopBarUser};
 use dashboard::Dashboard;

@@ -63,7 +63,7 @@ pub fn project_markets(m: &GlobalMarkets) -> Projection {
         );
         out.insert(
             format!("{c}.next_event_at"),
-            market.next_event_at.to_rfc3339(),
+            crate::timefmt::iso_utc(&market.next_event_at),
         );
         out.insert(
             format!("{c}.holiday"),
@@ -406,7 +406,7 @@ impl ParityTracker {
             if bars.judged.contains(&key) {
                 continue;
             }
-            let at = format!("{symbol} {}", bar.timestamp_minute.format("%H:%M"));
+            let at = format!("{symbol} {}", crate::timefmt::hh_mm(&bar.timestamp_minute));
             let judged = if let Some(ws) = bars.seen.get(&key) {
                 outcomes.compare(at, &project_bar(bar), ws);
                 true

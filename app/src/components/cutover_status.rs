@@ -96,7 +96,7 @@ pub fn CutoverPanel() -> impl IntoView {
                             <th scope="col">"Last diff"</th>
                         </tr>
                     </thead>
-                    <tbody>{rows.to_vec()}</tbody>
+                    <tbody>{Vec::from(rows)}</tbody>
                 </table>
             </div>
             <p class="hint">"Parity counts what this page compared since it loaded."</p>
@@ -161,7 +161,7 @@ fn OperatorControls() -> impl IntoView {
                 <select id="control-feature" data-testid="control-feature"
                     prop:value=move || feature.get()
                     on:change=move |ev| feature.set(event_target_value(&ev))>
-                    {Feature::ALL.map(|f| view! { <option value=f.name()>{f.display_name()}</option> }).to_vec()}
+                    {Feature::ALL.map(|f| view! { <option value=f.name()>{f.display_name()}</option> }).into_iter().collect_view()}
                 </select>
                 <label for="control-ramp">"Ramp %"</label>
                 <input id="control-ramp" data-testid="control-ramp" type="number" min="1" max="100" size="4"
@@ -251,9 +251,7 @@ fn send(
             Ok(response) => {
                 let ok = response.ok();
                 let text = response.text().await.unwrap_or_default();
-                let message = serde_json::from_str::<serde_json::Value>(&text)
-                    .ok()
-                    .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string));
+                let message = crate::dashboard::api_error_message(&text);
                 match (ok, message) {
                     (true, _) => (
                         true,

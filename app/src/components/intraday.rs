@@ -124,8 +124,7 @@ fn layout(chart: &Chart) -> Layout {
         .map(|i| start + i * MINUTE_MS)
         .filter(|m| (m / MINUTE_MS) % 15 == 0)
         .filter_map(|m| {
-            chrono::DateTime::from_timestamp_millis(m)
-                .map(|t| (x(m), t.format("%H:%M").to_string()))
+            chrono::DateTime::from_timestamp_millis(m).map(|t| (x(m), crate::timefmt::hh_mm(&t)))
         })
         .collect();
     Layout {
@@ -137,7 +136,7 @@ fn layout(chart: &Chart) -> Layout {
 }
 
 fn hhmm(bar: &IntradayBar) -> String {
-    bar.timestamp_minute.format("%H:%M").to_string()
+    crate::timefmt::hh_mm(&bar.timestamp_minute)
 }
 
 /// What the chart shows, in words (its accessible description and the visible summary).

@@ -2,7 +2,8 @@ use super::PanelHead;
 use crate::dashboard::format;
 use crate::dashboard::{use_board, use_websocket_aware};
 use crate::markets::{GlobalMarkets, MarketEventKind, MarketStatus, MarketStatusKind};
-use chrono::{DateTime, FixedOffset, Utc};
+use crate::timefmt;
+use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
 /// `America/New_York` → `New York`.
@@ -26,12 +27,9 @@ fn event_label(event: MarketEventKind) -> &'static str {
 
 /// The exchange's wall clock at `now`, in the UTC offset its status was computed with.
 fn local_clock(market: &MarketStatus, now: DateTime<Utc>) -> String {
-    match DateTime::<FixedOffset>::parse_from_rfc3339(&market.local_time) {
-        Ok(then) => now
-            .with_timezone(then.offset())
-            .format("%H:%M:%S")
-            .to_string(),
-        Err(_) => "—".into(),
+    match timefmt::offset_of(&market.local_time) {
+        Some(offset) => timefmt::hh_mm_ss(&now.with_timezone(&offset)),
+        None => "—".into(),
     }
 }
 

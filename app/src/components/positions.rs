@@ -153,7 +153,7 @@ pub fn PositionsPanel() -> impl IntoView {
                         <div class="table-wrap">
                             <table class="positions-table" data-testid="positions-table">
                                 <thead>
-                                    <tr>{Column::ALL.map(header).to_vec()}</tr>
+                                    <tr>{Column::ALL.map(header).into_iter().collect_view()}</tr>
                                 </thead>
                                 <tbody>
                                     {rows.into_iter().map(|p| view! {

@@ -84,7 +84,7 @@ pub fn start(board: Board) {
     }));
 
     let on_message = engine.clone();
-    live::listen(move |envelope| socket_message(&on_message, envelope));
+    live::listen(move |envelope, text| socket_message(&on_message, envelope, text));
 
     // A reconnect replaces skipped state seqs with a snapshot: not a parity miss.
     let reconnects = engine.clone();
@@ -143,7 +143,7 @@ pub fn start(board: Board) {
 }
 
 /// Every socket message of a feature: parity, the shadow log, and the panel when it is live.
-fn socket_message(engine: &Shared, envelope: &Envelope) {
+fn socket_message(engine: &Shared, envelope: &Envelope, text: &str) {
     let Some(topic) = envelope.message.topic() else {
         return;
     };
@@ -166,11 +166,7 @@ fn socket_message(engine: &Shared, envelope: &Envelope) {
     drop(engine);
     let source = board.source(feature).get_untracked();
     if choose::compares(source) {
-        let payload = serde_json::to_value(&envelope.message)
-            .ok()
-            .and_then(|v| v.get("data").map(|d| d.to_string()))
-            .unwrap_or_default();
-        leptos::logging::log!("[WS] {}: {}", topic.as_str(), payload);
+        leptos::logging::log!("[WS] {}: {}", topic.as_str(), text);
     }
     if source == Source::WebSocket {
         show_from_socket(board, envelope, at);
@@ -333,13 +329,9 @@ async fn fetch(engine: &Shared, feature: Feature) -> Result<Answer, String> {
                 None => ((now() as i64) / 60_000 - CHART_MINUTES) * 60_000,
             };
             let since = chrono::DateTime::from_timestamp_millis(since_ms)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .map(|t| crate::timefmt::iso_utc(&t))
                 .unwrap_or_default();
-            format!(
-                "{}?symbol={symbol}&since={}",
-                feature.rest_path(),
-                since.replace('+', "%2B")
-            )
+            format!("{}?symbol={symbol}&since={since}", feature.rest_path())
         }
         _ => feature.rest_path().to_string(),
     };
@@ -357,10 +349,7 @@ async fn fetch(engine: &Shared, feature: Feature) -> Result<Answer, String> {
         return Err("signed out".into());
     }
     if !(200..300).contains(&status) {
-        let message = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-            .unwrap_or_else(|| format!("HTTP {status}"));
+        let message = super::api_error_message(&text).unwrap_or_else(|| format!("HTTP {status}"));
         return Err(message);
     }
     match feature {

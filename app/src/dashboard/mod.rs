@@ -92,6 +92,21 @@ fn initial_from_request() -> Option<Initial> {
     None
 }
 
+/// The message of an API error's body (`{"error": {"code": …, "message": …}}`), if it is one.
+pub fn api_error_message(body: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        error: Detail,
+    }
+    #[derive(serde::Deserialize)]
+    struct Detail {
+        message: String,
+    }
+    serde_json::from_str::<Body>(body)
+        .ok()
+        .map(|b| b.error.message)
+}
+
 /// Remembers the palette for a year in a cookie, which the server reads for the next first paint.
 fn remember_palette(colour_blind: bool) {
     #[cfg(feature = "hydrate")]
@@ -108,4 +123,21 @@ fn remember_palette(colour_blind: bool) {
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = colour_blind;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::api_error_message;
+
+    #[test]
+    fn an_api_error_says_its_message_and_anything_else_says_nothing() {
+        let body =
+            r#"{"error":{"code":"conflict","message":"the gate is closed: 20 more samples"}}"#;
+        assert_eq!(
+            api_error_message(body).as_deref(),
+            Some("the gate is closed: 20 more samples")
+        );
+        assert_eq!(api_error_message("<html>"), None);
+        assert_eq!(api_error_message(r#"{"error":"flat"}"#), None);
+    }
 }

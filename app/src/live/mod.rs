@@ -51,7 +51,7 @@ pub fn connect(live: LiveStore) {
 
 /// Hands every message the socket brings to `listener`, in order (browser only).
 #[cfg(feature = "hydrate")]
-pub fn listen(listener: impl Fn(&crate::protocol::Envelope) + 'static) {
+pub fn listen(listener: impl Fn(&crate::protocol::Envelope, &str) + 'static) {
     socket::listen(listener);
 }
 

@@ -32,8 +32,9 @@ enum Tab {
     Left,
 }
 
-/// Called with every message the socket brings, in order, before the store keeps it.
-type Listener = std::rc::Rc<dyn Fn(&Envelope)>;
+/// Called with every message the socket brings (parsed, and its text), in order, before the
+/// store keeps it.
+type Listener = std::rc::Rc<dyn Fn(&Envelope, &str)>;
 
 thread_local! {
     static TAB: RefCell<Tab> = const { RefCell::new(Tab::NotStarted) };
@@ -42,7 +43,7 @@ thread_local! {
 
 /// Hands every message the socket brings to `listener`, in order: for what needs each message
 /// (closed bars, parity, the shadow log), where the store's signals keep only the latest.
-pub(super) fn listen(listener: impl Fn(&Envelope) + 'static) {
+pub(super) fn listen(listener: impl Fn(&Envelope, &str) + 'static) {
     LISTENERS.with(|all| all.borrow_mut().push(std::rc::Rc::new(listener)));
 }
 
@@ -181,7 +182,7 @@ async fn follow(
         };
         match next {
             Some(Ok(Message::Text(text))) => match serde_json::from_str::<Envelope>(&text) {
-                Ok(envelope) => receive(live, resume, envelope),
+                Ok(envelope) => receive(live, resume, envelope, &text),
                 Err(e) => leptos::logging::warn!("[WS] unreadable message ({e}): {text}"),
             },
             Some(Ok(Message::Bytes(bytes))) => {
@@ -219,7 +220,7 @@ fn leave(socket: WebSocket) -> Ended {
 }
 
 /// Notes where to resume from, keeps topic messages in the store, and logs the replies.
-fn receive(live: LiveStore, resume: &mut ResumePoint, envelope: Envelope) {
+fn receive(live: LiveStore, resume: &mut ResumePoint, envelope: Envelope, text: &str) {
     resume.note(&envelope);
     match &envelope.message {
         ServerMessage::Resumed(resumed) => {
@@ -241,7 +242,7 @@ fn receive(live: LiveStore, resume: &mut ResumePoint, envelope: Envelope) {
             // Cloned out first: a listener may register another.
             let listeners: Vec<Listener> = LISTENERS.with(|all| all.borrow().clone());
             for listener in listeners {
-                listener(&envelope);
+                listener(&envelope, text);
             }
             live.keep(envelope, js_sys::Date::now());
         }
