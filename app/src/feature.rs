@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
 
+/// The shortest staleness limit of any feature (see [`Feature::stale_after`]).
+pub const MIN_STALE: Duration = Duration::from_secs(10);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Feature {
@@ -108,6 +111,15 @@ impl Feature {
     /// against this.
     pub fn update_interval(self) -> Duration {
         self.cadence()
+    }
+
+    /// How long the feature may go without an update before it counts as stale: `multiple` of
+    /// its update interval, but never under [`MIN_STALE`] (a second's forming bar must not make a
+    /// pause of a few seconds, or a jobs-lease handover, look like an outage).
+    pub fn stale_after(self, multiple: f64) -> Duration {
+        self.update_interval()
+            .mul_f64(multiple.max(0.0))
+            .max(MIN_STALE)
     }
 
     /// The panel's title, as a trader reads it.

@@ -8,7 +8,6 @@
 use crate::api::intraday::closed_bars;
 use crate::auth::{ramp_bucket, token_from_headers};
 use crate::clock::now_ms;
-use crate::error::ApiError;
 use crate::hub::Audience;
 use crate::state::AppState;
 use app::dashboard::{CHART_MINUTES, Initial, PALETTE_COOKIE};
@@ -39,12 +38,8 @@ pub async fn require_session(
             if request.uri().path() == "/" {
                 let account = signed_in.as_ref().and_then(|s| s.account);
                 let operator = user.role == crate::auth::Role::Operator;
-                match initial(&state, request.headers(), account, operator).await {
-                    Ok(initial) => {
-                        request.extensions_mut().insert(initial);
-                    }
-                    Err(error) => return error.into_response(),
-                }
+                let initial = initial(&state, request.headers(), account, operator).await;
+                request.extensions_mut().insert(initial);
             }
             request.extensions_mut().insert(SignedIn {
                 username: user.username,
@@ -64,7 +59,7 @@ async fn initial(
     headers: &HeaderMap,
     account: Option<i64>,
     operator: bool,
-) -> Result<Initial, ApiError> {
+) -> Initial {
     let latest = |topic: Topic, audience: Audience| {
         state
             .hub
@@ -76,14 +71,21 @@ async fn initial(
         Some(ServerMessage::Cutover(flags)) => Some(flags),
         _ => state.cutover.flags().await.ok().map(|(flags, _)| flags),
     };
+    // Without its bars the chart fetches them itself; the rest of the page still renders.
     let bars = match state.symbols.first() {
         Some(symbol) => {
             let since = chart_start(state.clock.now());
-            Some(closed_bars(state, symbol, since).await?)
+            match closed_bars(state, symbol, since).await {
+                Ok(bars) => Some(bars),
+                Err(error) => {
+                    tracing::warn!(%symbol, ?error, "the first render goes without the chart's bars");
+                    None
+                }
+            }
         }
         None => None,
     };
-    Ok(Initial {
+    Initial {
         operator,
         colour_blind: colour_blind(headers),
         bucket: token_from_headers(headers).map_or(0, |token| ramp_bucket(&token)),
@@ -94,7 +96,7 @@ async fn initial(
         bars,
         symbols: state.symbols.as_ref().clone(),
         rendered_at_ms: now_ms(),
-    })
+    }
 }
 
 /// The first minute the chart shows.

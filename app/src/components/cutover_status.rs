@@ -187,9 +187,16 @@ fn OperatorControls() -> impl IntoView {
                 <button type="button" data-testid="control-rest" disabled=move || busy.get() on:click=move |_| act(Action::Rest)>"Disable (REST)"</button>
                 <button type="button" class="danger" data-testid="control-rollback" disabled=move || busy.get() on:click=move |_| act(Action::RollbackAll)>"Roll back everything"</button>
             </div>
-            {move || outcome.get().map(|(ok, text)| view! {
-                <p class=if ok { "outcome ok" } else { "outcome refused" } role="status" data-testid="control-outcome">{text}</p>
-            })}
+            <p
+                class=move || match outcome.get() {
+                    Some((true, _)) => "outcome ok",
+                    _ => "outcome refused",
+                }
+                role="status"
+                data-testid="control-outcome"
+            >
+                {move || outcome.get().map(|(_, text)| text)}
+            </p>
         </form>
     }
 }

@@ -23,20 +23,24 @@ pub fn PanelHead(
         Source::Rest | Source::RestShadow => "source source-rest",
     };
     let age = move || age_ms.get().map(format::age).unwrap_or_else(|| "—".into());
+    let live = crate::live::use_live_store();
     let note = move || {
         let fallback = source.get() == Source::RestFallback;
+        // Before the page's first socket has opened, a live feature waits for it: that is not
+        // an outage.
+        let down = if live.connects.get() == 0 {
+            "Connecting to the live stream…"
+        } else {
+            "The live stream is down: fell back to REST."
+        };
         match freshness.get() {
             Freshness::Loading => Some("Loading…".to_string()),
             Freshness::Failed(error) => {
                 Some(format!("Update failed: {error}. Showing the last data."))
             }
-            Freshness::Stale if fallback => {
-                Some("The live stream is down: fell back to REST.".to_string())
-            }
+            Freshness::Stale if fallback => Some(down.to_string()),
             Freshness::Stale => Some("No recent update: this may be out of date.".to_string()),
-            Freshness::Fresh if fallback => {
-                Some("The live stream is down: fell back to REST.".to_string())
-            }
+            Freshness::Fresh if fallback => Some(down.to_string()),
             Freshness::Fresh => None,
         }
     };
@@ -48,8 +52,7 @@ pub fn PanelHead(
             </span>
             <span class="age" data-testid=format!("age-{name}") title="Since the last update">{age}</span>
         </header>
-        {move || note().map(|note| view! {
-            <p class="feed-note" role="status" data-testid=format!("note-{name}")>{note}</p>
-        })}
+        // Always in the page, so screen readers announce what comes into it.
+        <p class="feed-note" role="status" data-testid=format!("note-{name}")>{note}</p>
     }
 }

@@ -106,6 +106,11 @@ pub fn PositionsPanel() -> impl IntoView {
                 .map(|d| sorted(&d.value.positions, column, ascending))
         })
     };
+    // Loading (`None`), no positions, or some: the table is rebuilt only when this changes.
+    let shape = Memo::new(move |_| {
+        feed.data
+            .with(|d| d.as_ref().map(|d| !d.value.positions.is_empty()))
+    });
     let header = move |column: Column| {
         let aria = move || match sort.get() {
             (c, true) if c == column => "ascending",
@@ -142,44 +147,48 @@ pub fn PositionsPanel() -> impl IntoView {
     view! {
         <section class="panel positions" aria-labelledby="positions-title" data-testid="panel-positions">
             <PanelHead feature=feed.feature source=feed.source age_ms=feed.age_ms freshness=feed.freshness seq=feed.seq/>
-            {move || match rows() {
+            {move || match shape.get() {
                 None => None,
-                Some(rows) if rows.is_empty() => Some(view! {
+                Some(false) => Some(view! {
                     <p class="empty" data-testid="positions-empty">"No open positions."</p>
                 }.into_any()),
-                Some(rows) => {
-                    let (value, pnl, pct) = totals(&rows);
-                    Some(view! {
-                        <div class="table-wrap">
-                            <table class="positions-table" data-testid="positions-table">
-                                <thead>
-                                    <tr>{Column::ALL.map(header).into_iter().collect_view()}</tr>
-                                </thead>
-                                <tbody>
-                                    {rows.into_iter().map(|p| view! {
-                                        <tr data-testid="position-row" data-symbol=p.symbol.clone()>
-                                            <th scope="row">{p.symbol.clone()}</th>
-                                            <td class="num">{format::number(p.quantity as f64, 0)}</td>
-                                            <td class="num">{format::money(p.entry_price)}</td>
-                                            <td class="num">{format::money(p.current_price)}</td>
-                                            <td class="num">{format::money(p.market_value)}</td>
-                                            <td class="num">{change(p.pnl, false)}</td>
-                                            <td class="num">{change(p.pnl_pct, true)}</td>
-                                        </tr>
-                                    }).collect_view()}
-                                </tbody>
-                                <tfoot>
-                                    <tr data-testid="positions-totals">
-                                        <th scope="row" colspan="4">"Total"</th>
-                                        <td class="num" data-testid="positions-total-value">{format::money(value)}</td>
-                                        <td class="num" data-testid="positions-total-pnl">{change(pnl, false)}</td>
-                                        <td class="num">{change(pct, true)}</td>
+                // The table and its sort buttons stay put (and keep the keyboard focus); only the
+                // rows and totals follow the data and the order.
+                Some(true) => Some(view! {
+                    <div class="table-wrap">
+                        <table class="positions-table" data-testid="positions-table">
+                            <thead>
+                                <tr>{Column::ALL.map(header).into_iter().collect_view()}</tr>
+                            </thead>
+                            <tbody>
+                                {move || rows().unwrap_or_default().into_iter().map(|p| view! {
+                                    <tr data-testid="position-row" data-symbol=p.symbol.clone()>
+                                        <th scope="row">{p.symbol.clone()}</th>
+                                        <td class="num">{format::number(p.quantity as f64, 0)}</td>
+                                        <td class="num">{format::money(p.entry_price)}</td>
+                                        <td class="num">{format::money(p.current_price)}</td>
+                                        <td class="num">{format::money(p.market_value)}</td>
+                                        <td class="num">{change(p.pnl, false)}</td>
+                                        <td class="num">{change(p.pnl_pct, true)}</td>
                                     </tr>
-                                </tfoot>
-                            </table>
-                        </div>
-                    }.into_any())
-                }
+                                }).collect_view()}
+                            </tbody>
+                            <tfoot>
+                                {move || {
+                                    let (value, pnl, pct) = totals(&rows().unwrap_or_default());
+                                    view! {
+                                        <tr data-testid="positions-totals">
+                                            <th scope="row" colspan="4">"Total"</th>
+                                            <td class="num" data-testid="positions-total-value">{format::money(value)}</td>
+                                            <td class="num" data-testid="positions-total-pnl">{change(pnl, false)}</td>
+                                            <td class="num">{change(pct, true)}</td>
+                                        </tr>
+                                    }
+                                }}
+                            </tfoot>
+                        </table>
+                    </div>
+                }.into_any()),
             }}
         </section>
     }

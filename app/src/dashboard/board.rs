@@ -36,11 +36,12 @@ pub struct Shown<T> {
 }
 
 /// Whether a value at (`epoch`, `seq`) may replace `held`: a later seq of the same run, or any
-/// seq of a new run. A REST answer joins the stream this way, so nothing goes backwards.
+/// seq of a later run (epochs only grow). A REST answer joins the stream this way, so nothing
+/// goes backwards, not even a late answer from before a restart.
 pub fn replaces<T>(held: Option<&Shown<T>>, epoch: u64, seq: u64) -> bool {
     match held {
         None => true,
-        Some(held) => epoch != held.epoch || seq > held.seq,
+        Some(held) => epoch > held.epoch || (epoch == held.epoch && seq > held.seq),
     }
 }
 
@@ -112,7 +113,8 @@ impl Chart {
         }
     }
 
-    /// The bar still forming: only a minute after the last closed one.
+    /// The bar still forming: only a minute after the last closed one, and never an older view
+    /// of it (a REST answer that was in flight while the socket moved on).
     pub fn form(&mut self, bar: IntradayBar) {
         if bar.symbol != self.symbol {
             return;
@@ -121,7 +123,11 @@ impl Chart {
             .bars
             .last()
             .is_none_or(|last| bar.timestamp_minute > last.timestamp_minute);
-        if after_closed {
+        let newer = self.forming.as_ref().is_none_or(|held| {
+            bar.timestamp_minute > held.timestamp_minute
+                || (bar.timestamp_minute == held.timestamp_minute && bar.trades >= held.trades)
+        });
+        if after_closed && newer {
             self.forming = Some(bar);
         }
     }
@@ -384,6 +390,10 @@ mod tests {
         assert!(!replaces(Some(&held), 3, 10), "the same value again");
         assert!(!replaces(Some(&held), 3, 9), "never backwards");
         assert!(replaces(Some(&held), 4, 1), "a new server run");
+        assert!(
+            !replaces(Some(&held), 2, 99),
+            "a late answer from an older run"
+        );
     }
 
     #[test]
@@ -401,6 +411,17 @@ mod tests {
             chart.forming.as_ref().map(|b| b.close),
             Some(3.5),
             "not a forming bar before the last closed one"
+        );
+        let mut later = bar(3, 3.7);
+        later.trades = 5;
+        chart.form(later.clone());
+        let mut stale = bar(3, 3.6);
+        stale.trades = 4;
+        chart.form(stale);
+        assert_eq!(
+            chart.forming.as_ref().map(|b| b.close),
+            Some(3.7),
+            "an older view of the same minute does not roll it back"
         );
         chart.close(bar(1, 1.5));
         chart.close(bar(2, 2.5));

@@ -19,7 +19,7 @@ use crate::protocol::{Envelope, ServerMessage};
 use gloo_net::http::Request;
 use leptos::prelude::*;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -42,8 +42,8 @@ struct Engine {
     page_id: String,
     parity: ParityTracker,
     polls: BTreeMap<Feature, Poll>,
-    /// The latest closed bars the socket brought, by (symbol, minute).
-    socket_bars: BTreeMap<(String, i64), IntradayBar>,
+    /// The latest closed bars the socket brought, oldest first.
+    socket_bars: VecDeque<IntradayBar>,
     /// The flags version last confirmed to the server.
     reported_version: Option<u64>,
 }
@@ -79,7 +79,7 @@ pub fn start(board: Board) {
                 (f, poll)
             })
             .collect(),
-        socket_bars: BTreeMap::new(),
+        socket_bars: VecDeque::new(),
         reported_version: None,
     }));
 
@@ -157,10 +157,9 @@ fn socket_message(engine: &Shared, envelope: &Envelope, text: &str) {
         engine.parity.on_socket(envelope, at);
     }
     if let ServerMessage::IntradayBar(bar) = &envelope.message {
-        let key = (bar.symbol.clone(), bar.timestamp_minute.timestamp_millis());
-        engine.socket_bars.insert(key, bar.clone());
+        engine.socket_bars.push_back(bar.clone());
         while engine.socket_bars.len() > KEEP_SOCKET_BARS {
-            engine.socket_bars.pop_first();
+            engine.socket_bars.pop_front();
         }
     }
     drop(engine);
@@ -180,8 +179,12 @@ fn show_from_socket(board: Board, envelope: &Envelope, at: f64) {
                 && chart.value.symbol == bar.symbol
             {
                 chart.value.close(bar.clone());
+                chart.seq = if chart.epoch == envelope.epoch {
+                    chart.seq.max(envelope.seq)
+                } else {
+                    envelope.seq
+                };
                 chart.epoch = envelope.epoch;
-                chart.seq = chart.seq.max(envelope.seq);
                 chart.received_at_ms = at;
                 chart.via = Via::Socket;
             }
@@ -217,8 +220,7 @@ fn source_changed(engine: &Shared, feature: Feature, source: Source) {
                 }
             }
             if feature == Feature::Intraday {
-                let bars: Vec<IntradayBar> =
-                    engine.borrow().socket_bars.values().cloned().collect();
+                let bars: Vec<IntradayBar> = engine.borrow().socket_bars.iter().cloned().collect();
                 board.chart.update(|chart| {
                     if let Some(chart) = chart {
                         for bar in bars {
@@ -268,7 +270,10 @@ fn tick(engine: &Shared) {
             }
             // Back from the socket: poll at once.
             let resumed = was == Some(Source::WebSocket) && choose::polls_rest(source);
-            let retry = history && at - poll.last_ms >= 1_000.0;
+            // Nothing to show yet (the server had nothing to render): ask now, and each second
+            // until there is.
+            let empty = received_at_untracked(board, feature).is_none();
+            let retry = (history || empty) && at - poll.last_ms >= 1_000.0;
             if retry || resumed || at - poll.last_ms >= every {
                 poll.in_flight = true;
                 poll.last_ms = at;
@@ -294,8 +299,9 @@ fn tick(engine: &Shared) {
                             Answer::Bars(bars) => e.parity.on_rest_bars(bars),
                         }
                     }
+                    let socket_bars: Vec<IntradayBar> = e.socket_bars.iter().cloned().collect();
                     drop(e);
-                    show_from_rest(board, &answer, at);
+                    show_from_rest(board, &answer, at, &socket_bars);
                     board.health(feature).update(|h| h.error = None);
                 }
                 Err(error) => {
@@ -359,7 +365,9 @@ async fn fetch(engine: &Shared, feature: Feature) -> Result<Answer, String> {
     .map_err(|e| format!("the server's answer makes no sense: {e}"))
 }
 
-fn show_from_rest(board: Board, answer: &Answer, at: f64) {
+/// Shows a REST answer if it is newer; a chart built from one also takes the bars the socket
+/// closed meanwhile (`socket_bars`: while its history was in flight, nothing else had them).
+fn show_from_rest(board: Board, answer: &Answer, at: f64, socket_bars: &[IntradayBar]) {
     match answer {
         Answer::State(envelope) => {
             let newer = board.apply_state(envelope, Via::Rest, at);
@@ -375,14 +383,22 @@ fn show_from_rest(board: Board, answer: &Answer, at: f64) {
             board.chart.update(|chart| match chart {
                 Some(chart) if chart.value.symbol == bars.data.symbol => {
                     chart.value.merge(bars);
+                    chart.seq = if chart.epoch == bars.epoch {
+                        chart.seq.max(bars.seq)
+                    } else {
+                        bars.seq
+                    };
                     chart.epoch = bars.epoch;
-                    chart.seq = chart.seq.max(bars.seq);
                     chart.received_at_ms = at;
                     chart.via = Via::Rest;
                 }
                 _ => {
+                    let mut value = Chart::from_answer(bars);
+                    for bar in socket_bars {
+                        value.close(bar.clone());
+                    }
                     *chart = Some(Shown {
-                        value: Chart::from_answer(bars),
+                        value,
                         epoch: bars.epoch,
                         seq: bars.seq,
                         received_at_ms: at,

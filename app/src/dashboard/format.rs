@@ -95,7 +95,8 @@ impl Direction {
     }
 }
 
-/// `3725` → `1h 02m 05s`; `65` → `1m 05s`; `5` → `5s`; negative counts as zero.
+/// `3725` → `1h 02m 05s`; `65` → `1m 05s`; `5` → `5s`; negative counts as zero. Seconds are
+/// always shown, so a countdown visibly ticks even days ahead.
 pub fn countdown(seconds: i64) -> String {
     let seconds = seconds.max(0);
     let (d, h, m, s) = (
@@ -105,7 +106,7 @@ pub fn countdown(seconds: i64) -> String {
         seconds % 60,
     );
     if d > 0 {
-        format!("{d}d {h:02}h {m:02}m")
+        format!("{d}d {h:02}h {m:02}m {s:02}s")
     } else if h > 0 {
         format!("{h}h {m:02}m {s:02}s")
     } else if m > 0 {
@@ -166,7 +167,7 @@ mod tests {
         assert_eq!(countdown(5), "5s");
         assert_eq!(countdown(65), "1m 05s");
         assert_eq!(countdown(3_725), "1h 02m 05s");
-        assert_eq!(countdown(2 * 86_400 + 3_600), "2d 01h 00m");
+        assert_eq!(countdown(2 * 86_400 + 3_600 + 5), "2d 01h 00m 05s");
         assert_eq!(countdown(-4), "0s");
         assert_eq!(age(400.0), "0.4 s ago");
         assert_eq!(age(12_000.0), "12 s ago");

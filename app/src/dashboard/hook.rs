@@ -85,7 +85,7 @@ pub fn use_websocket_aware<T: FeatureData>() -> Feed<T> {
         let now = board.now_ms();
         board.received_at(feature).map(|at| (now - at).max(0.0))
     });
-    let stale_after = feature.update_interval().as_millis() as f64 * STALE_AFTER_CADENCES;
+    let stale_after = feature.stale_after(STALE_AFTER_CADENCES).as_millis() as f64;
     let freshness = Signal::derive(move || {
         if let Some(error) = health.with(|h| h.error.clone()) {
             return Freshness::Failed(error);

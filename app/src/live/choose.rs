@@ -49,7 +49,7 @@ pub fn source(feature: Feature, c: &Conditions<'_>) -> Source {
             let heartbeat_fresh = c
                 .heartbeat_age_ms
                 .is_some_and(|age| age <= HEARTBEAT_STALE_AFTER_MS);
-            let limit = feature.update_interval().as_millis() as f64 * STALE_AFTER_CADENCES;
+            let limit = feature.stale_after(STALE_AFTER_CADENCES).as_millis() as f64;
             let feature_fresh = c.update_age_ms.is_some_and(|age| age <= limit);
             if c.socket_open && heartbeat_fresh && feature_fresh {
                 Source::WebSocket
@@ -154,14 +154,15 @@ mod tests {
             );
             assert!(polls_rest(Source::RestFallback));
         }
-        // The forming bar moves every second: 2 s without it is normal, 5 s is not.
+        // The forming bar moves every second, but a pause of a few seconds is not an outage:
+        // staleness never starts under 10 s.
         let between_ticks = Conditions {
-            update_age_ms: Some(2_000.0),
+            update_age_ms: Some(5_000.0),
             ..healthy(&live)
         };
         assert_eq!(source(Feature::Intraday, &between_ticks), Source::WebSocket);
         let no_bars = Conditions {
-            update_age_ms: Some(5_000.0),
+            update_age_ms: Some(11_000.0),
             ..healthy(&live)
         };
         assert_eq!(source(Feature::Intraday, &no_bars), Source::RestFallback);

@@ -68,9 +68,10 @@ impl Health {
 }
 
 /// How long `feature` may go without an update: `multiple` of how often its socket messages
-/// arrive (its cadence; every second for intraday, whose forming bar moves each second).
+/// arrive (its cadence; every second for intraday, whose forming bar moves each second), and
+/// never under 10 s.
 pub fn stale_after_ms(feature: Feature, multiple: f64) -> u64 {
-    (feature.update_interval().as_millis() as f64 * multiple) as u64
+    u64::try_from(feature.stale_after(multiple).as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The thresholds.
@@ -180,8 +181,10 @@ mod tests {
     #[test]
     fn staleness_follows_how_often_a_feature_updates_not_its_job() {
         assert_eq!(stale_after_ms(Feature::Positions, 3.0), 30_000);
-        // Bars close once a minute, but the bar still forming is published every second.
-        assert_eq!(stale_after_ms(Feature::Intraday, 3.0), 3_000);
+        // Bars close once a minute and the forming bar comes every second, but no feature is
+        // stale in under 10 s.
+        assert_eq!(stale_after_ms(Feature::Intraday, 3.0), 10_000);
+        assert_eq!(stale_after_ms(Feature::Intraday, 20.0), 20_000);
     }
 
     #[test]
