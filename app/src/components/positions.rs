@@ -30,12 +30,25 @@ impl Column {
     fn title(self) -> &'static str {
         match self {
             Column::Symbol => "Symbol",
-            Column::Quantity => "Quantity",
+            Column::Quantity => "Qty",
+            Column::Entry => "Entry",
+            Column::Last => "Last",
+            Column::Value => "Mkt value",
+            Column::Pnl => "P&L",
+            Column::PnlPct => "P&L %",
+        }
+    }
+
+    /// What the column holds, in full (the header's tooltip and accessible description).
+    fn description(self) -> &'static str {
+        match self {
+            Column::Symbol => "Symbol",
+            Column::Quantity => "Quantity (shares)",
             Column::Entry => "Entry price",
             Column::Last => "Last price",
             Column::Value => "Market value",
-            Column::Pnl => "Unrealised P&L",
-            Column::PnlPct => "P&L %",
+            Column::Pnl => "Unrealised profit and loss, dollars",
+            Column::PnlPct => "Unrealised profit and loss, percent of cost",
         }
     }
 
@@ -128,6 +141,8 @@ pub fn PositionsPanel() -> impl IntoView {
                 <button
                     type="button"
                     class="sort"
+                    title=column.description()
+                    aria-label=format!("{}: sort", column.description())
                     data-testid=format!("sort-{:?}", column).to_lowercase()
                     on:click=move |_| sort.update(|(c, asc)| {
                         if *c == column {
