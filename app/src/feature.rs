@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
 
-/// The shortest staleness limit of any feature (see [`Feature::stale_after`]).
-pub const MIN_STALE: Duration = Duration::from_secs(10);
+/// Staleness counts a feature's update interval as at least this (see [`Feature::stale_after`]).
+pub const MIN_STALE_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -114,12 +114,12 @@ impl Feature {
     }
 
     /// How long the feature may go without an update before it counts as stale: `multiple` of
-    /// its update interval, but never under [`MIN_STALE`] (a second's forming bar must not make a
-    /// pause of a few seconds, or a jobs-lease handover, look like an outage).
+    /// its update interval, taken as at least [`MIN_STALE_INTERVAL`] (a second's forming bar
+    /// must not make a pause of a few seconds, or a jobs-lease handover, look like an outage).
     pub fn stale_after(self, multiple: f64) -> Duration {
         self.update_interval()
+            .max(MIN_STALE_INTERVAL)
             .mul_f64(multiple.max(0.0))
-            .max(MIN_STALE)
     }
 
     /// The panel's title, as a trader reads it.

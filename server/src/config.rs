@@ -161,7 +161,7 @@ declare_settings! {
         gate_min_samples: u64 = 200, key "gate-min-samples", env "THOR_GATE_MIN_SAMPLES";
         /// Gate: fewest distinct pages reporting (from two users or more) to go live
         gate_min_pages: u64 = 2, key "gate-min-pages", env "THOR_GATE_MIN_PAGES";
-        /// A live feature not updated for this many of its update intervals (its cadence; a second for intraday's forming bar; never under 10 s) is rolled back
+        /// A live feature not updated for this many of its update intervals (its cadence, counted as at least 5 s; intraday's forming bar comes every second) is rolled back
         stale_after_cadences: f64 = 3.0,
             key "stale-after-cadences", env "THOR_STALE_AFTER_CADENCES";
         /// After an automatic rollback, going live again needs `--force` for this long

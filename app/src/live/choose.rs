@@ -155,14 +155,14 @@ mod tests {
             assert!(polls_rest(Source::RestFallback));
         }
         // The forming bar moves every second, but a pause of a few seconds is not an outage:
-        // staleness never starts under 10 s.
+        // staleness counts its interval as 5 s (15 s at three intervals).
         let between_ticks = Conditions {
             update_age_ms: Some(5_000.0),
             ..healthy(&live)
         };
         assert_eq!(source(Feature::Intraday, &between_ticks), Source::WebSocket);
         let no_bars = Conditions {
-            update_age_ms: Some(11_000.0),
+            update_age_ms: Some(16_000.0),
             ..healthy(&live)
         };
         assert_eq!(source(Feature::Intraday, &no_bars), Source::RestFallback);

@@ -68,8 +68,8 @@ impl Health {
 }
 
 /// How long `feature` may go without an update: `multiple` of how often its socket messages
-/// arrive (its cadence; every second for intraday, whose forming bar moves each second), and
-/// never under 10 s.
+/// arrive (its cadence; every second for intraday, whose forming bar moves each second), an
+/// interval counting as at least 5 s.
 pub fn stale_after_ms(feature: Feature, multiple: f64) -> u64 {
     u64::try_from(feature.stale_after(multiple).as_millis()).unwrap_or(u64::MAX)
 }
@@ -181,10 +181,10 @@ mod tests {
     #[test]
     fn staleness_follows_how_often_a_feature_updates_not_its_job() {
         assert_eq!(stale_after_ms(Feature::Positions, 3.0), 30_000);
-        // Bars close once a minute and the forming bar comes every second, but no feature is
-        // stale in under 10 s.
-        assert_eq!(stale_after_ms(Feature::Intraday, 3.0), 10_000);
-        assert_eq!(stale_after_ms(Feature::Intraday, 20.0), 20_000);
+        // Bars close once a minute and the forming bar comes every second, but staleness counts
+        // an interval as at least 5 s.
+        assert_eq!(stale_after_ms(Feature::Intraday, 3.0), 15_000);
+        assert_eq!(stale_after_ms(Feature::Positions, 0.1), 1_000);
     }
 
     #[test]
