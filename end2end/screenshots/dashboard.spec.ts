@@ -20,3 +20,12 @@ for (const [name, viewport] of [
     await page.screenshot({ path: path.join(docs, name), fullPage: true });
   });
 }
+
+test('screenshot: cutover-operator.png', async ({ page }) => {
+  await page.setViewportSize({ width: 1440, height: 1000 });
+  await signIn(page, 'ops', 'ops');
+  await expect(page.getByTestId('topbar-connection')).toHaveText('Live');
+  await expect(page.getByTestId('fleet-gate-positions')).not.toBeEmpty();
+  await page.getByTestId('control-reason').fill('rehearsal: positions go live for 10 % of sessions');
+  await page.getByTestId('panel-cutover').screenshot({ path: path.join(docs, 'cutover-operator.png') });
+});

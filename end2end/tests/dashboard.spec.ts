@@ -95,10 +95,20 @@ test('an operator changes a flag from the keyboard, with a reason, and every pag
   try {
     const trader = await traderContext.newPage();
     await signIn(trader, 'demo', 'demo');
+    const accountRequests: string[] = [];
+    page.on('request', (request) => {
+      const path = new URL(request.url()).pathname;
+      if (path === '/api/account/balance' || path === '/api/positions') accountRequests.push(path);
+    });
     await signIn(page, 'ops', 'ops');
     await expect(page.getByTestId('topbar-connection')).toHaveText('Live');
+    // An operator has no paper account, and their page does not ask for one.
+    await expect(page.getByTestId('no-account')).toHaveCount(2);
     const controls = page.getByTestId('operator-controls');
     await expect(controls).toBeVisible();
+    // The fleet's evidence beside the controls: the gate says what it still needs.
+    await expect(page.getByTestId('fleet-gate-positions')).toContainText(/^(open|closed: .+)$/);
+    await expect(trader.getByTestId('fleet-positions')).toHaveCount(0);
 
     await page.getByTestId('control-feature').selectOption('global_market');
     // No reason, no change: said on the page, nothing sent.
@@ -116,6 +126,7 @@ test('an operator changes a flag from the keyboard, with a reason, and every pag
     await page.getByTestId('control-reason').fill('e2e: markets back to shadow');
     await page.getByTestId('control-shadow').click();
     await expect(trader.getByTestId('source-global_market')).toHaveText('REST (Shadow)');
+    expect(accountRequests, 'an operator page asks for no account').toEqual([]);
   } finally {
     await traderContext.close();
   }

@@ -87,6 +87,7 @@ async fn initial(
     };
     Initial {
         operator,
+        has_account: account.is_some(),
         colour_blind: colour_blind(headers),
         bucket: token_from_headers(headers).map_or(0, |token| ramp_bucket(&token)),
         flags,

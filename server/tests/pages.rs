@@ -163,6 +163,10 @@ async fn the_first_html_already_has_the_traders_own_figures_and_no_one_elses() {
         .await
         .expect("html");
     assert!(html.contains("data-testid=\"operator-controls\""));
+    assert!(
+        html.contains("Every open page"),
+        "the fleet's evidence, for operators"
+    );
     assert!(html.contains("class=\"board palette-cb\""));
     app.stop().await;
 }

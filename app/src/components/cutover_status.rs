@@ -100,8 +100,123 @@ pub fn CutoverPanel() -> impl IntoView {
                 </table>
             </div>
             <p class="hint">"Parity counts what this page compared since it loaded."</p>
-            {board.operator.then(|| view! { <OperatorControls/> })}
+            {board.operator.then(|| view! { <Fleet/> <OperatorControls/> })}
         </section>
+    }
+}
+
+/// The part of `GET /api/cutover` ([`crate::cutover::CutoverStatus`]) this view reads: a
+/// smaller deserialiser in every trader's download than the whole status's.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+struct FleetStatus {
+    features: Vec<FleetFeature>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+struct FleetFeature {
+    feature: Feature,
+    parity: crate::cutover::ParityCounts,
+    pages_reporting: u64,
+    users_reporting: u64,
+    pages: crate::cutover::PageCounts,
+    gate: crate::cutover::GateVerdict,
+}
+
+/// What every open page has reported, and each gate's verdict (`GET /api/cutover`, every 5 s):
+/// the proof an operator looks for before going live. Filled in by the browser.
+#[component]
+fn Fleet() -> impl IntoView {
+    let status = RwSignal::new(None::<FleetStatus>);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        let fetch = move || {
+            leptos::task::spawn_local(async move {
+                let Ok(response) = gloo_net::http::Request::get("/api/cutover").send().await else {
+                    return;
+                };
+                if !response.ok() {
+                    return;
+                }
+                if let Ok(text) = response.text().await
+                    && let Ok(read) = serde_json::from_str(&text)
+                {
+                    status.set(Some(read));
+                }
+            })
+        };
+        fetch();
+        if let Err(e) = set_interval_with_handle(fetch, std::time::Duration::from_secs(5)) {
+            leptos::logging::warn!("[dashboard] cannot follow the cutover status: {e:?}");
+        }
+    });
+    let row = move |feature: Feature| {
+        let name = feature.name();
+        let of = move || {
+            status.with(|s| {
+                s.as_ref()
+                    .and_then(|s| s.features.iter().find(|f| f.feature == feature).cloned())
+            })
+        };
+        let parity = move || {
+            of().map(|f| {
+                let samples = f.parity.samples();
+                if samples == 0 {
+                    "no samples".to_string()
+                } else {
+                    format!(
+                        "{}/{} ({:.2} %)",
+                        f.parity.matched,
+                        samples,
+                        f.parity.matched as f64 / samples as f64 * 100.0
+                    )
+                }
+            })
+        };
+        let pages = move || {
+            of().map(|f| {
+                format!(
+                    "{} pages, {} users · {} on WS, {} fell back, {} unconfirmed",
+                    f.pages_reporting,
+                    f.users_reporting,
+                    f.pages.websocket,
+                    f.pages.fallen_back,
+                    f.pages.unconfirmed
+                )
+            })
+        };
+        let gate = move || {
+            of().map(|f| {
+                if f.gate.open {
+                    "open".to_string()
+                } else {
+                    format!("closed: {}", f.gate.missing.join("; "))
+                }
+            })
+        };
+        view! {
+            <tr data-testid=format!("fleet-{name}")>
+                <th scope="row">{feature.display_name()}</th>
+                <td class="num">{move || parity().unwrap_or_else(|| "…".into())}</td>
+                <td>{move || pages().unwrap_or_default()}</td>
+                <td class="diff" data-testid=format!("fleet-gate-{name}")>{move || gate().unwrap_or_default()}</td>
+            </tr>
+        }
+    };
+    view! {
+        <h3 class="fleet-title">"Every open page"</h3>
+        <div class="table-wrap">
+            <table class="fleet-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"Feature"</th>
+                        <th scope="col" class="num">"Parity (matched/samples)"</th>
+                        <th scope="col">"Pages"</th>
+                        <th scope="col">"Gate to go live"</th>
+                    </tr>
+                </thead>
+                <tbody>{Feature::ALL.map(row).into_iter().collect_view()}</tbody>
+            </table>
+        </div>
     }
 }
 

@@ -161,6 +161,8 @@ pub struct PageParity {
 pub struct Board {
     /// The signed-in user may change flags.
     pub operator: bool,
+    /// The user has a paper account (balance and positions); operators have none.
+    pub has_account: bool,
     /// This session's ramp bucket.
     pub bucket: u8,
     /// When the server rendered the page: "now" until the page's own clock runs.
@@ -269,6 +271,7 @@ impl Board {
         });
         Board {
             operator: initial.operator,
+            has_account: initial.has_account,
             bucket,
             rendered_at_ms: at,
             colour_blind: RwSignal::new(initial.colour_blind),
@@ -284,6 +287,11 @@ impl Board {
             parity: Feature::ALL.map(|_| RwSignal::new(PageParity::default())),
             sources,
         }
+    }
+
+    /// Whether this page shows `feature` at all (an operator has no balance or positions).
+    pub fn shows(&self, feature: Feature) -> bool {
+        self.has_account || !matches!(feature, Feature::AccountBalance | Feature::Positions)
     }
 
     /// The source `feature` renders from right now (see [`choose::source`]).

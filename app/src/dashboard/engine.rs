@@ -250,6 +250,9 @@ fn tick(engine: &Shared) {
         let board = engine.board;
         for feature in Feature::ALL {
             let source = board.source(feature).get_untracked();
+            if !board.shows(feature) {
+                continue;
+            }
             let Some(poll) = engine.polls.get_mut(&feature) else {
                 continue;
             };

@@ -18,6 +18,8 @@ pub const PALETTE_COOKIE: &str = "thor_palette";
 pub struct Initial {
     /// The signed-in user may change flags (and sees the controls).
     pub operator: bool,
+    /// The signed-in user has a paper account (operators have none): balance and positions.
+    pub has_account: bool,
     /// The colour-blind-safe palette is chosen.
     pub colour_blind: bool,
     /// This session's ramp bucket (0 to 99).

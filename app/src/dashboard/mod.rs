@@ -20,6 +20,7 @@ pub use initial::{CHART_MINUTES, Initial, PALETTE_COOKIE};
 use crate::components::{
     BalancePanel, CutoverPanel, HeartbeatPanel, IntradayPanel, MarketsPanel, PositionsPanel,
 };
+use crate::feature::Feature;
 use crate::live;
 use leptos::prelude::*;
 
@@ -69,16 +70,41 @@ pub fn Dashboard() -> impl IntoView {
                 </button>
             </div>
             <div class="grid">
-                <BalancePanel/>
+                {if board.has_account {
+                    view! { <BalancePanel/> }.into_any()
+                } else {
+                    view! { <NoAccount feature=Feature::AccountBalance/> }.into_any()
+                }}
                 <MarketsPanel/>
                 <IntradayPanel/>
-                <PositionsPanel/>
+                {if board.has_account {
+                    view! { <PositionsPanel/> }.into_any()
+                } else {
+                    view! { <NoAccount feature=Feature::Positions/> }.into_any()
+                }}
                 <CutoverPanel/>
                 <HeartbeatPanel/>
             </div>
         </div>
     }
     .into_any()
+}
+
+/// In place of the balance or positions of a user without a paper account (an operator).
+#[component]
+fn NoAccount(feature: Feature) -> impl IntoView {
+    let class = match feature {
+        Feature::Positions => "panel positions",
+        _ => "panel balance",
+    };
+    view! {
+        <section class=class data-testid=format!("panel-{}", feature.name())>
+            <header class="panel-head"><h2>{feature.display_name()}</h2></header>
+            <p class="empty" data-testid="no-account">
+                "Operators have no paper account: balances and positions are the traders' own."
+            </p>
+        </section>
+    }
 }
 
 #[cfg(feature = "ssr")]
