@@ -48,18 +48,21 @@ async function stop(server: ChildProcess) {
   await exited;
 }
 
-const test = base.extend<{ server: { restart: () => Promise<void> } }>({
+const test = base.extend<{ server: { stop: () => Promise<void>; start: () => Promise<void> } }>({
   server: async ({}, use) => {
-    let server = start();
+    let server: ChildProcess | undefined = start();
     await healthy();
     await use({
-      restart: async () => {
-        await stop(server);
+      stop: async () => {
+        if (server) await stop(server);
+        server = undefined;
+      },
+      start: async () => {
         server = start();
         await healthy();
       },
     });
-    await stop(server);
+    if (server) await stop(server);
   },
 });
 
@@ -93,12 +96,13 @@ test('a server restart under an open page: panels fall back, recover, and the ch
   }
 
   restarting = true;
-  const restarted = server.restart();
+  await server.stop();
   // The socket is gone: every live panel says so and polls REST meanwhile.
   for (const feature of FEATURES) {
     await expect(page.getByTestId(`source-${feature.name}`)).toHaveText('REST (fallback)', { timeout: 10_000 });
   }
-  await restarted;
+  await expect(page.getByTestId('note-positions')).toContainText('fell back to REST');
+  await server.start();
   for (const feature of FEATURES) {
     await expect(page.getByTestId(`source-${feature.name}`)).toHaveText('WebSocket', { timeout: 30_000 });
   }

@@ -33,15 +33,21 @@ pub fn PanelHead(
         } else {
             "The live stream is down: fell back to REST."
         };
-        match freshness.get() {
+        let state = match freshness.get() {
             Freshness::Loading => Some("Loading…".to_string()),
             Freshness::Failed(error) => {
                 Some(format!("Update failed: {error}. Showing the last data."))
             }
-            Freshness::Stale if fallback => Some(down.to_string()),
-            Freshness::Stale => Some("No recent update: this may be out of date.".to_string()),
-            Freshness::Fresh if fallback => Some(down.to_string()),
-            Freshness::Fresh => None,
+            Freshness::Stale if !fallback => {
+                Some("No recent update: this may be out of date.".to_string())
+            }
+            Freshness::Stale | Freshness::Fresh => None,
+        };
+        // A fallback is always said, whatever else is.
+        match (fallback.then_some(down), state) {
+            (Some(down), Some(state)) => Some(format!("{down} {state}")),
+            (Some(down), None) => Some(down.to_string()),
+            (None, state) => state,
         }
     };
     view! {
