@@ -49,9 +49,10 @@ pub struct IntradayBars {
     /// The bar still forming, while the symbol trades (what `forming_bar` last carried).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forming: Option<IntradayBar>,
-    /// The session's trading before `since`, so the session VWAP can be drawn from `bars` on.
-    #[serde(default)]
-    pub before: SessionSoFar,
+    /// The session's trading before `since`, so the session VWAP can be drawn from `bars` on
+    /// (left out when asked with `session=false`: a page that already draws the line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<SessionSoFar>,
 }
 
 /// Trading of a VWAP session (a UTC day) up to some instant: `sum(price × size)` and `sum(size)`.

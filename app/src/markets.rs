@@ -109,11 +109,12 @@ pub struct GlobalMarkets {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn sample() -> GlobalMarkets {
+    /// NYSE, open, at 09:45 New York time on 2026-03-09 (other modules' tests use it too).
+    pub(crate) fn sample() -> GlobalMarkets {
         let as_of = Utc
             .with_ymd_and_hms(2026, 3, 9, 13, 45, 0)
             .single()

@@ -75,7 +75,7 @@ async fn initial(
     let bars = match state.symbols.first() {
         Some(symbol) => {
             let since = chart_start(state.clock.now());
-            match closed_bars(state, symbol, since).await {
+            match closed_bars(state, symbol, since, true).await {
                 Ok(bars) => Some(bars),
                 Err(error) => {
                     tracing::warn!(%symbol, ?error, "the first render goes without the chart's bars");

@@ -226,6 +226,15 @@ async fn the_bar_still_forming_moves_each_second_and_the_vwap_line_starts_from_t
         all["data"]["before"]["volume"], 0,
         "nothing traded before 14:00"
     );
+    // A page that already draws the line asks without it: same bars, no session sum.
+    let (_, lean) = get(
+        &app,
+        "/api/intraday/bars?symbol=SPY&since=2026-03-09T14:00:00Z&session=false",
+        None,
+    )
+    .await;
+    assert_eq!(lean["data"]["bars"], all["data"]["bars"]);
+    assert!(lean["data"].get("before").is_none(), "{lean}");
 
     clock.advance(chrono::Duration::seconds(1));
     app.jobs.run_all_once().await;

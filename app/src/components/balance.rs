@@ -1,6 +1,6 @@
-use super::PanelHead;
+use super::{PanelHead, change};
 use crate::account::AccountBalance;
-use crate::dashboard::format::{self, Direction};
+use crate::dashboard::format;
 use crate::dashboard::use_websocket_aware;
 use leptos::prelude::*;
 
@@ -16,25 +16,10 @@ pub fn BalancePanel() -> impl IntoView {
                 .unwrap_or_else(|| "—".into())
         }
     };
-    let change = move |pick: fn(&AccountBalance) -> f64, percent: bool| {
+    let changed = move |pick: fn(&AccountBalance) -> f64, percent: bool| {
         move || {
-            feed.data.with(|d| {
-                d.as_ref().map(|d| {
-                    let value = pick(&d.value);
-                    let direction = Direction::of(value);
-                    let text = if percent {
-                        format::signed_percent(value)
-                    } else {
-                        format::signed_money(value)
-                    };
-                    view! {
-                        <span class=direction.class()>
-                            <span class="arrow" aria-hidden="true">{direction.arrow()}</span>
-                            {text}
-                        </span>
-                    }
-                })
-            })
+            feed.data
+                .with(|d| d.as_ref().map(|d| change(pick(&d.value), percent)))
         }
     };
     let account = move || {
@@ -66,12 +51,12 @@ pub fn BalancePanel() -> impl IntoView {
                 <div class="figure">
                     <dt>"Day change"</dt>
                     <dd data-testid="balance-day-change">
-                        {change(|b| b.day_change, false)} " " {change(|b| b.day_change_pct, true)}
+                        {changed(|b| b.day_change, false)} " " {changed(|b| b.day_change_pct, true)}
                     </dd>
                 </div>
                 <div class="figure">
                     <dt>"Unrealised P&L"</dt>
-                    <dd data-testid="balance-unrealized">{change(|b| b.unrealized_pnl, false)}</dd>
+                    <dd data-testid="balance-unrealized">{changed(|b| b.unrealized_pnl, false)}</dd>
                 </div>
             </dl>
         </section>

@@ -104,22 +104,7 @@ mod tests {
     use chrono::TimeZone;
 
     fn market() -> MarketStatus {
-        MarketStatus {
-            market_id: 1,
-            code: "XNYS".into(),
-            name: "New York Stock Exchange".into(),
-            country: "USA".into(),
-            time_zone: "America/New_York".into(),
-            status: MarketStatusKind::Open,
-            local_time: "2026-03-09T09:45:00-04:00".into(),
-            next_event: MarketEventKind::Close,
-            next_event_at: Utc
-                .with_ymd_and_hms(2026, 3, 9, 20, 0, 0)
-                .single()
-                .expect("a time"),
-            seconds_to_next_event: 22_500,
-            holiday: None,
-        }
+        crate::markets::tests::sample().markets.remove(0)
     }
 
     #[test]

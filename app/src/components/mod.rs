@@ -1,6 +1,7 @@
 //! One panel per file, and the pieces around them.
 
 mod balance;
+mod change;
 mod cutover_status;
 mod heartbeat;
 mod intraday;
@@ -12,6 +13,7 @@ mod sign_in;
 mod top_bar_user;
 
 pub use balance::BalancePanel;
+pub use change::change;
 pub use cutover_status::CutoverPanel;
 pub use heartbeat::HeartbeatPanel;
 pub use intraday::IntradayPanel;

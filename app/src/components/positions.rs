@@ -1,6 +1,7 @@
 use super::PanelHead;
+use super::change;
 use crate::account::{Position, Positions};
-use crate::dashboard::format::{self, Direction};
+use crate::dashboard::format;
 use crate::dashboard::use_websocket_aware;
 use leptos::prelude::*;
 use std::cmp::Ordering;
@@ -90,21 +91,6 @@ fn totals(positions: &[Position]) -> (f64, f64, f64) {
         0.0
     };
     (value, pnl, pct)
-}
-
-fn change(value: f64, percent: bool) -> impl IntoView {
-    let direction = Direction::of(value);
-    let text = if percent {
-        format::signed_percent(value)
-    } else {
-        format::signed_money(value)
-    };
-    view! {
-        <span class=direction.class()>
-            <span class="arrow" aria-hidden="true">{direction.arrow()}</span>
-            {text}
-        </span>
-    }
 }
 
 /// The trader's positions, sortable by any column, with totals.

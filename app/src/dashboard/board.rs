@@ -15,24 +15,15 @@ use crate::parity::BarsAnswer;
 use crate::protocol::{Envelope, ServerMessage, Topic};
 use leptos::prelude::*;
 
-/// Where a shown value came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
-    /// Rendered by the server into the page.
-    Server,
-    Rest,
-    Socket,
-}
-
 /// A feature's value as shown, with its place in the stream (`epoch`, `seq`) and when this page
-/// got it (page clock, ms since the Unix epoch).
+/// got it (page clock, ms since the Unix epoch). Where it came from is the feature's source
+/// ([`Board::source`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Shown<T> {
     pub value: T,
     pub epoch: u64,
     pub seq: u64,
     pub received_at_ms: f64,
-    pub via: Via,
 }
 
 /// Whether a value at (`epoch`, `seq`) may replace `held`: a later seq of the same run, or any
@@ -59,7 +50,7 @@ impl Chart {
     pub fn from_answer(answer: &BarsAnswer) -> Chart {
         let mut chart = Chart {
             symbol: answer.data.symbol.clone(),
-            before: answer.data.before,
+            before: answer.data.before.unwrap_or_default(),
             ..Chart::default()
         };
         chart.merge(answer);
@@ -196,7 +187,6 @@ fn shown<T>(envelope: Envelope, value: T, received_at_ms: f64) -> Shown<T> {
         epoch: envelope.epoch,
         seq: envelope.seq,
         received_at_ms,
-        via: Via::Server,
     }
 }
 
@@ -221,7 +211,6 @@ impl Board {
             epoch: answer.epoch,
             seq: answer.seq,
             received_at_ms: at,
-            via: Via::Server,
         });
         let symbol = initial
             .bars
@@ -325,33 +314,33 @@ impl Board {
     }
 
     /// Applies a state message (balance, positions, market status) if it is newer than what is
-    /// shown; returns whether it was.
-    pub fn apply_state(&self, envelope: &Envelope, via: Via, at: f64) -> bool {
+    /// shown; the same message again (a REST answer of the seq shown) makes it current again.
+    pub fn apply_state(&self, envelope: &Envelope, at: f64) {
         fn apply<T: Clone + Send + Sync + 'static>(
             slot: RwSignal<Option<Shown<T>>>,
             value: &T,
             envelope: &Envelope,
-            via: Via,
             at: f64,
-        ) -> bool {
-            let newer =
-                slot.with_untracked(|held| replaces(held.as_ref(), envelope.epoch, envelope.seq));
-            if newer {
-                slot.set(Some(Shown {
-                    value: value.clone(),
-                    epoch: envelope.epoch,
-                    seq: envelope.seq,
-                    received_at_ms: at,
-                    via,
-                }));
-            }
-            newer
+        ) {
+            let (epoch, seq) = (envelope.epoch, envelope.seq);
+            slot.update(|held| match held {
+                Some(held) if held.epoch == epoch && held.seq == seq => held.received_at_ms = at,
+                held if replaces(held.as_ref(), epoch, seq) => {
+                    *held = Some(Shown {
+                        value: value.clone(),
+                        epoch,
+                        seq,
+                        received_at_ms: at,
+                    })
+                }
+                _ => {}
+            });
         }
         match &envelope.message {
-            ServerMessage::AccountBalance(b) => apply(self.balance, b, envelope, via, at),
-            ServerMessage::Positions(p) => apply(self.positions, p, envelope, via, at),
-            ServerMessage::MarketStatus(m) => apply(self.markets, m, envelope, via, at),
-            _ => false,
+            ServerMessage::AccountBalance(b) => apply(self.balance, b, envelope, at),
+            ServerMessage::Positions(p) => apply(self.positions, p, envelope, at),
+            ServerMessage::MarketStatus(m) => apply(self.markets, m, envelope, at),
+            _ => {}
         }
     }
 }
@@ -391,7 +380,6 @@ mod tests {
             epoch: 3,
             seq: 10,
             received_at_ms: 0.0,
-            via: Via::Rest,
         };
         assert!(replaces(None::<&Shown<()>>, 3, 1));
         assert!(replaces(Some(&held), 3, 11));

@@ -8,7 +8,7 @@
 //! - **Reports.** Every 5 s, and as soon as a new flags version is applied, the page tells the
 //!   server its sources, parity and the version it runs (`POST /api/cutover/report`).
 
-use super::board::{Board, Chart, Shown, Via};
+use super::board::{Board, Chart, Shown};
 use super::initial::CHART_MINUTES;
 use crate::cutover::{FeatureReport, PageReport, Source};
 use crate::feature::Feature;
@@ -186,7 +186,6 @@ fn show_from_socket(board: Board, envelope: &Envelope, at: f64) {
                 };
                 chart.epoch = envelope.epoch;
                 chart.received_at_ms = at;
-                chart.via = Via::Socket;
             }
         }),
         ServerMessage::FormingBar(bar) => board.chart.update(|chart| {
@@ -195,12 +194,9 @@ fn show_from_socket(board: Board, envelope: &Envelope, at: f64) {
             {
                 chart.value.form(bar.clone());
                 chart.received_at_ms = at;
-                chart.via = Via::Socket;
             }
         }),
-        _ => {
-            board.apply_state(envelope, Via::Socket, at);
-        }
+        _ => board.apply_state(envelope, at),
     }
 }
 
@@ -333,14 +329,18 @@ async fn fetch(engine: &Shared, feature: Feature) -> Result<Answer, String> {
                     .filter(|c| c.value.symbol == symbol)
                     .and_then(|c| c.value.last_closed_ms())
             });
-            let since_ms = match last {
-                Some(last) => last - 2 * 60_000,
-                None => ((now() as i64) / 60_000 - CHART_MINUTES) * 60_000,
+            // A chart that has its bars draws the VWAP line on from them: no session sum again.
+            let (since_ms, session) = match last {
+                Some(last) => (last - 2 * 60_000, "false"),
+                None => (((now() as i64) / 60_000 - CHART_MINUTES) * 60_000, "true"),
             };
             let since = chrono::DateTime::from_timestamp_millis(since_ms)
                 .map(|t| crate::timefmt::iso_utc(&t))
                 .unwrap_or_default();
-            format!("{}?symbol={symbol}&since={since}", feature.rest_path())
+            format!(
+                "{}?symbol={symbol}&since={since}&session={session}",
+                feature.rest_path()
+            )
         }
         _ => feature.rest_path().to_string(),
     };
@@ -372,13 +372,7 @@ async fn fetch(engine: &Shared, feature: Feature) -> Result<Answer, String> {
 /// closed meanwhile (`socket_bars`: while its history was in flight, nothing else had them).
 fn show_from_rest(board: Board, answer: &Answer, at: f64, socket_bars: &[IntradayBar]) {
     match answer {
-        Answer::State(envelope) => {
-            let newer = board.apply_state(envelope, Via::Rest, at);
-            if !newer {
-                // The same value again: it is still current.
-                touch(board, envelope, at);
-            }
-        }
+        Answer::State(envelope) => board.apply_state(envelope, at),
         Answer::Bars(bars) => {
             if bars.data.symbol != board.symbol.get_untracked() {
                 return;
@@ -393,7 +387,6 @@ fn show_from_rest(board: Board, answer: &Answer, at: f64, socket_bars: &[Intrada
                     };
                     chart.epoch = bars.epoch;
                     chart.received_at_ms = at;
-                    chart.via = Via::Rest;
                 }
                 _ => {
                     let mut value = Chart::from_answer(bars);
@@ -405,35 +398,10 @@ fn show_from_rest(board: Board, answer: &Answer, at: f64, socket_bars: &[Intrada
                         epoch: bars.epoch,
                         seq: bars.seq,
                         received_at_ms: at,
-                        via: Via::Rest,
                     })
                 }
             });
         }
-    }
-}
-
-/// A REST answer equal to what is shown makes it current again.
-fn touch(board: Board, envelope: &Envelope, at: f64) {
-    fn refresh<T: Clone + Send + Sync + 'static>(
-        slot: RwSignal<Option<Shown<T>>>,
-        envelope: &Envelope,
-        at: f64,
-    ) {
-        slot.update(|held| {
-            if let Some(held) = held
-                && held.epoch == envelope.epoch
-                && held.seq == envelope.seq
-            {
-                held.received_at_ms = at;
-            }
-        });
-    }
-    match &envelope.message {
-        ServerMessage::AccountBalance(_) => refresh(board.balance, envelope, at),
-        ServerMessage::Positions(_) => refresh(board.positions, envelope, at),
-        ServerMessage::MarketStatus(_) => refresh(board.markets, envelope, at),
-        _ => {}
     }
 }
 

@@ -4,7 +4,7 @@
 //! feature is not live, logs and compares the socket in shadow, and joins REST answers onto
 //! the stream by `seq`.
 
-use super::board::{Board, Chart, FeedHealth, Shown, use_board};
+use super::board::{Board, Chart, Shown, use_board};
 use crate::account::{AccountBalance, Positions};
 use crate::cutover::Source;
 use crate::feature::Feature;
@@ -70,7 +70,6 @@ pub struct Feed<T: FeatureData> {
     /// Milliseconds since the shown value arrived.
     pub age_ms: Signal<Option<f64>>,
     pub freshness: Signal<Freshness>,
-    pub health: ReadSignal<FeedHealth>,
     /// The shown value's `seq` (for the chart: the latest closed bar's).
     pub seq: Signal<Option<u64>>,
 }
@@ -102,7 +101,6 @@ pub fn use_websocket_aware<T: FeatureData>() -> Feed<T> {
         source: board.source(feature),
         age_ms,
         freshness,
-        health: health.read_only(),
         seq: Signal::derive(move || slot.with(|s| s.as_ref().map(|s| s.seq))),
     }
 }

@@ -28,6 +28,8 @@ const MAX_BARS: i64 = 1440;
 pub struct BarsQuery {
     symbol: Option<String>,
     since: Option<String>,
+    /// `false`: leave out the session's trading before `since` (a page that already has it).
+    session: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -88,7 +90,7 @@ pub(crate) async fn bars(
             })?,
         None => state.clock.now() - Duration::hours(2),
     };
-    let answer = closed_bars(&state, &symbol, since).await?;
+    let answer = closed_bars(&state, &symbol, since, query.session.unwrap_or(true)).await?;
     Ok(Json(BarsResponse {
         kind: "intraday_bars",
         seq: answer.seq,
@@ -99,12 +101,13 @@ pub(crate) async fn bars(
 }
 
 /// A known `symbol`'s closed bars from `since` (at most a day's worth), with the bar still
-/// forming and the session's trading before `since`: what REST answers and the page's first
-/// render shows. `seq` is the latest `intraday_bar` seq the bars include.
+/// forming and, `with_session`, the session's trading before `since`: what REST answers and the
+/// page's first render shows. `seq` is the latest `intraday_bar` seq the bars include.
 pub async fn closed_bars(
     state: &AppState,
     symbol: &str,
     since: DateTime<Utc>,
+    with_session: bool,
 ) -> Result<BarsAnswer, ApiError> {
     // The seq is read before the bars: the answer holds at least every bar up to it.
     let seq = state
@@ -129,21 +132,11 @@ pub async fn closed_bars(
     .fetch_all(pool)
     .await)
     .map_err(ApiError::database)?;
-    // The VWAP session is the UTC day (the intraday job starts a new one at midnight).
-    let session_start = since
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .map_or(since, |midnight| midnight.and_utc());
-    let (pv, volume): (Option<f64>, Option<i64>) = on_pool!(&state.db, pool => sqlx::query_as(
-        "SELECT SUM(vwap * volume), CAST(SUM(volume) AS BIGINT) FROM intraday_bars \
-         WHERE symbol = $1 AND minute_ms >= $2 AND minute_ms < $3",
-    )
-    .bind(symbol)
-    .bind(session_start.timestamp_millis())
-    .bind(since.timestamp_millis())
-    .fetch_one(pool)
-    .await)
-    .map_err(ApiError::database)?;
+    let before = if with_session {
+        Some(session_before(state, symbol, since).await?)
+    } else {
+        None
+    };
     let bars = rows
         .into_iter()
         .filter_map(|row| {
@@ -169,10 +162,34 @@ pub async fn closed_bars(
             since,
             bars,
             forming,
-            before: SessionSoFar {
-                pv: pv.unwrap_or(0.0),
-                volume: volume.and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
-            },
+            before,
         },
+    })
+}
+
+/// The symbol's trading in its VWAP session (the UTC day: the intraday job starts a new one at
+/// midnight) before `since`.
+async fn session_before(
+    state: &AppState,
+    symbol: &str,
+    since: DateTime<Utc>,
+) -> Result<SessionSoFar, ApiError> {
+    let session_start = since
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .map_or(since, |midnight| midnight.and_utc());
+    let (pv, volume): (Option<f64>, Option<i64>) = on_pool!(&state.db, pool => sqlx::query_as(
+        "SELECT SUM(vwap * volume), CAST(SUM(volume) AS BIGINT) FROM intraday_bars \
+         WHERE symbol = $1 AND minute_ms >= $2 AND minute_ms < $3",
+    )
+    .bind(symbol)
+    .bind(session_start.timestamp_millis())
+    .bind(since.timestamp_millis())
+    .fetch_one(pool)
+    .await)
+    .map_err(ApiError::database)?;
+    Ok(SessionSoFar {
+        pv: pv.unwrap_or(0.0),
+        volume: volume.and_then(|v| u64::try_from(v).ok()).unwrap_or(0),
     })
 }

@@ -365,6 +365,24 @@ macro_rules! end_sessions {
             .context("cannot end the user's sessions")
     };
 }
+
+/// The user named `$username` as the transaction `$tx` sees them, or "there is no user named …"
+/// (a macro, as `end_sessions!` is: inside `on_pool!` each backend's transaction is its own type).
+macro_rules! current_user {
+    ($tx:expr, $username:expr) => {
+        async {
+            let current: Option<Current> =
+                sqlx::query_as("SELECT id, role, disabled FROM users WHERE username = $1")
+                    .bind($username)
+                    .fetch_optional(&mut *$tx)
+                    .await
+                    .context("cannot look the user up")?;
+            current.ok_or_else(|| anyhow::anyhow!("there is no user named {:?}", $username))
+        }
+        .await
+    };
+}
+
 /// Disables (`disabled`) or enables a user. Disabling deletes their sessions in the same
 /// transaction, so the sweep of every running server and every sign-in see it at once.
 pub async fn set_disabled(
@@ -377,16 +395,7 @@ pub async fn set_disabled(
     let audit = entry(actor, action, username, String::new());
     let outcome = on_pool!(db, pool => {
         let mut tx = pool.begin().await.context("cannot start a transaction")?;
-        let current: Option<Current> = sqlx::query_as(
-            "SELECT id, role, disabled FROM users WHERE username = $1",
-        )
-        .bind(username)
-        .fetch_optional(&mut *tx)
-        .await
-        .context("cannot look the user up")?;
-        let Some(current) = current else {
-            bail!("there is no user named {username:?}");
-        };
+        let current = current_user!(tx, username)?;
         if current.disabled == disabled {
             Outcome::Unchanged
         } else {
@@ -422,16 +431,7 @@ pub async fn set_role(
 ) -> anyhow::Result<Outcome> {
     let outcome = on_pool!(db, pool => {
         let mut tx = pool.begin().await.context("cannot start a transaction")?;
-        let current: Option<Current> = sqlx::query_as(
-            "SELECT id, role, disabled FROM users WHERE username = $1",
-        )
-        .bind(username)
-        .fetch_optional(&mut *tx)
-        .await
-        .context("cannot look the user up")?;
-        let Some(current) = current else {
-            bail!("there is no user named {username:?}");
-        };
+        let current = current_user!(tx, username)?;
         if current.role == role.as_str() {
             Outcome::Unchanged
         } else {
