@@ -548,6 +548,44 @@ pub struct FaultRequest {
     pub delay_ms: Option<u64>,
 }
 
+/// `GET /api/cutover/mine`: what any signed-in user may know of the cutover. The flags (the
+/// socket sends them to every page anyway), the stage this session is served, and what this
+/// user's own pages reported; nothing about other pages, users or accounts (that is
+/// [`CutoverStatus`], for operators).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MyCutover {
+    pub flags: Flags,
+    /// This session's ramp bucket (0–99).
+    pub bucket: u8,
+    pub features: Vec<MyFeature>,
+}
+
+/// One feature in [`MyCutover`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MyFeature {
+    pub feature: Feature,
+    pub flag: Flag,
+    /// The stage this session is served (its bucket against the ramp).
+    pub stage: Stage,
+    /// This user's pages that reported this feature, most recent first.
+    pub pages: Vec<MyPage>,
+    /// The latest diffs this user's pages reported, newest first.
+    pub last_diffs: Vec<Diff>,
+}
+
+/// One of the user's own pages, as it last reported a feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MyPage {
+    pub page_id: String,
+    pub source: Option<Source>,
+    pub applied_version: u64,
+    /// Counts since the feature's last change.
+    pub parity: ParityCounts,
+    pub gaps: u64,
+    /// When it last reported (ms since the epoch).
+    pub last_seen: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

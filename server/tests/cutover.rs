@@ -8,7 +8,8 @@
 mod common;
 
 use app::cutover::{
-    AuditEntry, CutoverStatus, FaultKind, FeatureStatus, Flags, Mark, Mode, Source, Stage,
+    AuditEntry, CutoverStatus, FaultKind, FeatureStatus, Flags, Mark, Mode, MyCutover, Source,
+    Stage,
 };
 use app::feature::Feature;
 use chrono::{TimeZone, Utc};
@@ -68,6 +69,12 @@ async fn status(app: &common::TestApp, cookie: &str) -> CutoverStatus {
     let (code, body) = get(app, "/api/cutover", Some(cookie)).await;
     assert_eq!(code, StatusCode::OK, "{body}");
     serde_json::from_value(body).expect("a cutover status")
+}
+
+async fn mine(app: &common::TestApp, cookie: &str) -> MyCutover {
+    let (code, body) = get(app, "/api/cutover/mine", Some(cookie)).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    serde_json::from_value(body).expect("a session's cutover view")
 }
 
 fn feature(status: &CutoverStatus, feature: Feature) -> &FeatureStatus {
@@ -197,7 +204,7 @@ async fn a_change_survives_a_restart_and_wins_over_the_environment_until_cleared
 }
 
 #[tokio::test]
-async fn only_operators_change_flags_and_only_signed_in_users_read_them() {
+async fn only_operators_change_flags_or_read_the_evidence_and_signed_in_users_read_the_flags() {
     let app = app_with(|_| {}).await;
     let demo = common::sign_in(&app, "demo").await;
     let change = json!({"stage": "live", "reason": "try", "force": true});
@@ -217,8 +224,12 @@ async fn only_operators_change_flags_and_only_signed_in_users_read_them() {
     assert_eq!(code, StatusCode::FORBIDDEN);
     let (code, _) = get(&app, "/api/cutover/audit", Some(&demo)).await;
     assert_eq!(code, StatusCode::FORBIDDEN);
-    let (code, _) = get(&app, "/api/cutover", Some(&demo)).await;
-    assert_eq!(code, StatusCode::OK, "a trader's page reads the flags");
+    let (code, body) = get(&app, "/api/cutover", Some(&demo)).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "the fleet's evidence: {body}");
+    let (code, body) = get(&app, "/api/cutover/mine", Some(&demo)).await;
+    assert_eq!(code, StatusCode::OK, "a trader reads the flags: {body}");
+    let (code, _) = get(&app, "/api/cutover/mine", None).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
 
     let ops = common::sign_in(&app, "ops").await;
     for (path, body, expected) in [
@@ -531,11 +542,17 @@ async fn a_ramp_chooses_the_same_sessions_every_time() {
     let mut live = 0;
     for _ in 0..20 {
         let session = common::sign_in(&app, "demo").await;
-        let first = status(&app, &session).await;
-        let again = status(&app, &session).await;
+        let first = mine(&app, &session).await;
+        let again = mine(&app, &session).await;
         assert_eq!(first.bucket, again.bucket, "stable per session");
         let flag = first.flags.flag(Feature::AccountBalance);
         assert_eq!(flag.ramp, 50);
+        let served = first
+            .features
+            .iter()
+            .find(|f| f.feature == Feature::AccountBalance)
+            .map(|f| f.stage);
+        assert_eq!(served, Some(flag.stage_for(first.bucket)));
         if flag.stage_for(first.bucket) == Stage::Live {
             live += 1;
             assert!(first.bucket < 50);
@@ -605,4 +622,137 @@ async fn reports_are_bounded_and_attributed() {
     .await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     app.stop().await;
+}
+
+/// A page's report of one feature with one diff whose values are `marker` (as a trader's page
+/// reports the values its account showed).
+fn report_with_diff(page_id: &str, marker: &str) -> Value {
+    json!({
+        "page_id": page_id,
+        "applied_version": 0,
+        "features": [{
+            "feature": "positions",
+            "source": "rest_shadow",
+            "parity": {"matched": 3, "mismatched": 1, "missing_on_ws": 0},
+            "diffs": [{
+                "at": "seq 7",
+                "field": "positions.AAPL.quantity",
+                "rest": format!("{marker}0"),
+                "ws": format!("{marker}1"),
+            }],
+        }],
+    })
+}
+
+/// Every GET route a signed-in user can call (the router's, with the `/api/cutover/{feature}`
+/// family being POST only).
+const GET_ROUTES: &[&str] = &[
+    "/",
+    "/login",
+    "/api/health",
+    "/api/auth/me",
+    "/api/account/balance",
+    "/api/positions",
+    "/api/intraday/bars?symbol=SPY",
+    "/api/global-markets/status",
+    "/api/jobs",
+    "/api/cutover",
+    "/api/cutover/mine",
+    "/api/cutover/audit",
+    "/metrics",
+];
+
+async fn body_text(app: &common::TestApp, path: &str, cookie: &str) -> (StatusCode, String) {
+    let response = reqwest::Client::new()
+        .get(app.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    (status, response.text().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_trader_never_reads_what_another_traders_pages_reported_and_an_operator_does() {
+    let app = app_with(|_| {}).await;
+    let demo = common::sign_in(&app, "demo").await;
+    let demo2 = common::sign_in(&app, "demo2").await;
+    let ops = common::sign_in(&app, "ops").await;
+    // Markers no real figure in the demo accounts looks like.
+    let (mark1, mark2) = ("8642097531", "9753108642");
+    for (cookie, page, marker) in [(&demo, "page-one", mark1), (&demo2, "page-two", mark2)] {
+        let (code, body) = post(
+            &app,
+            "/api/cutover/report",
+            Some(cookie),
+            report_with_diff(page, marker),
+        )
+        .await;
+        assert_eq!(code, StatusCode::NO_CONTENT, "{body}");
+    }
+    app.jobs.run_all_once().await;
+
+    for (cookie, own, other) in [(&demo, mark1, mark2), (&demo2, mark2, mark1)] {
+        for path in GET_ROUTES {
+            let (code, text) = body_text(&app, path, cookie).await;
+            assert!(
+                !text.contains(other),
+                "GET {path} ({code}) shows a trader another trader's reported value"
+            );
+            if *path == "/api/cutover/mine" {
+                assert_eq!(code, StatusCode::OK);
+                assert!(text.contains(own), "a trader sees their own page's diff");
+            }
+        }
+        // The socket: a round of every job and the flags, then nothing of the other's.
+        let mut socket = common::ws_connect(&app, cookie, "").await;
+        app.jobs.run_all_once().await;
+        let frames = frames_until_second_positions(&mut socket).await;
+        assert!(
+            frames.iter().all(|frame| !frame.contains(other)),
+            "the socket carried another trader's reported value"
+        );
+    }
+    let mine = mine(&app, &demo).await;
+    let positions = mine
+        .features
+        .iter()
+        .find(|f| f.feature == Feature::Positions)
+        .expect("positions");
+    assert_eq!(positions.pages.len(), 1, "only the trader's own page");
+    assert_eq!(positions.pages[0].page_id, "page-one");
+    assert_eq!(positions.pages[0].parity.matched, 3);
+
+    let (code, fleet) = body_text(&app, "/api/cutover", &ops).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(
+        fleet.contains(mark1) && fleet.contains(mark2),
+        "an operator sees every page's evidence"
+    );
+    app.stop().await;
+}
+
+/// The socket's text frames up to the second `positions` message (the snapshot's, then the
+/// job round's), within 10 s.
+async fn frames_until_second_positions(socket: &mut common::Socket) -> Vec<String> {
+    use futures::StreamExt;
+    let mut frames = Vec::new();
+    let mut positions = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while positions < 2 {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("two positions messages within 10 s")
+            .expect("the socket stays open")
+            .expect("a frame");
+        let Ok(text) = message.into_text() else {
+            continue;
+        };
+        if text.starts_with("{\"type\":\"positions\"") {
+            positions += 1;
+        }
+        frames.push(text.to_string());
+    }
+    frames
 }

@@ -331,7 +331,16 @@ async fn market_status_is_served_for_the_clocks_instant() {
 #[tokio::test]
 async fn the_jobs_report_their_cadence_and_runs() {
     let (app, _clock) = app_at("2026-03-09T14:30:10Z").await;
-    let (status, body) = get(&app, "/api/jobs", None).await;
+    let demo = common::sign_in(&app, "demo").await;
+    for cookie in [None, Some(demo.as_str())] {
+        let (status, _) = get(&app, "/api/jobs", cookie).await;
+        assert!(
+            [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&status),
+            "a job's last error can name an account: operators only, not {status}"
+        );
+    }
+    let ops = common::sign_in(&app, "ops").await;
+    let (status, body) = get(&app, "/api/jobs", Some(&ops)).await;
     assert_eq!(status, StatusCode::OK);
     let jobs = body["jobs"].as_array().expect("jobs");
     let cadence = |name: &str| {

@@ -1,8 +1,10 @@
-//! The cutover control plane's API. Reading the status is for any signed-in user (pages need
-//! the flags; parity counts say nothing about any account); pages report their parity; changing
-//! a flag, the audit trail and the fault switch are for operators.
+//! The cutover control plane's API. The fleet's evidence is for operators: pages' diffs carry
+//! the values traders saw (a quantity, a cash figure), so a trader reads only the flags, their
+//! session's stage and what their own pages reported. Pages report their parity; changing a
+//! flag, the audit trail and the fault switch are for operators.
 //!
-//! - `GET /api/cutover`: [`CutoverStatus`], with the asking session's ramp bucket.
+//! - `GET /api/cutover`: [`CutoverStatus`], every page's evidence (operators).
+//! - `GET /api/cutover/mine`: [`MyCutover`], the session's flags, stage and own pages.
 //! - `POST /api/cutover/report`: a page's [`PageReport`].
 //! - `POST /api/cutover/rollback`: every feature back to REST (`{"reason"}`).
 //! - `GET /api/cutover/audit?limit=N`: the latest changes, newest first.
@@ -11,11 +13,12 @@
 //! - `POST /api/cutover/{feature}/clear`: back to the `WS_FEATURE_*` stage (`{"reason"}`).
 
 use super::{ApiError, parse_json};
-use crate::auth::{CurrentUser, Operator, ramp_bucket, token_from_headers};
+use crate::auth::{CurrentUser, Operator, Role, ramp_bucket, token_from_headers};
 use crate::cutover::faults::DEFAULT_DELAY;
 use crate::state::AppState;
 use app::cutover::{
-    AuditEntry, ChangeRequest, CutoverStatus, FaultRequest, Flags, PageReport, RollbackRequest,
+    AuditEntry, ChangeRequest, CutoverStatus, FaultRequest, Flags, MyCutover, PageReport,
+    RollbackRequest,
 };
 use app::feature::Feature;
 use axum::Json;
@@ -31,13 +34,34 @@ fn storage(e: anyhow::Error) -> ApiError {
 
 pub async fn status(
     State(state): State<AppState>,
-    CurrentUser(_user): CurrentUser,
+    CurrentUser(user): CurrentUser,
     headers: HeaderMap,
 ) -> Result<Json<CutoverStatus>, ApiError> {
+    if user.role != Role::Operator {
+        return Err(ApiError::Forbidden(
+            "every page's evidence is for operators; GET /api/cutover/mine has your flags and \
+             your own pages' reports"
+                .into(),
+        ));
+    }
     let bucket = token_from_headers(&headers).map_or(0, |token| ramp_bucket(&token));
     state
         .cutover
         .status(bucket)
+        .await
+        .map(Json)
+        .map_err(storage)
+}
+
+pub async fn mine(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    headers: HeaderMap,
+) -> Result<Json<MyCutover>, ApiError> {
+    let bucket = token_from_headers(&headers).map_or(0, |token| ramp_bucket(&token));
+    state
+        .cutover
+        .mine(user.id, bucket)
         .await
         .map(Json)
         .map_err(storage)

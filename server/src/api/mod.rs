@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/jobs", get(jobs::list))
         .route("/api/cutover", get(cutover::status))
+        .route("/api/cutover/mine", get(cutover::mine))
         .route("/api/cutover/report", post(cutover::report))
         .route("/api/cutover/rollback", post(cutover::rollback))
         .route("/api/cutover/audit", get(cutover::audit))

@@ -33,7 +33,7 @@ use crate::jobs::Lead;
 use crate::metrics::MetricsRegistry;
 use app::cutover::{
     AuditEntry, ChangeRequest, CutoverStatus, FeatureStatus, Flag, Flags, GateRule, GateVerdict,
-    Mark, Mode, PageReport, Stage,
+    Mark, Mode, MyCutover, MyFeature, MyPage, PageReport, Stage,
 };
 use app::feature::Feature;
 use app::protocol::{ServerMessage, Topic};
@@ -710,5 +710,57 @@ impl ControlPlane {
     pub async fn gate(&self, feature: Feature) -> anyhow::Result<GateVerdict> {
         let (flags, rows) = self.flags().await?;
         Ok(self.evidence(feature, &flags, &rows).await?.verdict)
+    }
+
+    /// What `user_id`, in ramp `bucket`, may know: the flags, the stage the session is served,
+    /// and their own pages' reports (never another user's values).
+    pub async fn mine(&self, user_id: i64, bucket: u8) -> anyhow::Result<MyCutover> {
+        let (flags, rows) = self.flags().await?;
+        let mut features = Vec::new();
+        for feature in Feature::ALL {
+            let flag = flags.flag(feature);
+            let since = rows.get(&feature).map_or(0, |r| r.version);
+            let pages = reports::pages_of(&self.inner.db, feature, user_id)
+                .await?
+                .into_iter()
+                .map(|page| my_page(page, since))
+                .collect();
+            features.push(MyFeature {
+                feature,
+                flag,
+                stage: flag.stage_for(bucket),
+                pages,
+                last_diffs: reports::last_diffs_of(&self.inner.db, feature, user_id).await?,
+            });
+        }
+        Ok(MyCutover {
+            flags,
+            bucket,
+            features,
+        })
+    }
+}
+
+/// A page's row as its own user sees it: counts from before the feature's last change (at
+/// `since`) are history, not parity of the current stage.
+fn my_page(page: reports::PageState, since: u64) -> MyPage {
+    let current = u64::try_from(page.since_version).ok() == Some(since);
+    let count = |n: i64| if current { n.max(0) as u64 } else { 0 };
+    let mut ignored = BTreeMap::new();
+    if count(page.ignored) > 0 {
+        ignored.insert("all_reasons".to_string(), count(page.ignored));
+    }
+    MyPage {
+        source: page.source(),
+        applied_version: page.applied_version.max(0) as u64,
+        parity: app::cutover::ParityCounts {
+            matched: count(page.matched),
+            mismatched: count(page.mismatched),
+            missing_on_ws: count(page.missing_on_ws),
+            ignored,
+        },
+        gaps: count(page.gaps),
+        last_seen: page.last_seen,
+        page_id: page.page_id,
     }
 }

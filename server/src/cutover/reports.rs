@@ -193,7 +193,7 @@ pub async fn record(
                 rest: short(&diff.rest),
                 ws: short(&diff.ws),
             };
-            keep_diff(db, feature, &report.page_id, &diff, now)
+            keep_diff(db, feature, user_id, &report.page_id, &diff, now)
                 .await
                 .map_err(|e| ApiError::database(format!("{e:#}")))?;
         }
@@ -260,17 +260,22 @@ async fn upsert(
 async fn keep_diff(
     db: &Database,
     feature: Feature,
+    user_id: i64,
     page_id: &str,
     diff: &Diff,
     now: i64,
 ) -> anyhow::Result<()> {
     let text = serde_json::to_string(diff).context("cannot encode a diff")?;
     on_pool!(db, pool => {
-        sqlx::query("INSERT INTO cutover_diffs (feature, at, page_id, diff) VALUES ($1, $2, $3, $4)")
+        sqlx::query(
+            "INSERT INTO cutover_diffs (feature, at, page_id, diff, user_id) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
             .bind(feature.name())
             .bind(now)
             .bind(page_id)
             .bind(&text)
+            .bind(user_id)
             .execute(pool)
             .await
             .context("cannot keep a diff")?;
@@ -293,6 +298,29 @@ pub async fn last_diffs(db: &Database, feature: Feature) -> anyhow::Result<Vec<D
         "SELECT diff FROM cutover_diffs WHERE feature = $1 ORDER BY id DESC LIMIT $2",
     )
     .bind(feature.name())
+    .bind(KEEP_DIFFS)
+    .fetch_all(pool)
+    .await)
+    .context("cannot read the diffs")?;
+    Ok(rows
+        .iter()
+        .filter_map(|text| serde_json::from_str(text).ok())
+        .collect())
+}
+
+/// The last diffs that pages of `user_id` reported of `feature`, newest first (what a trader
+/// may see of the evidence: their own values only).
+pub async fn last_diffs_of(
+    db: &Database,
+    feature: Feature,
+    user_id: i64,
+) -> anyhow::Result<Vec<Diff>> {
+    let rows: Vec<String> = on_pool!(db, pool => sqlx::query_scalar(
+        "SELECT diff FROM cutover_diffs WHERE feature = $1 AND user_id = $2 \
+         ORDER BY id DESC LIMIT $3",
+    )
+    .bind(feature.name())
+    .bind(user_id)
     .bind(KEEP_DIFFS)
     .fetch_all(pool)
     .await)
@@ -338,6 +366,25 @@ pub async fn pages(db: &Database, feature: Feature) -> anyhow::Result<Vec<PageSt
     .fetch_all(pool)
     .await)
     .context("cannot read the pages' reports")
+}
+
+/// The rows of `user_id`'s own pages for `feature`, most recent first.
+pub async fn pages_of(
+    db: &Database,
+    feature: Feature,
+    user_id: i64,
+) -> anyhow::Result<Vec<PageState>> {
+    on_pool!(db, pool => sqlx::query_as(
+        "SELECT page_id, user_id, since_version, source, applied_version, fell_back_at, \
+         matched, mismatched, missing_on_ws, ignored, gaps, lag_ms, last_update_age_ms, \
+         last_seen FROM cutover_pages WHERE feature = $1 AND user_id = $2 \
+         ORDER BY last_seen DESC LIMIT 50",
+    )
+    .bind(feature.name())
+    .bind(user_id)
+    .fetch_all(pool)
+    .await)
+    .context("cannot read the user's pages' reports")
 }
 
 pub async fn forget_before(db: &Database, before: i64) -> anyhow::Result<()> {
