@@ -676,6 +676,21 @@ async fn body_text(app: &common::TestApp, path: &str, cookie: &str) -> (StatusCo
 #[tokio::test]
 async fn a_trader_never_reads_what_another_traders_pages_reported_and_an_operator_does() {
     let app = app_with(|_| {}).await;
+    traders_read_only_their_own_reports(app).await;
+}
+
+#[tokio::test]
+async fn on_postgres_a_trader_never_reads_what_another_traders_pages_reported() {
+    let database = common::TempDatabase::create().await;
+    let url = database.url();
+    let app = app_with(move |settings| settings.storage.database_url = Some(url)).await;
+    traders_read_only_their_own_reports(app).await;
+    database.drop_it().await;
+}
+
+/// Two traders' pages report diffs; every GET route and the socket, as each trader, show none
+/// of the other's values; the operator sees both.
+async fn traders_read_only_their_own_reports(app: common::TestApp) {
     let demo = common::sign_in(&app, "demo").await;
     let demo2 = common::sign_in(&app, "demo2").await;
     let ops = common::sign_in(&app, "ops").await;
