@@ -62,10 +62,15 @@ test('demo and demo2 never see each other’s balance or positions', async ({ br
       (await page.getByTestId('position-row').evaluateAll((rows) =>
         rows.map((row) => `${row.getAttribute('data-symbol')}:${row.children[1]?.textContent}`),
       )).sort();
+    const symbols = async (page: typeof demo) =>
+      (await page.getByTestId('position-row').evaluateAll((rows) =>
+        rows.map((row) => row.getAttribute('data-symbol')),
+      )).sort();
+    // Exactly each one's own holdings: a page that showed both traders' rows would fail here.
+    expect(await symbols(demo)).toEqual(['AAPL', 'MSFT', 'SPY']);
+    expect(await symbols(demo2)).toEqual(['IWM', 'QQQ']);
     const demoHoldings = await holdings(demo);
     const demo2Holdings = await holdings(demo2);
-    expect(demoHoldings.length).toBeGreaterThan(0);
-    expect(demoHoldings).not.toEqual(demo2Holdings);
     // Through a round of updates, each keeps seeing only their own.
     const seq = demo.getByTestId('head-account_balance');
     const before = Number(await seq.getAttribute('data-seq'));

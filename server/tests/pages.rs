@@ -109,6 +109,17 @@ async fn the_first_html_already_has_the_traders_own_figures_and_no_one_elses() {
         .expect("request");
     let balance: serde_json::Value = balance.json().await.expect("json");
     let equity = balance["data"]["equity"].as_f64().expect("equity");
+    let other = sign_in(&app, "demo2", "demo2").await;
+    let other_balance: serde_json::Value = browser()
+        .get(app.url("/api/account/balance"))
+        .header("cookie", &other)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let other_equity = other_balance["data"]["equity"].as_f64().expect("equity");
 
     let html = get(&app, "/", Some(&cookie))
         .await
@@ -140,7 +151,28 @@ async fn the_first_html_already_has_the_traders_own_figures_and_no_one_elses() {
         !html.contains("THOR-10002"),
         "another trader's account is not"
     );
-    assert!(html.contains("data-testid=\"position-row\""));
+    // Exactly demo's holdings (demo2 holds QQQ and IWM), and not demo2's equity.
+    let mut rows: Vec<&str> = html
+        .split("data-testid=\"position-row\" data-symbol=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    rows.sort_unstable();
+    assert_eq!(
+        rows,
+        ["AAPL", "MSFT", "SPY"],
+        "the trader's own positions only"
+    );
+    let other_shown = format!("{other_equity:.2}");
+    let (other_units, _) = other_shown.split_once('.').expect("two decimals");
+    let thousands = &other_units[..other_units.len() - 3];
+    assert!(
+        !html.contains(&format!(
+            "${thousands},{}",
+            &other_units[other_units.len() - 3..]
+        )),
+        "another trader's equity is not in the page"
+    );
     assert!(html.contains("data-testid=\"market-XNYS\""));
     assert!(
         html.contains("data-testid=\"chart\""),
