@@ -125,3 +125,20 @@ ensure_redis() {
   fi
   die "Redis is not reachable at $url (set THOR_TEST_REDIS_URL to one that is)"
 }
+
+# promtool checks and unit-tests the alerting rules (ops/prometheus). Debian ships it in the
+# prometheus package; services are kept from starting while it installs (no daemon is left
+# running), using the machine's own policy-rc.d if it has one.
+ensure_promtool() {
+  if command -v promtool >/dev/null; then return; fi
+  say "installing promtool (Debian's prometheus package)"
+  local policy=/usr/sbin/policy-rc.d added=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod +x "$policy"
+    added=1
+  fi
+  apt_install prometheus || { [ "$added" = 1 ] && as_root rm -f "$policy"; die "cannot install prometheus (for promtool)"; }
+  if [ "$added" = 1 ]; then as_root rm -f "$policy"; fi
+  command -v promtool >/dev/null || die "the prometheus package brought no promtool"
+}

@@ -431,7 +431,8 @@ pub struct FeatureStatus {
     pub pages: PageCounts,
     /// How long ago the server last published the feature, in ms.
     pub last_update_age_ms: Option<u64>,
-    /// REST requests for the feature on this server over the last five minutes.
+    /// REST requests for the feature over the last five minutes, summed over every live instance
+    /// (see [`CutoverStatus::instances`]).
     pub rest_requests_5m: u64,
     /// Set while a feature that was rolled back automatically may not go live unforced.
     pub cooldown_until: Option<i64>,
@@ -448,16 +449,49 @@ pub struct CutoverStatus {
     pub gate_rule: GateRule,
     /// The asking session's ramp bucket (0 to 99).
     pub bucket: u8,
-    /// Median and worst time from a change to a page confirming it, over recent changes (ms).
+    /// Median and worst time from a change to a page confirming it, over recent changes (ms),
+    /// measured by every live instance.
     pub propagation_p50_ms: Option<u64>,
     pub propagation_max_ms: Option<u64>,
+    /// The instances serving now (seen within a few seconds), the one that answered included;
+    /// the figures above are their sums. Empty from a server older than this field.
+    #[serde(default)]
+    pub instances: Vec<InstanceStatus>,
+}
+
+/// One running instance of the server, as it last told the shared database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    /// Unique per process: its address, process id and a random part.
+    pub id: String,
+    /// The address it serves on.
+    pub addr: String,
+    /// Whether it holds the jobs lease (runs the jobs and judges live features).
+    pub lease_holder: bool,
+    /// The flags version its pages were last sent (`None` before the first).
+    pub flags_version: Option<u64>,
+    /// Open WebSocket connections.
+    pub sockets: u64,
+    /// When it started and when it last wrote its row (ms since the Unix epoch).
+    pub started_at: i64,
+    pub last_seen: i64,
+    /// The instance that answered this status.
+    #[serde(default)]
+    pub answering: bool,
 }
 
 impl CutoverStatus {
     /// Features an operator should look at: rolled back (cooling down), shadow evidence below
-    /// the gate, pages fallen back or not yet confirming.
+    /// the gate, pages fallen back or not yet confirming; and a fleet where no instance holds
+    /// the jobs lease.
     pub fn needs_attention(&self) -> Vec<String> {
         let mut notes = Vec::new();
+        if !self.instances.is_empty() && !self.instances.iter().any(|i| i.lease_holder) {
+            notes.push(
+                "no instance holds the jobs lease: nothing publishes or judges live features"
+                    .to_string(),
+            );
+        }
         for f in &self.features {
             let name = f.feature.name();
             if let Some(rollback) = &f.last_rollback

@@ -269,18 +269,9 @@ fn article(role: Role) -> &'static str {
     }
 }
 
-/// One line from standard input, without its line ending; a prompt first on a terminal.
+/// The password, typed at a terminal without echo or one line from a pipe.
 fn read_password(prompt: &str) -> anyhow::Result<String> {
-    use std::io::{BufRead, IsTerminal};
-    if std::io::stdin().is_terminal() {
-        eprint!("{prompt}: ");
-    }
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("cannot read the password from standard input")?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+    crate::cli::read_password(prompt).context("cannot read the password from standard input")
 }
 
 /// Tells running servers that the user's sessions have ended. They would notice within 400 ms
@@ -290,7 +281,11 @@ async fn tell_running_servers(settings: &Settings, user_id: i64) {
         return;
     };
     let ended = Ended::User(user_id);
-    if let Err(e) = auth::announce(url.expose(), &settings.hub.redis_prefix, &ended).await {
+    let (ca_file, prefix) = (
+        settings.hub.redis_ca_file.as_deref(),
+        &settings.hub.redis_prefix,
+    );
+    if let Err(e) = auth::announce(url, ca_file, prefix, &ended).await {
         eprintln!(
             "thor: could not tell the running servers over Redis ({e:#}); they will notice \
              within a second"

@@ -61,7 +61,7 @@ impl Application {
             .local_addr()
             .context("cannot read the listening address")?;
         let epoch = db.record_run(now_ms(), &local.to_string()).await?;
-        let metrics = MetricsRegistry::default();
+        let metrics = MetricsRegistry::with_process_metrics();
         let hub = Hub::new(epoch, HubLimits::from(&settings.hub), &metrics);
 
         let symbols = Arc::new(feed.symbols().to_vec());
@@ -106,14 +106,14 @@ impl Application {
         let mut jobs = JoinSet::new();
         let mut sessions = auth::Sessions::new(db.clone(), hub.clone());
         if let Some(url) = &settings.hub.redis_url {
-            let client = redis::Client::open(url.expose())
-                .with_context(|| format!("{} is not a valid Redis URL", url.redacted()))?;
+            let client = shared::client(url, settings.hub.redis_ca_file.as_deref())?;
             let (shared_sessions, side_channel) =
                 auth::Sessions::shared(db.clone(), hub.clone(), client, &settings.hub.redis_prefix);
             sessions = shared_sessions;
             let shared = SharedSettings {
                 url: url.clone(),
                 prefix: settings.hub.redis_prefix.clone(),
+                ca_file: settings.hub.redis_ca_file.clone(),
                 replay_capacity: settings.hub.replay_capacity,
                 side_channel: Some(side_channel),
             };
@@ -165,6 +165,7 @@ impl Application {
         };
 
         registry.spawn(&ctx, &state.stop, true, &mut jobs);
+        state.cutover.announce(local, &state.stop, &mut jobs);
 
         let router = router(state.clone());
         tracing::info!(
@@ -255,7 +256,8 @@ impl JobRunner {
 /// and the `thor users` / `thor accounts` commands open it alike, so which of them comes first
 /// to an empty database does not decide whether it gets the demo users.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
-    let db = Database::open(&settings.database_url()).await?;
+    let ca_file = settings.storage.database_ca_file.as_deref();
+    let db = Database::open_with(&settings.database_url(), ca_file).await?;
     if settings.security.seed_demo_users {
         let seeded = auth::seed_default_users(&db).await?;
         if seeded > 0 {
@@ -315,7 +317,8 @@ async fn refuse_default_passwords_off_loopback(
 /// Every route, behind the layers every request passes ([`http::layers`]).
 pub fn router(state: AppState) -> Router {
     let settings = state.settings.http.clone();
-    http::layers(routes(state), &settings)
+    let metrics = state.metrics.clone();
+    http::layers(routes(state), &settings, &metrics)
 }
 
 fn routes(state: AppState) -> Router {

@@ -3,7 +3,10 @@
 //!
 //! On the server's own machine it needs no setup: it reads the server's address (`thor.addr`)
 //! and the local operator credential (`operator-token`) from the data directory. Elsewhere,
-//! `--server URL --user NAME` signs in as that operator (the password on standard input).
+//! `--server URL --user NAME` signs in as that operator (the password on standard input, not
+//! echoed at a terminal). `https://` servers are checked against the system's CAs, or only
+//! against `--ca-file`'s; a password is not sent over plain `http://` off loopback unless
+//! `--allow-insecure-http` says the network between is trusted.
 //!
 //! Exit codes, for deploy scripts: [`EXIT_OK`] healthy (or the change was made),
 //! [`EXIT_ATTENTION`] something needs an operator (a rollback, a gate not met, pages fallen back
@@ -27,19 +30,28 @@ const TABLE_WIDTH: u16 = 110;
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_ATTENTION: u8 = 1;
+/// A usage error (clap's code too).
+pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_UNREACHABLE: u8 = 3;
 pub const EXIT_REFUSED: u8 = 4;
 
 #[derive(Debug, clap::Args)]
 pub struct CutoverArgs {
-    /// The server, e.g. http://thor.internal:3000 (default: the address the local server left
-    /// in its data directory).
+    /// The server, e.g. https://thor.internal (default: the address the local server left in
+    /// its data directory).
     #[arg(long, env = "THOR_SERVER", global = true)]
     pub server: Option<String>,
-    /// Sign in as this operator (password on standard input) instead of using the local
-    /// operator credential.
+    /// Sign in as this operator (password on standard input, not echoed at a terminal) instead
+    /// of using the local operator credential.
     #[arg(long, global = true)]
     pub user: Option<String>,
+    /// Trust only this CA certificate (PEM) for an https:// server (default: the system's CAs).
+    #[arg(long, env = "THOR_CA_FILE", global = true)]
+    pub ca_file: Option<PathBuf>,
+    /// Send --user's password over plain http:// to a server off loopback (clear text: only on
+    /// a network you trust).
+    #[arg(long, global = true)]
+    pub allow_insecure_http: bool,
     /// The server's data directory (default: the configured one).
     #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
@@ -58,10 +70,11 @@ pub enum CutoverCommand {
     },
     /// Moves a feature to WebSocket (live), if its shadow parity clears the gate.
     Enable {
-        feature: String,
+        #[arg(value_parser = feature_parser(), ignore_case = true)]
+        feature: Feature,
         /// Live for this share of sessions, e.g. 10% (default 100%).
-        #[arg(long)]
-        ramp: Option<String>,
+        #[arg(long, value_parser = ramp_arg)]
+        ramp: Option<u8>,
         #[arg(long)]
         reason: String,
         /// Go live without the gate's proof (audited as forced).
@@ -70,19 +83,22 @@ pub enum CutoverCommand {
     },
     /// Moves a feature to shadow: REST renders, the socket is compared with it.
     Shadow {
-        feature: String,
+        #[arg(value_parser = feature_parser(), ignore_case = true)]
+        feature: Feature,
         #[arg(long)]
         reason: String,
     },
     /// Moves a feature back to REST polling.
     Disable {
-        feature: String,
+        #[arg(value_parser = feature_parser(), ignore_case = true)]
+        feature: Feature,
         #[arg(long)]
         reason: String,
     },
     /// Drops a feature's run-time change: back to its WS_FEATURE_* stage.
     Clear {
-        feature: String,
+        #[arg(value_parser = feature_parser(), ignore_case = true)]
+        feature: Feature,
         #[arg(long)]
         reason: String,
     },
@@ -101,6 +117,13 @@ pub enum CutoverCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The features by name, from [`Feature::ALL`]: a wrong name is a usage error (exit 2, the
+/// names listed) before anything connects or asks for a password.
+fn feature_parser() -> impl clap::builder::TypedValueParser<Value = Feature> {
+    use clap::builder::{PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(Feature::ALL.map(Feature::name)).try_map(|name| Feature::parse(&name))
 }
 
 /// A failure, with the exit code it maps to.
@@ -153,14 +176,13 @@ pub async fn run(args: CutoverArgs, configured_data_dir: PathBuf) -> Result<u8, 
             reason,
             force,
         } => {
-            let ramp = ramp.map(|r| parse_ramp(&r)).transpose()?;
             let request = ChangeRequest {
                 stage: Stage::Live,
                 ramp,
                 reason,
                 force,
             };
-            change(&server, &feature, &request).await
+            change(&server, feature, &request).await
         }
         CutoverCommand::Shadow { feature, reason } => {
             let request = ChangeRequest {
@@ -169,7 +191,7 @@ pub async fn run(args: CutoverArgs, configured_data_dir: PathBuf) -> Result<u8, 
                 reason,
                 force: false,
             };
-            change(&server, &feature, &request).await
+            change(&server, feature, &request).await
         }
         CutoverCommand::Disable { feature, reason } => {
             let request = ChangeRequest {
@@ -178,10 +200,9 @@ pub async fn run(args: CutoverArgs, configured_data_dir: PathBuf) -> Result<u8, 
                 reason,
                 force: false,
             };
-            change(&server, &feature, &request).await
+            change(&server, feature, &request).await
         }
         CutoverCommand::Clear { feature, reason } => {
-            let feature = parse_feature(&feature)?;
             let flags: Flags = server
                 .post(
                     &format!("/api/cutover/{}/clear", feature.name()),
@@ -226,8 +247,9 @@ fn print_json(value: &impl Serialize) -> Result<(), Failure> {
     Ok(())
 }
 
-fn parse_feature(name: &str) -> Result<Feature, Failure> {
-    Feature::parse(name).map_err(|e| failure(2, e.to_string()))
+/// `--ramp`, read before anything connects (a bad one is clap's usage error).
+fn ramp_arg(text: &str) -> Result<u8, String> {
+    parse_ramp(text).map_err(|_| "not a share from 1% to 100%, like 10%".to_string())
 }
 
 /// `10%`, `10` or `10 %`: a share of sessions from 1 to 100.
@@ -241,8 +263,7 @@ fn parse_ramp(text: &str) -> Result<u8, Failure> {
         .ok_or_else(|| failure(2, format!("--ramp {text:?} is not a share from 1% to 100%")))
 }
 
-async fn change(server: &Server, feature: &str, request: &ChangeRequest) -> Result<u8, Failure> {
-    let feature = parse_feature(feature)?;
+async fn change(server: &Server, feature: Feature, request: &ChangeRequest) -> Result<u8, Failure> {
     let flags: Flags = server
         .post(&format!("/api/cutover/{}", feature.name()), request)
         .await?;
@@ -260,10 +281,11 @@ async fn change(server: &Server, feature: &str, request: &ChangeRequest) -> Resu
 }
 
 async fn connect(args: &CutoverArgs, data_dir: &std::path::Path) -> Result<Server, Failure> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| failure(EXIT_UNREACHABLE, format!("cannot make an HTTP client: {e}")))?;
+    // Usage first: nothing is read, asked for or sent before the arguments make sense.
+    if let Some(url) = &args.server {
+        check_server_url(url, args.user.as_deref(), args.allow_insecure_http)?;
+    }
+    let http = http_client(args.ca_file.as_deref())?;
     let base = match &args.server {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => {
@@ -305,17 +327,113 @@ async fn connect(args: &CutoverArgs, data_dir: &std::path::Path) -> Result<Serve
     })
 }
 
-async fn sign_in(http: &reqwest::Client, base: &str, user: &str) -> Result<String, Failure> {
+/// `--server` must be an http(s) URL; `--user`'s password goes over plain http only to
+/// loopback, unless `allow_insecure` (`--allow-insecure-http`).
+fn check_server_url(url: &str, user: Option<&str>, allow_insecure: bool) -> Result<(), Failure> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| failure(EXIT_USAGE, format!("--server {url:?} is not a URL: {e}")))?;
+    let host = parsed.host_str().unwrap_or_default();
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let Some(user) = user else {
+                return Ok(());
+            };
+            let ip = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || ip
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if loopback || allow_insecure {
+                Ok(())
+            } else {
+                Err(failure(
+                    EXIT_USAGE,
+                    format!(
+                        "refusing to send {user}'s password in clear text to {url}: use \
+                         https:// (with --ca-file for a private CA), or pass \
+                         --allow-insecure-http if the network to {host} is trusted"
+                    ),
+                ))
+            }
+        }
+        other => Err(failure(
+            EXIT_USAGE,
+            format!("--server {url:?} must start with https:// or http://, not {other}://"),
+        )),
+    }
+}
+
+/// The client for the server: a 10 s deadline; with `ca_file`, only its CAs are trusted for
+/// https (else the system's).
+fn http_client(ca_file: Option<&std::path::Path>) -> Result<reqwest::Client, Failure> {
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(10));
+    if let Some(path) = ca_file {
+        let pem = crate::db::read_ca_file(path, "--ca-file")
+            .map_err(|e| failure(EXIT_USAGE, format!("{e:#}")))?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            failure(
+                EXIT_USAGE,
+                format!("--ca-file {}: not a PEM certificate: {e}", path.display()),
+            )
+        })?;
+        builder = builder.tls_built_in_root_certs(false);
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| failure(EXIT_UNREACHABLE, format!("cannot make an HTTP client: {e}")))
+}
+
+/// A password from standard input: typed at a terminal after `prompt`, without echo; one line
+/// from a pipe or file (scripts), without its line ending.
+pub fn read_password(prompt: &str) -> std::io::Result<String> {
     use std::io::{BufRead, IsTerminal};
     if std::io::stdin().is_terminal() {
-        eprint!("password for {user}: ");
+        // rpassword turns echo off only after its prompt: keys typed the moment the prompt
+        // shows would be echoed. Off first, then the prompt.
+        let _quiet = EchoOff::new();
+        return rpassword::prompt_password(format!("{prompt}: "));
     }
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| failure(2, format!("cannot read the password: {e}")))?;
-    let password = line.trim_end_matches(['\r', '\n']);
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Standard input's terminal with echo off until dropped (then as it was).
+struct EchoOff(Option<libc::termios>);
+
+impl EchoOff {
+    fn new() -> Self {
+        let mut term = std::mem::MaybeUninit::<libc::termios>::uninit();
+        // SAFETY: tcgetattr fills `term` when it returns 0, and only then is it read.
+        if unsafe { libc::tcgetattr(libc::STDIN_FILENO, term.as_mut_ptr()) } != 0 {
+            return Self(None);
+        }
+        // SAFETY: initialised by the successful tcgetattr above.
+        let original = unsafe { term.assume_init() };
+        let mut quiet = original;
+        quiet.c_lflag &= !libc::ECHO;
+        // SAFETY: a valid termios for standard input's own terminal.
+        let set = unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &quiet) };
+        Self((set == 0).then_some(original))
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        if let Some(original) = &self.0 {
+            // SAFETY: restores the settings read from the same terminal.
+            unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, original) };
+        }
+    }
+}
+
+async fn sign_in(http: &reqwest::Client, base: &str, user: &str) -> Result<String, Failure> {
+    let password = read_password(&format!("password for {user}"))
+        .map_err(|e| failure(EXIT_USAGE, format!("cannot read the password: {e}")))?;
     let response = http
         .post(format!("{base}/api/auth/login"))
         .json(&serde_json::json!({ "username": user, "password": password }))
@@ -343,10 +461,28 @@ async fn sign_in(http: &reqwest::Client, base: &str, user: &str) -> Result<Strin
 }
 
 fn unreachable(base: &str, error: &reqwest::Error) -> Failure {
+    // reqwest's own text names only the URL; the why (refused, a certificate) is underneath.
+    let mut causes = Vec::new();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        causes.push(inner);
+        cause = inner.source();
+    }
+    let refused = causes.iter().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
+    });
+    let deepest = causes.last().map(|c| c.to_string());
     let why = if error.is_timeout() {
         "no answer within 10 s".to_string()
-    } else if error.is_connect() {
+    } else if refused {
         "nothing is listening there".to_string()
+    } else if let Some(why) = deepest.filter(|why| why.contains("certificate")) {
+        format!(
+            "TLS refused the server: {why} (--ca-file names the CA that signed the server's certificate; without it the system's CAs are used)"
+        )
+    } else if let Some(why) = causes.last() {
+        why.to_string()
     } else {
         error.to_string()
     };
@@ -517,6 +653,7 @@ pub fn render_status(status: &CutoverStatus) -> String {
             "Flag changes reached pages in {p50} ms (median), {max} ms (worst) lately.\n"
         ));
     }
+    out.push_str(&render_instances(status));
     for f in &status.features {
         if f.flag.stage == Stage::Shadow && f.gate.missing.len() > 1 {
             out.push_str(&format!(
@@ -536,6 +673,42 @@ pub fn render_status(status: &CutoverStatus) -> String {
         }
     }
     out
+}
+
+/// The instances serving now (the figures above are their sums), lease holder first.
+fn render_instances(status: &CutoverStatus) -> String {
+    if status.instances.is_empty() {
+        return String::new();
+    }
+    let now = crate::clock::now_ms();
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(TABLE_WIDTH)
+        .set_header(["instance", "role", "flags version", "sockets", "last seen"]);
+    for i in &status.instances {
+        let role = match (i.lease_holder, i.answering) {
+            (true, true) => "★ lease holder (answered)",
+            (true, false) => "★ lease holder",
+            (false, true) => "follower (answered)",
+            (false, false) => "follower",
+        };
+        table.add_row([
+            i.addr.clone(),
+            role.to_string(),
+            i.flags_version.map_or("—".into(), |v| v.to_string()),
+            i.sockets.to_string(),
+            format!(
+                "{} ago",
+                age(Some(u64::try_from(now - i.last_seen).unwrap_or(0)))
+            ),
+        ]);
+    }
+    format!(
+        "Instances ({} serving; REST requests and propagation above are summed over them):\n{table}\n",
+        status.instances.len()
+    )
 }
 
 /// What `thor cutover audit` prints.

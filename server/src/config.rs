@@ -72,6 +72,10 @@ declare_settings! {
         /// Database (a `sqlite://` or `postgres://` URL)
         database_url: Option<DatabaseUrl> = None, key "database-url", env "DATABASE_URL",
             shown "`sqlite://<data dir>/thor.db`";
+        /// CA certificate (PEM) that signed PostgreSQL's certificate, for `sslmode=verify-full` with a private CA (the system's CAs otherwise)
+        database_ca_file: Option<PathBuf> = None,
+            key "database-ca-file", env "THOR_DATABASE_CA_FILE",
+            shown "none: the system's CAs";
     }
 
     /// The WebSocket hub: heartbeat, limits, and sharing it over Redis.
@@ -105,6 +109,9 @@ declare_settings! {
             shown "none: in-process hub";
         /// Redis key and channel prefix (lets deployments share one Redis)
         redis_prefix: String = "thor".into(), key "redis-prefix", env "THOR_REDIS_PREFIX";
+        /// CA certificate (PEM) that signed Redis's certificate, for `rediss://` with a private CA (the system's CAs otherwise)
+        redis_ca_file: Option<PathBuf> = None, key "redis-ca-file", env "THOR_REDIS_CA_FILE",
+            shown "none: the system's CAs";
         /// Jobs lease time-to-live (the jobs move this long after their instance dies)
         lease_ttl: Duration = Duration::from_secs(3), key "lease-ttl-ms", env "THOR_LEASE_TTL_MS";
     }

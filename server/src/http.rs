@@ -1,6 +1,8 @@
 //! The HTTP front door: the connection loop and the layers every request passes, outermost
 //! first:
 //!
+//! 0. [`RequestMetrics`]: every request counted and timed by route template (axum's
+//!    [`MatchedPath`], never the raw path), method and status class;
 //! 1. a request id (`x-request-id`, the caller's own or a new one), in the request's log span
 //!    and echoed on the answer;
 //! 2. the trace span (method, path, id);
@@ -23,18 +25,23 @@
 use crate::auth::refuse_cross_site;
 use crate::config::HttpSettings;
 use crate::error::{ApiError, json_errors};
+use crate::metrics::MetricsRegistry;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::{Next, from_fn};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
 use std::any::Any;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -52,8 +59,9 @@ use tower_http::trace::TraceLayer;
 /// How long open connections may take to finish once shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Wraps `router` in the layers every request passes (see the module documentation).
-pub fn layers(router: Router, settings: &HttpSettings) -> Router {
+/// Wraps `router` in the layers every request passes (see the module documentation); the
+/// request series go on `metrics`.
+pub fn layers(router: Router, settings: &HttpSettings, metrics: &MetricsRegistry) -> Router {
     router
         .layer(from_fn(refuse_cross_site))
         .layer(from_fn(refuse_unroutable))
@@ -79,6 +87,109 @@ pub fn layers(router: Router, settings: &HttpSettings) -> Router {
             tracing::info_span!("request", %id, method = %request.method(), path = request.uri().path())
         }))
         .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
+        .layer(from_fn_with_state(
+            RequestMetrics::register(metrics),
+            count_request,
+        ))
+}
+
+/// The route label of requests no route matched (the static files, unknown paths): one value,
+/// so a scanner's paths cannot multiply the series.
+pub const UNMATCHED: &str = "unmatched";
+
+/// Upper bounds (seconds) of the request-duration histogram.
+const DURATION_BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A request's labels; each takes a bounded set of values (the router's templates, known
+/// methods, five status classes).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: &'static str,
+    route: String,
+    status: &'static str,
+}
+
+/// `thor_http_requests_total` and `thor_http_request_duration_seconds`, by route template,
+/// method and status class.
+#[derive(Clone)]
+pub struct RequestMetrics {
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<RequestLabels, Histogram, fn() -> Histogram>,
+}
+
+impl RequestMetrics {
+    pub fn register(registry: &MetricsRegistry) -> Self {
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "thor_http_requests",
+            "HTTP requests answered, by route template, method and status class.",
+            requests.clone(),
+        );
+        let duration: Family<RequestLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS));
+        registry.register(
+            "thor_http_request_duration_seconds",
+            "Time from a request's arrival to its answer's head, by route template, method and \
+             status class.",
+            duration.clone(),
+        );
+        Self { requests, duration }
+    }
+}
+
+/// Counts and times every request under its route's template.
+async fn count_request(
+    State(metrics): State<RequestMetrics>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = method_label(request.method());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(UNMATCHED, MatchedPath::as_str)
+        .to_string();
+    let response = next.run(request).await;
+    let labels = RequestLabels {
+        method,
+        route,
+        status: status_class(response.status()),
+    };
+    metrics.requests.get_or_create(&labels).inc();
+    metrics
+        .duration
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The standard methods by name; any other (a client may invent one) is `other`.
+fn method_label(method: &Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "other",
+    }
+}
+
+fn status_class(status: StatusCode) -> &'static str {
+    match status.as_u16() / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    }
 }
 
 /// Request ids: this process's start time and a counter (no randomness needed; unique per

@@ -103,7 +103,11 @@ async fn status_prints_the_seeds_lines_and_commands_change_flags_with_exit_codes
         .await
         .expect("joins");
     assert_eq!(unknown.status.code(), Some(2));
-    assert!(text(&unknown).1.contains("unknown feature"));
+    let (_, err) = text(&unknown);
+    assert!(err.contains("invalid value 'markets'"), "{err}");
+    for feature in Feature::ALL {
+        assert!(err.contains(feature.name()), "{feature} not listed: {err}");
+    }
 
     let rollback = run(&["rollback", "--all", "--reason", "drill over"])
         .await
@@ -223,4 +227,176 @@ async fn elsewhere_it_signs_in_as_an_operator_and_a_trader_is_refused() {
     let wrong = as_user("ops", "nope").await.expect("joins");
     assert_eq!(wrong.status.code(), Some(4));
     app.stop().await;
+}
+
+/// `thor cutover ARGS…` with nothing on standard input, and no local server or credential.
+fn thor_elsewhere(args: &[&str]) -> (Option<i32>, String, Duration) {
+    let started = std::time::Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_thor"))
+        .arg("cutover")
+        .args(args)
+        .env_remove("THOR_SERVER")
+        .env_remove("THOR_CONFIG")
+        .env_remove("THOR_CA_FILE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("thor runs");
+    (output.status.code(), text(&output).1, started.elapsed())
+}
+
+/// A server "off loopback" by its address (0.0.0.0 is not a loopback address), though a client
+/// that went ahead by mistake would only reach this machine (tests send nothing off it): it
+/// would ask for the password and try to sign in (exit 3 or 4), never exit 2 at once.
+const FAR_SERVER: &str = "http://0.0.0.0:9";
+
+#[test]
+fn a_password_goes_over_plain_http_only_to_loopback_unless_allowed() {
+    let (code, err, took) = thor_elsewhere(&["--server", FAR_SERVER, "--user", "ops", "status"]);
+    assert_eq!(code, Some(2), "a usage error: {err}");
+    assert!(
+        err.contains("refusing to send ops's password in clear text to http://0.0.0.0:9")
+            && err.contains("https://")
+            && err.contains("--allow-insecure-http"),
+        "{err}"
+    );
+    assert!(!err.contains("password for"), "asked for it anyway: {err}");
+    assert!(took < Duration::from_secs(5), "it tried to connect first");
+
+    // Allowed: it goes ahead (0.0.0.0 is not loopback; nothing listens on its port 9).
+    let (code, err, _) = thor_elsewhere(&[
+        "--server",
+        "http://0.0.0.0:9",
+        "--user",
+        "ops",
+        "--allow-insecure-http",
+        "status",
+    ]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("cannot reach the server"), "{err}");
+
+    // Without a password to send, plain http is the operator's business.
+    let (code, err, _) = thor_elsewhere(&["--server", "http://0.0.0.0:9", "status"]);
+    assert_ne!(code, Some(2), "{err}");
+    assert!(!err.contains("clear text"), "{err}");
+}
+
+#[test]
+fn an_unknown_feature_is_a_usage_error_before_anything_connects_or_asks() {
+    let empty = tempfile::tempdir().expect("temp dir");
+    let data_dir = empty.path().to_str().expect("a UTF-8 path");
+    for args in [
+        &[
+            "--server",
+            FAR_SERVER,
+            "--user",
+            "ops",
+            "--allow-insecure-http",
+        ][..],
+        &["--data-dir", data_dir][..],
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["enable", "nonsense", "--reason", "typo"]);
+        let (code, err, took) = thor_elsewhere(&all);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains("invalid value 'nonsense'"), "{err}");
+        for feature in Feature::ALL {
+            assert!(err.contains(feature.name()), "{feature} not listed: {err}");
+        }
+        assert!(!err.contains("password for"), "asked for a password: {err}");
+        assert!(
+            !err.contains("no server to reach"),
+            "looked for a server: {err}"
+        );
+        assert!(took < Duration::from_secs(5), "it tried to connect first");
+    }
+    let (code, err, _) = thor_elsewhere(&[
+        "--server",
+        FAR_SERVER,
+        "--user",
+        "ops",
+        "--allow-insecure-http",
+        "enable",
+        "positions",
+        "--ramp",
+        "300%",
+        "--reason",
+        "typo",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--ramp") && err.contains("1% to 100%"),
+        "{err}"
+    );
+    assert!(!err.contains("password for"), "asked for a password: {err}");
+}
+
+/// A password typed at a terminal is not echoed: `thor users add` runs on a pseudo-terminal
+/// (util-linux `script`), the password is typed once the prompt shows, and what the terminal
+/// displayed must not hold it. Piped passwords (the other tests) keep working.
+#[test]
+fn a_password_typed_at_a_terminal_is_not_echoed() {
+    use std::io::Read;
+    use std::sync::mpsc;
+    const PASSWORD: &str = "correct-horse-battery-staple";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let command = format!(
+        "{} users add alice --role trader",
+        env!("CARGO_BIN_EXE_thor")
+    );
+    let mut child = Command::new("script")
+        .args([
+            "--quiet",
+            "--return",
+            "--echo",
+            "always",
+            "--command",
+            &command,
+        ])
+        .arg("/dev/null")
+        .current_dir(dir.path())
+        .env("THOR_DATA_DIR", dir.path().join("data"))
+        .env("RUST_LOG", "error")
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env_remove("THOR_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs");
+    let mut stdout = child.stdout.take().expect("script's output");
+    let (chunks, seen) = mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut buffer = [0u8; 1024];
+        while let Ok(n @ 1..) = stdout.read(&mut buffer) {
+            if chunks.send(buffer[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut shown = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !String::from_utf8_lossy(&shown).contains("password for alice: ") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match seen.recv_timeout(left) {
+            Ok(chunk) => shown.extend(chunk),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("no prompt: {}", String::from_utf8_lossy(&shown));
+            }
+        }
+    }
+    let mut stdin = child.stdin.take().expect("script's input");
+    writeln!(stdin, "{PASSWORD}").expect("password typed");
+    let status = child.wait().expect("script ends");
+    drop(stdin);
+    reader.join().expect("reader ends");
+    shown.extend(seen.try_iter().flatten());
+    let shown = String::from_utf8_lossy(&shown);
+    assert_eq!(status.code(), Some(0), "{shown}");
+    assert!(shown.contains("thor: added alice (trader)"), "{shown}");
+    assert!(
+        !shown.contains(PASSWORD),
+        "the password was echoed: {shown}"
+    );
 }

@@ -227,6 +227,7 @@ async fn a_handler_that_panics_is_answered_500_json_and_the_server_carries_on() 
             .route("/boom", axum::routing::get(boom))
             .route("/fine", axum::routing::get(|| async { "fine" })),
         &settings.http,
+        &thor_server::metrics::MetricsRegistry::default(),
     );
     let response = router
         .clone()

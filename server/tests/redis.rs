@@ -703,7 +703,7 @@ async fn a_session_end_notice_over_redis_closes_the_sockets_at_once() {
     }
     let token = cookie.trim_start_matches("thor_session=");
     let ended = thor_server::auth::Ended::Session(thor_server::auth::token_hash(token));
-    thor_server::auth::announce(&redis, &prefix, &ended)
+    thor_server::auth::announce(&DatabaseUrl::new(redis.as_str()), None, &prefix, &ended)
         .await
         .expect("published");
     for socket in &mut sockets {

@@ -14,15 +14,17 @@
 
 use super::session::{delete_session, live_among, live_session, token_from_headers, token_hash};
 use super::users::{Role, User};
+use crate::config::DatabaseUrl;
 use crate::db::Database;
 use crate::error::ApiError;
 use crate::hub::shared::SideChannel;
-use crate::hub::shared::link::{Link, plain};
+use crate::hub::shared::link::Link;
 use crate::hub::{Hub, SessionsEnding};
 use anyhow::Context;
 use axum::http::HeaderMap;
 use moka::sync::Cache;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -366,9 +368,14 @@ async fn publish_on(link: &mut Link, channel: &str, ended: &Ended) -> anyhow::Re
 }
 
 /// Tells every instance sharing Redis at `url` under `prefix` that `ended` has ended (for the
-/// CLI, which runs beside the servers).
-pub async fn announce(url: &str, prefix: &str, ended: &Ended) -> anyhow::Result<()> {
-    let client = redis::Client::open(url).map_err(plain)?;
+/// CLI, which runs beside the servers); `ca_file` as for the servers' connection.
+pub async fn announce(
+    url: &DatabaseUrl,
+    ca_file: Option<&Path>,
+    prefix: &str,
+    ended: &Ended,
+) -> anyhow::Result<()> {
+    let client = crate::hub::shared::client(url, ca_file)?;
     let mut link = Link::new(client, NOTICE_TIMEOUT);
     publish_on(&mut link, &notice_channel(prefix), ended).await
 }

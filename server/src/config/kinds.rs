@@ -128,6 +128,23 @@ impl Kind for PathBuf {
     }
 }
 
+/// An optional file, such as a CA certificate: unset or blank is none.
+impl Kind for Option<PathBuf> {
+    fn from_value(value: &Value) -> Result<Self, String> {
+        String::from_value(value)
+            .map(|path| Some(PathBuf::from(path)).filter(|p| !p.as_os_str().is_empty()))
+    }
+
+    fn from_env(text: &str) -> Result<Value, String> {
+        Ok(text.into())
+    }
+
+    fn show(&self) -> String {
+        self.as_ref()
+            .map_or_else(|| "none".into(), |path| path.display().to_string())
+    }
+}
+
 impl Kind for SocketAddr {
     fn from_value(value: &Value) -> Result<Self, String> {
         text(value)

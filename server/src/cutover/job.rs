@@ -1,6 +1,7 @@
 //! The control plane's job, on the instance that runs the jobs: every tick it publishes a new
 //! flags version if there is one (changes made on other instances included), and every few
-//! ticks it judges the live features and rolls back the ones that broke.
+//! ticks it judges the live features and rolls back the ones that broke, and sets the gauges of
+//! pages by source and of the gates from the evidence.
 
 use super::ControlPlane;
 use crate::jobs::{Job, JobContext};
@@ -12,6 +13,8 @@ use std::time::Duration;
 pub const CADENCE: Duration = Duration::from_millis(200);
 /// Live features are judged every this many ticks.
 const JUDGE_EVERY: u64 = 5;
+/// The pages and gate gauges are set every this many ticks (a second: fresh for any scrape).
+const GAUGES_EVERY: u64 = 5;
 /// Old pages are forgotten every this many ticks.
 const FORGET_EVERY: u64 = 18_000;
 
@@ -44,6 +47,9 @@ impl Job for CutoverJob {
             self.plane.sync().await?;
             if tick.is_multiple_of(JUDGE_EVERY) {
                 self.plane.judge_live_features().await?;
+            }
+            if tick.is_multiple_of(GAUGES_EVERY) {
+                self.plane.refresh_gauges().await?;
             }
             if tick.is_multiple_of(FORGET_EVERY) {
                 self.plane.forget_old_pages().await?;

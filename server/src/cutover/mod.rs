@@ -11,7 +11,9 @@
 //! - [`rollback`]: when a live feature goes back to REST on its own (pure rules).
 //! - [`faults`]: the test switch that breaks one feature's socket messages (off by default).
 //! - [`traffic`]: REST requests per feature (the evidence that a REST timer can go).
-//! - [`job`]: the leader's loop: publish each new flags version, judge live features.
+//! - [`fleet`]: every instance's row about itself, summed into the fleet's figures.
+//! - [`job`]: the leader's loop: publish each new flags version, judge live features, keep the
+//!   pages-by-source and gate gauges current.
 //!
 //! Changes can be made on any instance. The instance that holds the jobs lease publishes: at
 //! once when the change was its own, otherwise within one tick of its job (it watches the
@@ -19,6 +21,7 @@
 
 pub mod faults;
 pub mod flags;
+pub mod fleet;
 pub mod job;
 pub mod reports;
 pub mod rollback;
@@ -28,6 +31,7 @@ use crate::clock::now_ms;
 use crate::config::CutoverSettings;
 use crate::db::Database;
 use crate::error::ApiError;
+use crate::hub::Audience;
 use crate::hub::Hub;
 use crate::jobs::Lead;
 use crate::metrics::MetricsRegistry;
@@ -36,7 +40,7 @@ use app::cutover::{
     Mark, Mode, MyCutover, MyFeature, MyPage, PageReport, Stage,
 };
 use app::feature::Feature;
-use app::protocol::{ServerMessage, Topic};
+use app::protocol::{Envelope, ServerMessage, Topic};
 use faults::Faults;
 use flags::{Change, FlagRow};
 use prometheus_client::metrics::counter::Counter;
@@ -44,8 +48,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use reports::Evidence;
 use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use traffic::RestTraffic;
 
 /// Who made a change that no operator made.
@@ -79,6 +86,8 @@ struct Inner {
     metrics: CutoverMetrics,
     /// A rollback evaluation is under way (the job ticks faster than one may take).
     judging: AtomicBool,
+    /// This instance in the fleet, once [`ControlPlane::announce`]d: id, address, start.
+    me: OnceLock<(String, String, i64)>,
 }
 
 struct CutoverMetrics {
@@ -91,7 +100,14 @@ struct CutoverMetrics {
     reports: Counter,
     clamped: Counter,
     propagation: Histogram,
+    /// Per feature (in [`Feature::ALL`]'s order): open pages by [`PAGE_SOURCES`].
+    pages: Vec<[Gauge; 4]>,
+    /// Per feature: 1 while its gate is open.
+    gate_open: Vec<Gauge>,
 }
+
+/// The `source` label of `thor_cutover_pages`, in the order of [`CutoverMetrics::pages`].
+const PAGE_SOURCES: [&str; 4] = ["websocket", "fallback", "rest", "unconfirmed"];
 
 impl CutoverMetrics {
     fn register(registry: &MetricsRegistry) -> Self {
@@ -116,6 +132,37 @@ impl CutoverMetrics {
             "Each feature's stage: 0 REST, 1 Shadow, 2 Live.",
             stages,
         );
+        let pages = prometheus_client::metrics::family::Family::<
+            [(&'static str, &'static str); 2],
+            Gauge,
+        >::default();
+        let pages_of = Feature::ALL
+            .iter()
+            .map(|f| {
+                PAGE_SOURCES.map(|source| {
+                    pages.get_or_create_owned(&[("feature", f.name()), ("source", source)])
+                })
+            })
+            .collect();
+        registry.register(
+            "thor_cutover_pages",
+            "Open pages of each feature by what they render from (websocket, fallback, rest) and \
+             those that have not confirmed the current flags (unconfirmed); kept by the lease \
+             holder, 0 elsewhere.",
+            pages,
+        );
+        let gates =
+            prometheus_client::metrics::family::Family::<crate::metrics::OneLabel, Gauge>::default(
+            );
+        let gate_open = Feature::ALL
+            .iter()
+            .map(|f| gates.get_or_create_owned(&[("feature", f.name())]))
+            .collect();
+        registry.register(
+            "thor_cutover_gate_open",
+            "1 while a feature's gate to Live is open; kept by the lease holder, 0 elsewhere.",
+            gates,
+        );
         let propagation = Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
         registry.register(
             "thor_cutover_propagation_seconds",
@@ -138,6 +185,34 @@ impl CutoverMetrics {
                 "Page reports that claimed more samples than a page can have made.",
             ),
             propagation,
+            pages: pages_of,
+            gate_open,
+        }
+    }
+
+    /// Shows `evidence` (of the feature at `index` in [`Feature::ALL`]) in the gauges.
+    fn show(&self, index: usize, evidence: &Evidence) {
+        let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        if let Some(gauges) = self.pages.get(index) {
+            let counts = &evidence.pages;
+            for (gauge, n) in gauges.iter().zip([
+                counts.websocket,
+                counts.fallen_back,
+                counts.rest,
+                counts.unconfirmed,
+            ]) {
+                gauge.set(signed(n));
+            }
+        }
+        if let Some(gauge) = self.gate_open.get(index) {
+            gauge.set(i64::from(evidence.verdict.open));
+        }
+    }
+
+    /// Zeroes the pages and gate gauges (an instance that does not lead keeps none).
+    fn clear_evidence(&self) {
+        for gauge in self.pages.iter().flatten().chain(&self.gate_open) {
+            gauge.set(0);
         }
     }
 }
@@ -192,6 +267,7 @@ impl ControlPlane {
                 symbols: symbols.max(1),
                 metrics: CutoverMetrics::register(registry),
                 judging: AtomicBool::new(false),
+                me: OnceLock::new(),
             }),
         }
     }
@@ -203,6 +279,113 @@ impl ControlPlane {
     /// Counts a REST request for `feature`.
     pub fn count_rest(&self, feature: Feature) {
         self.inner.traffic.count(feature, now_ms());
+    }
+
+    /// Joins the fleet as the instance serving on `addr`: spawns into `tasks` the loop that
+    /// writes this instance's row every [`fleet::BEAT`] (and zeroes the evidence gauges while
+    /// another instance leads), and deletes the row when `stop` is cancelled.
+    pub fn announce(&self, addr: SocketAddr, stop: &CancellationToken, tasks: &mut JoinSet<()>) {
+        let id = crate::jobs::lease::instance_id(addr);
+        if self
+            .inner
+            .me
+            .set((id.clone(), addr.to_string(), now_ms()))
+            .is_err()
+        {
+            return;
+        }
+        let plane = self.clone();
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            let mut ticker = tokio::time::interval(fleet::BEAT);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let mut failing = false;
+            let mut beats = 0u64;
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = ticker.tick() => {}
+                }
+                beats += 1;
+                if !plane.inner.lead.holds() {
+                    plane.inner.metrics.clear_evidence();
+                }
+                let now = now_ms();
+                let mut written = fleet::write(&plane.inner.db, &plane.own_report(now)).await;
+                // Quiet rows go now and then (any instance may: the delete is idempotent).
+                if written.is_ok() && beats.is_multiple_of(30) {
+                    written = fleet::forget_before(&plane.inner.db, now - fleet::FORGET_AFTER_MS)
+                        .await;
+                }
+                match written {
+                    Ok(()) if failing => {
+                        failing = false;
+                        tracing::info!("this instance's fleet row is written again");
+                    }
+                    Ok(()) => {}
+                    Err(e) if !failing => {
+                        failing = true;
+                        tracing::warn!(error = %format!("{e:#}"), "cannot write this instance's fleet row");
+                    }
+                    Err(_) => {}
+                }
+            }
+            if let Err(e) = fleet::remove(&plane.inner.db, &id).await {
+                tracing::warn!(error = %format!("{e:#}"), "cannot delete this instance's fleet row; it drops out by itself");
+            }
+        });
+    }
+
+    /// This instance's figures now, as its fleet row carries them.
+    fn own_report(&self, now: i64) -> fleet::Report {
+        let (id, addr, started_at) = self.inner.me.get().cloned().unwrap_or_default();
+        let flags_version = self
+            .inner
+            .hub
+            .latest(Topic::Cutover, Audience::Everyone)
+            .and_then(|frame| serde_json::from_str::<Envelope>(frame.text.as_str()).ok())
+            .and_then(|envelope| match envelope.message {
+                ServerMessage::Cutover(flags) => Some(flags.version),
+                _ => None,
+            });
+        fleet::Report {
+            id,
+            addr,
+            started_at,
+            last_seen: now,
+            lease_holder: self.inner.lead.holds(),
+            flags_version,
+            sockets: self.inner.hub.connections() as u64,
+            rest_5m: Feature::ALL
+                .into_iter()
+                .map(|f| (f, self.inner.traffic.last_minutes(f, now, 5)))
+                .collect(),
+            lags_ms: self
+                .inner
+                .lags_ms
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .copied()
+                .collect(),
+        }
+    }
+
+    /// The whole fleet's figures now: this instance's, and the rows of the others seen lately.
+    async fn fleet(&self, now: i64) -> anyhow::Result<fleet::Fleet> {
+        let others = fleet::seen_since(&self.inner.db, now - fleet::LIVE_WITHIN_MS).await?;
+        Ok(fleet::Fleet::sum(&self.own_report(now), &others))
+    }
+
+    /// Sets the pages-by-source and gate gauges from every feature's evidence now (the lease
+    /// holder's job calls it).
+    pub async fn refresh_gauges(&self) -> anyhow::Result<()> {
+        let (flags, rows) = self.flags().await?;
+        for (index, feature) in Feature::ALL.into_iter().enumerate() {
+            let evidence = self.evidence(feature, &flags, &rows).await?;
+            self.inner.metrics.show(index, &evidence);
+        }
+        Ok(())
     }
 
     pub fn faults_allowed(&self) -> bool {
@@ -560,6 +743,7 @@ impl ControlPlane {
     pub async fn status(&self, bucket: u8) -> anyhow::Result<CutoverStatus> {
         let (flags, rows) = self.flags().await?;
         let now = now_ms();
+        let fleet = self.fleet(now).await?;
         let mut features = Vec::new();
         for feature in Feature::ALL {
             let evidence = self.evidence(feature, &flags, &rows).await?;
@@ -600,20 +784,12 @@ impl ControlPlane {
                 gate: evidence.verdict.clone(),
                 pages: evidence.pages.clone(),
                 last_update_age_ms,
-                rest_requests_5m: self.inner.traffic.last_minutes(feature, now, 5),
+                rest_requests_5m: fleet.rest_5m.get(&feature).copied().unwrap_or(0),
                 cooldown_until,
                 last_rollback,
             });
         }
-        let (p50, max) = {
-            let lags = self.inner.lags_ms.lock().unwrap_or_else(|p| p.into_inner());
-            let mut sorted: Vec<u64> = lags.iter().copied().collect();
-            sorted.sort_unstable();
-            (
-                sorted.get(sorted.len() / 2).copied(),
-                sorted.last().copied(),
-            )
-        };
+        let (p50, max) = fleet.propagation();
         Ok(CutoverStatus {
             mode: Mode::of(&flags),
             flags,
@@ -622,6 +798,7 @@ impl ControlPlane {
             bucket,
             propagation_p50_ms: p50,
             propagation_max_ms: max,
+            instances: fleet.instances,
         })
     }
 

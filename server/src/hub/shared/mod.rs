@@ -46,6 +46,7 @@ use app::protocol::Topic;
 use link::Link;
 use publisher::Publisher;
 use redis::Client;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use subscriber::Reader;
 use tokio::sync::mpsc;
@@ -63,6 +64,9 @@ pub struct SharedSettings {
     pub url: DatabaseUrl,
     /// Every key and channel starts with `prefix:`.
     pub prefix: String,
+    /// The CA certificate (PEM) a `rediss://` server's certificate is checked against (the
+    /// system's CAs when none).
+    pub ca_file: Option<PathBuf>,
     /// Messages each `Replay` stream keeps in Redis (as the hub keeps locally).
     pub replay_capacity: usize,
     /// Another channel read on the hub's subscription, its messages handed over as they come
@@ -88,9 +92,22 @@ pub async fn start(
     stop: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) -> anyhow::Result<Client> {
-    let shown = settings.url.redacted();
-    let client = Client::open(settings.url.expose())
-        .with_context(|| format!("{shown} is not a valid Redis URL"))?;
+    let shown = match (
+        settings.url.expose().starts_with("rediss://"),
+        &settings.ca_file,
+    ) {
+        (false, _) => settings.url.redacted(),
+        (true, None) => format!(
+            "{} (TLS, checked against the system's CAs)",
+            settings.url.redacted()
+        ),
+        (true, Some(ca)) => format!(
+            "{} (TLS, checked against the CA in {})",
+            settings.url.redacted(),
+            ca.display()
+        ),
+    };
+    let client = client(&settings.url, settings.ca_file.as_deref())?;
     let keys = Keys::new(&settings.prefix);
 
     // The subscription first, so nothing published from here on is missed.
@@ -127,6 +144,34 @@ pub async fn start(
         stop.clone(),
     ));
     Ok(client)
+}
+
+/// A client of the Redis at `url`: `rediss://` is TLS, the server's certificate checked against
+/// the CA in `ca_file` when given, else against the system's CAs. A CA file with a plain
+/// `redis://` URL is refused: the operator meant TLS.
+pub fn client(url: &DatabaseUrl, ca_file: Option<&Path>) -> anyhow::Result<Client> {
+    let shown = url.redacted();
+    let Some(path) = ca_file else {
+        return Client::open(url.expose())
+            .with_context(|| format!("{shown} is not a valid Redis URL"));
+    };
+    anyhow::ensure!(
+        url.expose().starts_with("rediss://"),
+        "hub.redis-ca-file (THOR_REDIS_CA_FILE) is {} but {shown} is not a rediss:// URL; the CA \
+         file is only used over TLS",
+        path.display()
+    );
+    let pem = crate::db::read_ca_file(path, "hub.redis-ca-file (THOR_REDIS_CA_FILE)")?;
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
+    };
+    Client::build_with_tls(url.expose(), certificates).with_context(|| {
+        format!(
+            "cannot use {shown} with the CA in {} (a valid rediss:// URL and PEM file?)",
+            path.display()
+        )
+    })
 }
 
 /// The names of this deployment's keys and channel.
