@@ -482,8 +482,8 @@ pub struct InstanceStatus {
 
 impl CutoverStatus {
     /// Features an operator should look at: rolled back (cooling down), shadow evidence below
-    /// the gate, pages fallen back or not yet confirming; and a fleet where no instance holds
-    /// the jobs lease.
+    /// the gate because REST and the socket disagreed, pages fallen back or not yet confirming;
+    /// and a fleet where no instance holds the jobs lease.
     pub fn needs_attention(&self) -> Vec<String> {
         let mut notes = Vec::new();
         if !self.instances.is_empty() && !self.instances.iter().any(|i| i.lease_holder) {
@@ -499,8 +499,14 @@ impl CutoverStatus {
             {
                 notes.push(format!("{name}: rolled back automatically ({rollback})"));
             }
-            if f.flag.stage == Stage::Shadow && !f.gate.open && f.parity.samples() > 0 {
-                notes.push(format!("{name}: shadow parity below its gate"));
+            // Disagreements need a look; a clean feature that only needs more samples or pages
+            // is still gathering its proof.
+            let disagreed = f.parity.mismatched + f.parity.missing_on_ws;
+            if f.flag.stage == Stage::Shadow && !f.gate.open && disagreed > 0 {
+                notes.push(format!(
+                    "{name}: shadow parity below its gate ({disagreed} of {} samples disagree)",
+                    f.parity.samples()
+                ));
             }
             if f.pages.fallen_back > 0 {
                 notes.push(format!(
@@ -693,6 +699,91 @@ mod tests {
         });
         assert!(!broken.open);
         assert!(broken.missing.join(" ").contains("below 99.50 %"));
+    }
+
+    fn shadow_status(parity: ParityCounts, gate_open: bool) -> CutoverStatus {
+        let flag = Flag::new(Stage::Shadow);
+        let feature = FeatureStatus {
+            feature: Feature::Intraday,
+            flag,
+            mark: Mark::Rest,
+            variable: "WS_FEATURE_INTRADAY".into(),
+            start: Stage::Shadow,
+            overridden: false,
+            changed_version: 0,
+            changed_at: None,
+            changed_by: None,
+            reason: None,
+            parity,
+            pages_reporting: 4,
+            users_reporting: 2,
+            last_diffs: vec![],
+            lag_ms: None,
+            gate: GateVerdict {
+                open: gate_open,
+                lower_bound: 0.5,
+                missing: vec![],
+            },
+            pages: PageCounts::default(),
+            last_update_age_ms: None,
+            rest_requests_5m: 0,
+            cooldown_until: None,
+            last_rollback: None,
+        };
+        CutoverStatus {
+            flags: Flags {
+                version: 0,
+                features: [(Feature::Intraday, flag)].into(),
+            },
+            mode: Mode::Shadow,
+            features: vec![feature],
+            gate_rule: GateRule {
+                min_match_rate: 0.8,
+                min_samples: 20,
+                min_pages: 2,
+            },
+            bucket: 0,
+            propagation_p50_ms: None,
+            propagation_max_ms: None,
+            instances: vec![],
+        }
+    }
+
+    #[test]
+    fn only_disagreement_below_the_gate_needs_attention_not_too_few_samples() {
+        let clean = ParityCounts {
+            matched: 4,
+            ..ParityCounts::default()
+        };
+        assert_eq!(
+            shadow_status(clean, false).needs_attention(),
+            Vec::<String>::new(),
+            "100 % parity that needs more samples is still gathering"
+        );
+        let broken = ParityCounts {
+            matched: 4,
+            mismatched: 1,
+            ..ParityCounts::default()
+        };
+        assert_eq!(
+            shadow_status(broken, false).needs_attention(),
+            vec!["intraday: shadow parity below its gate (1 of 5 samples disagree)".to_string()]
+        );
+        let missing = ParityCounts {
+            matched: 40,
+            missing_on_ws: 2,
+            ..ParityCounts::default()
+        };
+        assert_eq!(
+            shadow_status(missing.clone(), false)
+                .needs_attention()
+                .len(),
+            1
+        );
+        assert!(
+            shadow_status(missing, true).needs_attention().is_empty(),
+            "an open gate tolerates a few disagreements"
+        );
     }
 
     #[test]
