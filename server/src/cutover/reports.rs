@@ -292,20 +292,9 @@ async fn keep_diff(
     Ok(())
 }
 
-/// The last diffs of `feature`, newest first.
+/// The last diffs of `feature`, newest first (every page's: for operators).
 pub async fn last_diffs(db: &Database, feature: Feature) -> anyhow::Result<Vec<Diff>> {
-    let rows: Vec<String> = on_pool!(db, pool => sqlx::query_scalar(
-        "SELECT diff FROM cutover_diffs WHERE feature = $1 ORDER BY id DESC LIMIT $2",
-    )
-    .bind(feature.name())
-    .bind(KEEP_DIFFS)
-    .fetch_all(pool)
-    .await)
-    .context("cannot read the diffs")?;
-    Ok(rows
-        .iter()
-        .filter_map(|text| serde_json::from_str(text).ok())
-        .collect())
+    diffs(db, feature, None).await
 }
 
 /// The last diffs that pages of `user_id` reported of `feature`, newest first (what a trader
@@ -315,12 +304,21 @@ pub async fn last_diffs_of(
     feature: Feature,
     user_id: i64,
 ) -> anyhow::Result<Vec<Diff>> {
+    diffs(db, feature, Some(user_id)).await
+}
+
+/// The last diffs of `feature`, of every page or of `reporter`'s pages only.
+async fn diffs(
+    db: &Database,
+    feature: Feature,
+    reporter: Option<i64>,
+) -> anyhow::Result<Vec<Diff>> {
     let rows: Vec<String> = on_pool!(db, pool => sqlx::query_scalar(
-        "SELECT diff FROM cutover_diffs WHERE feature = $1 AND user_id = $2 \
+        "SELECT diff FROM cutover_diffs WHERE feature = $1 AND ($2 IS NULL OR user_id = $2) \
          ORDER BY id DESC LIMIT $3",
     )
     .bind(feature.name())
-    .bind(user_id)
+    .bind(reporter)
     .bind(KEEP_DIFFS)
     .fetch_all(pool)
     .await)
