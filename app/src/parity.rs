@@ -4,8 +4,11 @@
 //! market status by `seq` (a REST answer carries the seq of the socket message it reflects),
 //! closed bars by symbol and minute. Each pair is compared as a normalised projection (money to
 //! the cent, positions keyed by symbol, a market's next event time rather than its countdown)
-//! and counted as matched, mismatched, missing on the socket, or ignored with a reason. The page
-//! and the test clients run this same code; the server only adds the counts up.
+//! and counted as matched, mismatched, missing on the socket, or ignored with a reason. What REST
+//! showed first the socket must bring within the late threshold (a mismatch, `late`, after it;
+//! missing after twice it): a state seq, or a bar newer than any an earlier answer showed (it
+//! closed while the socket was open). The page and the test clients run this same code; the
+//! server only adds the counts up.
 
 use crate::account::{AccountBalance, Positions};
 use crate::cutover::{Diff, FeatureReport, MAX_REPORT_DIFFS, ParityCounts, Source};
@@ -56,6 +59,8 @@ pub fn project_markets(m: &GlobalMarkets) -> Projection {
     let mut out = Projection::new();
     for market in &m.markets {
         let c = &market.code;
+        // The exchange's identity: a message about another exchange under this code differs.
+        out.insert(format!("{c}.market_id"), market.market_id.to_string());
         out.insert(format!("{c}.status"), market.status.as_str().to_string());
         out.insert(
             format!("{c}.next_event"),
@@ -147,6 +152,12 @@ struct BarParity {
     seen: BTreeMap<(String, i64), Projection>,
     /// The first minute the socket delivered per symbol (earlier bars predate the socket).
     first_minute: BTreeMap<String, i64>,
+    /// Per symbol REST answered for in this epoch, the latest minute its answers showed
+    /// (`None`: none yet). A later bar closed while this page's socket was open: the socket
+    /// owes it.
+    rest_latest: BTreeMap<String, Option<i64>>,
+    /// Bars REST showed before the socket delivered them: key → (projection, page time shown).
+    pending: BTreeMap<(String, i64), (Projection, f64)>,
     judged: BTreeSet<(String, i64)>,
     judged_order: VecDeque<(String, i64)>,
     last_seq: Option<u64>,
@@ -173,6 +184,16 @@ impl Outcomes {
             self.counts.mismatched += 1;
             self.keep_diffs(found);
         }
+    }
+
+    fn late(&mut self, at: String, behind_ms: f64) {
+        self.counts.mismatched += 1;
+        self.keep_diffs(vec![Diff {
+            at,
+            field: "late".into(),
+            rest: "on time".into(),
+            ws: format!("{} ms after REST", behind_ms.max(0.0) as u64),
+        }]);
     }
 
     fn missing(&mut self, at: String) {
@@ -217,8 +238,8 @@ pub struct ParityTracker {
     state: BTreeMap<Feature, StateParity>,
     bars: BarParity,
     outcomes: BTreeMap<Feature, Outcomes>,
-    /// A socket message this much later than REST's answer of the same seq is a mismatch
-    /// (`late`); `None`: the feature's cadence.
+    /// A socket message this much later than REST's answer of the same seq (or bar) is a
+    /// mismatch (`late`); `None`: the feature's update interval, taken as at least 5 s.
     late_after_ms: Option<f64>,
 }
 
@@ -235,6 +256,12 @@ impl ParityTracker {
         }
     }
 
+    /// When a socket message of `feature` is late.
+    fn late_after(&self, feature: Feature) -> f64 {
+        self.late_after_ms
+            .unwrap_or(feature.stale_after(1.0).as_millis() as f64)
+    }
+
     /// The socket dropped and came back: seqs it skips next were replaced by a snapshot.
     pub fn on_socket_reconnect(&mut self) {
         for state in self.state.values_mut() {
@@ -248,15 +275,13 @@ impl ParityTracker {
             self.epoch = Some(envelope.epoch);
         }
         if let ServerMessage::IntradayBar(bar) = &envelope.message {
-            self.on_socket_bar(envelope.epoch, envelope.seq, bar);
+            self.on_socket_bar(envelope.epoch, envelope.seq, bar, now_ms);
             return;
         }
         let Some((feature, projection)) = project_state(&envelope.message) else {
             return;
         };
-        let late_after = self
-            .late_after_ms
-            .unwrap_or(feature.cadence().as_millis() as f64);
+        let late_after = self.late_after(feature);
         let outcomes = self.outcomes.entry(feature).or_default();
         let state = self.state.entry(feature).or_default();
         if state.epoch != Some(envelope.epoch) {
@@ -285,13 +310,7 @@ impl ParityTracker {
             };
             let behind = now_ms - rest_at;
             if wanted == seq && behind > late_after {
-                outcomes.counts.mismatched += 1;
-                outcomes.keep_diffs(vec![Diff {
-                    at: format!("seq {seq}"),
-                    field: "late".into(),
-                    rest: "on time".into(),
-                    ws: format!("{} ms after REST", behind as u64),
-                }]);
+                outcomes.late(format!("seq {seq}"), behind);
             } else if wanted == seq {
                 outcomes.compare(format!("seq {seq}"), &rest, &projection);
                 outcomes.lag(0.0);
@@ -307,7 +326,8 @@ impl ParityTracker {
         }
     }
 
-    fn on_socket_bar(&mut self, epoch: u64, seq: u64, bar: &IntradayBar) {
+    fn on_socket_bar(&mut self, epoch: u64, seq: u64, bar: &IntradayBar, now_ms: f64) {
+        let late_after = self.late_after(Feature::Intraday);
         let outcomes = self.outcomes.entry(Feature::Intraday).or_default();
         let bars = &mut self.bars;
         if bars.epoch != Some(epoch) {
@@ -327,8 +347,24 @@ impl ParityTracker {
             .entry(bar.symbol.clone())
             .and_modify(|m| *m = (*m).min(minute))
             .or_insert(minute);
-        bars.seen
-            .insert((bar.symbol.clone(), minute), project_bar(bar));
+        let key = (bar.symbol.clone(), minute);
+        let projection = project_bar(bar);
+        // A bar REST showed first is judged now: late, or compared.
+        if let Some((rest, rest_at)) = bars.pending.remove(&key) {
+            let at = format!(
+                "{} {}",
+                bar.symbol,
+                crate::timefmt::hh_mm(&bar.timestamp_minute)
+            );
+            let behind = now_ms - rest_at;
+            if behind > late_after {
+                outcomes.late(at, behind);
+            } else {
+                outcomes.compare(at, &rest, &projection);
+            }
+            bars.mark_judged(key.clone());
+        }
+        bars.seen.insert(key, projection);
         while bars.seen.len() > KEEP_BARS {
             bars.seen.pop_first();
         }
@@ -379,21 +415,31 @@ impl ParityTracker {
         }
     }
 
-    /// A REST answer of the intraday feature. Each closed bar is judged once: compared when the
-    /// socket delivered it, missing when the socket delivered later bars of the symbol but not
-    /// it, and left for a later answer when the socket has not reached its minute yet.
-    pub fn on_rest_bars(&mut self, answer: &BarsAnswer) {
+    /// A REST answer of the intraday feature at page time `now_ms`. Each closed bar is judged
+    /// once: compared when the socket delivered it; missing when the socket delivered later bars
+    /// of the symbol but not it; when it is newer than every bar an earlier answer showed (it
+    /// closed while the socket was open), waited for like a state seq (late or missing if the
+    /// socket does not bring it in time); otherwise left for a later answer.
+    pub fn on_rest_bars(&mut self, answer: &BarsAnswer, now_ms: f64) {
         let outcomes = self.outcomes.entry(Feature::Intraday).or_default();
-        let bars = &mut self.bars;
-        if bars.epoch.is_none() {
+        if self.epoch.is_none() {
             outcomes.ignore("no_socket_yet");
             return;
         }
-        if bars.epoch != Some(answer.epoch) {
+        if self.epoch != Some(answer.epoch) {
             outcomes.ignore("epoch_changed");
             return;
         }
+        let bars = &mut self.bars;
+        if bars.epoch != self.epoch {
+            // No bar of this epoch on the socket yet.
+            *bars = BarParity {
+                epoch: self.epoch,
+                ..BarParity::default()
+            };
+        }
         let symbol = answer.data.symbol.clone();
+        let shown_before = bars.rest_latest.get(&symbol).copied();
         let latest_on_ws = bars
             .seen
             .keys()
@@ -403,13 +449,20 @@ impl ParityTracker {
         for bar in &answer.data.bars {
             let minute = bar.timestamp_minute.timestamp_millis();
             let key = (symbol.clone(), minute);
-            if bars.judged.contains(&key) {
+            if bars.judged.contains(&key) || bars.pending.contains_key(&key) {
                 continue;
             }
             let at = format!("{symbol} {}", crate::timefmt::hh_mm(&bar.timestamp_minute));
             let judged = if let Some(ws) = bars.seen.get(&key) {
                 outcomes.compare(at, &project_bar(bar), ws);
                 true
+            } else if shown_before.is_some_and(|latest| latest.is_none_or(|l| minute > l)) {
+                if bars.pending.len() >= KEEP_BARS {
+                    bars.pending.pop_first();
+                    outcomes.ignore("too_many_waiting");
+                }
+                bars.pending.insert(key.clone(), (project_bar(bar), now_ms));
+                false
             } else if bars
                 .first_minute
                 .get(&symbol)
@@ -424,30 +477,49 @@ impl ParityTracker {
                 false
             };
             if judged {
-                bars.judged.insert(key.clone());
-                bars.judged_order.push_back(key);
-                while bars.judged_order.len() > KEEP_BARS {
-                    if let Some(old) = bars.judged_order.pop_front() {
-                        bars.judged.remove(&old);
-                    }
-                }
+                bars.mark_judged(key);
             }
         }
+        let latest_shown = answer
+            .data
+            .bars
+            .iter()
+            .map(|b| b.timestamp_minute.timestamp_millis())
+            .max()
+            .max(shown_before.flatten());
+        bars.rest_latest.insert(symbol, latest_shown);
     }
 
-    /// REST answers still waiting for the socket to reach their seq.
+    /// REST answers (and bars) still waiting for the socket to reach them.
     pub fn waiting(&self) -> usize {
-        self.state.values().map(|s| s.pending.len()).sum()
+        self.state.values().map(|s| s.pending.len()).sum::<usize>() + self.bars.pending.len()
     }
 
     /// REST answers that have waited for the socket longer than twice the late threshold: the
     /// socket never delivered them (a socket that delivers nothing at all of a feature leaves
     /// no later seq to tell by).
     pub fn expire(&mut self, now_ms: f64) {
+        let bars_late_after = self.late_after(Feature::Intraday);
+        let expired: Vec<(String, i64)> = self
+            .bars
+            .pending
+            .iter()
+            .filter(|(_, (_, at))| now_ms - at > 2.0 * bars_late_after)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in expired {
+            self.bars.pending.remove(&key);
+            let at = chrono::DateTime::from_timestamp_millis(key.1)
+                .map_or_else(|| key.1.to_string(), |t| crate::timefmt::hh_mm(&t));
+            self.outcomes
+                .entry(Feature::Intraday)
+                .or_default()
+                .missing(format!("{} {at}", key.0));
+            self.bars.mark_judged(key);
+        }
+        let late_after_ms = self.late_after_ms;
         for (feature, state) in &mut self.state {
-            let late_after = self
-                .late_after_ms
-                .unwrap_or(feature.cadence().as_millis() as f64);
+            let late_after = late_after_ms.unwrap_or(feature.stale_after(1.0).as_millis() as f64);
             let outcomes = self.outcomes.entry(*feature).or_default();
             while state
                 .pending
@@ -490,6 +562,20 @@ impl ParityTracker {
             diffs: outcomes.diffs,
             lag_ms: outcomes.lag_ms,
             gaps: outcomes.gaps,
+        }
+    }
+}
+
+impl BarParity {
+    /// `key` is judged: later answers showing it again are not counted twice.
+    fn mark_judged(&mut self, key: (String, i64)) {
+        if self.judged.insert(key.clone()) {
+            self.judged_order.push_back(key);
+        }
+        while self.judged_order.len() > KEEP_BARS {
+            if let Some(old) = self.judged_order.pop_front() {
+                self.judged.remove(&old);
+            }
         }
     }
 }
@@ -693,6 +779,113 @@ mod tests {
         assert_eq!(taken.diffs[0].field, "XNYS.next_event_at");
     }
 
+    fn bars_answer(symbol: &str, bars: Vec<IntradayBar>) -> BarsAnswer {
+        BarsAnswer {
+            seq: 0,
+            epoch: 7,
+            data: IntradayBars {
+                symbol: symbol.into(),
+                since: Utc
+                    .with_ymd_and_hms(2026, 3, 9, 12, 0, 0)
+                    .single()
+                    .expect("time"),
+                bars,
+                forming: None,
+                before: Default::default(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_new_bar_rest_showed_first_is_late_when_the_socket_brings_it_after_the_threshold() {
+        let mut t = ParityTracker::with_late_after(500.0);
+        // Any message of the epoch: the socket is open.
+        t.on_socket(&env(positions(1, 151.0), 1), 0.0);
+        t.on_rest_bars(&bars_answer("SPY", vec![bar("SPY", 30, 100.0)]), 10.0);
+        assert_eq!(
+            t.waiting(),
+            0,
+            "the first answer only says what predates it"
+        );
+        t.on_rest_bars(
+            &bars_answer("SPY", vec![bar("SPY", 30, 100.0), bar("SPY", 31, 100.5)]),
+            1_000.0,
+        );
+        assert_eq!(t.waiting(), 1, "14:31 closed while the socket was open");
+        t.on_socket(
+            &env(ServerMessage::IntradayBar(bar("SPY", 31, 100.5)), 5),
+            1_400.0,
+        );
+        t.on_rest_bars(&bars_answer("SPY", vec![bar("SPY", 32, 100.7)]), 2_000.0);
+        t.on_socket(
+            &env(ServerMessage::IntradayBar(bar("SPY", 32, 100.7)), 6),
+            2_600.0,
+        );
+        let taken = t.take(Feature::Intraday);
+        assert_eq!((taken.parity.matched, taken.parity.mismatched), (1, 1));
+        assert_eq!(taken.diffs[0].field, "late", "{taken:?}");
+        assert_eq!(taken.diffs[0].at, "SPY 14:32");
+        assert_eq!(t.waiting(), 0);
+    }
+
+    #[test]
+    fn a_new_bar_the_socket_never_brings_is_missing_even_when_it_brought_no_bar_at_all() {
+        let mut t = ParityTracker::with_late_after(500.0);
+        t.on_socket(&env(positions(1, 151.0), 1), 0.0);
+        // Misrouted: the socket brings the bar under another symbol.
+        t.on_socket(
+            &env(ServerMessage::IntradayBar(bar("SPYX", 31, 100.5)), 4),
+            0.0,
+        );
+        t.on_rest_bars(&bars_answer("SPY", vec![]), 0.0);
+        t.on_rest_bars(&bars_answer("SPY", vec![bar("SPY", 31, 100.5)]), 100.0);
+        t.expire(1_000.0);
+        assert_eq!(t.waiting(), 1, "not yet");
+        t.expire(1_200.0);
+        assert_eq!(t.waiting(), 0);
+        // Brought after all, or shown again: judged once.
+        t.on_socket(
+            &env(ServerMessage::IntradayBar(bar("SPY", 31, 100.5)), 5),
+            1_300.0,
+        );
+        t.on_rest_bars(&bars_answer("SPY", vec![bar("SPY", 31, 100.5)]), 1_400.0);
+        let taken = t.take(Feature::Intraday);
+        assert_eq!(taken.parity.missing_on_ws, 1, "{taken:?}");
+        assert_eq!(taken.parity.samples(), 1);
+        assert_eq!(taken.diffs[0].at, "SPY 14:31");
+    }
+
+    #[test]
+    fn a_market_under_another_exchanges_code_is_a_mismatch_of_its_identity() {
+        let markets = |swap: bool| {
+            let market = |id: u32, code: &str| {
+                serde_json::json!({
+                    "market_id": id, "code": code, "name": code, "country": "USA",
+                    "time_zone": "America/New_York", "status": "OPEN",
+                    "local_time": "2026-03-09T10:00:00-04:00", "next_event": "close",
+                    "next_event_at": "2026-03-09T20:00:00Z",
+                    "seconds_to_next_event": 60, "holiday": null
+                })
+            };
+            let (a, b) = if swap {
+                ("XNAS", "XNYS")
+            } else {
+                ("XNYS", "XNAS")
+            };
+            let json = serde_json::json!({
+                "as_of": "2026-03-09T14:00:00Z",
+                "markets": [market(1, a), market(2, b)]
+            });
+            ServerMessage::MarketStatus(serde_json::from_value(json).expect("markets"))
+        };
+        let mut t = ParityTracker::new();
+        t.on_socket(&env(markets(true), 1), 0.0);
+        t.on_rest(&env(markets(false), 1), 0.0);
+        let taken = t.take(Feature::GlobalMarket);
+        assert_eq!(taken.parity.mismatched, 1, "{taken:?}");
+        assert!(taken.diffs.iter().any(|d| d.field == "XNYS.market_id"));
+    }
+
     #[test]
     fn bars_pair_by_symbol_and_minute_once_each_and_gaps_are_counted() {
         let mut t = ParityTracker::new();
@@ -724,8 +917,8 @@ mod tests {
             bar("SPY", 33, 100.6), // never on the socket
             bar("SPY", 34, 100.9),
         ]);
-        t.on_rest_bars(&rest);
-        t.on_rest_bars(&rest);
+        t.on_rest_bars(&rest, 0.0);
+        t.on_rest_bars(&rest, 0.0);
         let taken = t.take(Feature::Intraday);
         assert_eq!(taken.parity.matched, 2, "{taken:?}");
         assert_eq!(taken.parity.mismatched, 1);

@@ -26,6 +26,11 @@ use thor_server::config::LiveAtStart;
 const LATE_MS: f64 = 500.0;
 
 async fn app_with(tweak: impl FnOnce(&mut Settings)) -> common::TestApp {
+    app_and_clock(tweak).await.0
+}
+
+/// A test server and the clock its jobs read (move it to close bars).
+async fn app_and_clock(tweak: impl FnOnce(&mut Settings)) -> (common::TestApp, Arc<ManualClock>) {
     let data = tempfile::tempdir().expect("temp dir");
     let mut settings = common::test_settings(data.path());
     settings.hub.heartbeat_interval = Duration::from_secs(600);
@@ -37,7 +42,9 @@ async fn app_with(tweak: impl FnOnce(&mut Settings)) -> common::TestApp {
         .with_ymd_and_hms(2026, 3, 9, 15, 0, 0)
         .single()
         .expect("valid instant");
-    common::start_with_clock(settings, data, Arc::new(ManualClock::new(start))).await
+    let clock = Arc::new(ManualClock::new(start));
+    let app = common::start_with_clock(settings, data, clock.clone()).await;
+    (app, clock)
 }
 
 async fn get(app: &common::TestApp, path: &str, cookie: Option<&str>) -> (StatusCode, Value) {
@@ -98,6 +105,38 @@ async fn round(app: &common::TestApp, pages: &[&Page], features: &[Feature]) {
         for feature in features {
             page.poll(*feature).await;
         }
+    }
+}
+
+/// How many judgements of the live features the server has completed (`/metrics`).
+async fn judgements(app: &common::TestApp) -> u64 {
+    let text = reqwest::get(app.url("/metrics"))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|line| line.strip_prefix("thor_cutover_judgements_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("thor_cutover_judgements_total in /metrics")
+}
+
+/// Waits (at most 10 s) until the judge has completed `runs` judgements after `since` (a count
+/// read after the event to judge: the first may have begun before it, the second cannot).
+async fn judged(app: &common::TestApp, since: u64, runs: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = judgements(app).await;
+        if now >= since + runs {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the judge ran {} times in 10 s, not {runs}",
+            now - since
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -365,71 +404,174 @@ async fn shadow_parity_from_two_pages_opens_the_gate_and_the_audit_keeps_the_evi
     app.stop().await;
 }
 
-#[tokio::test]
-async fn every_injected_fault_is_caught_by_parity() {
-    let app = app_with(|_| {}).await;
-    let ops = common::sign_in(&app, "ops").await;
-    let demo = common::sign_in(&app, "demo").await;
-    let fault =
-        |kind: Option<FaultKind>| json!({"feature": "positions", "kind": kind, "delay_ms": 800});
-    let cases: [(FaultKind, &str); 4] = [
-        (FaultKind::Corrupt, ".quantity"),
-        (FaultKind::Misroute, "account_id"),
-        (FaultKind::Drop, "missing"),
-        (FaultKind::Delay, "late"),
-    ];
-    for (i, (kind, field)) in cases.into_iter().enumerate() {
-        let (code, body) = post(&app, "/api/cutover/fault", Some(&ops), fault(Some(kind))).await;
-        assert_eq!(code, StatusCode::NO_CONTENT, "{body}");
-        let page = Page::open(app.addr, &demo, &format!("fault-{i}"), LATE_MS).await;
-        round(&app, &[&page], &[Feature::Positions]).await;
-        round(&app, &[&page], &[Feature::Positions]).await;
-        page.settle(Duration::from_secs(5)).await;
-        let before = status(&app, &ops).await;
-        let before = feature(&before, Feature::Positions).parity.clone();
-        let report = page
-            .report(&[(Feature::Positions, Source::RestShadow)], |_| {})
-            .await;
-        assert_eq!(report, StatusCode::NO_CONTENT);
-        let after = status(&app, &ops).await;
-        let positions = feature(&after, Feature::Positions);
-        let caught = (positions.parity.mismatched + positions.parity.missing_on_ws)
-            - (before.mismatched + before.missing_on_ws);
-        assert!(
-            caught >= 1,
-            "{kind:?} was not caught: {:?}",
-            positions.parity
-        );
-        assert!(
-            positions
-                .last_diffs
-                .iter()
-                .any(|d| d.field.ends_with(field)),
-            "{kind:?}: no {field} diff in {:?}",
-            positions.last_diffs
-        );
-        assert!(
-            !positions.gate.open,
-            "a broken feature cannot pass its gate"
-        );
-        let (code, _) = post(&app, "/api/cutover/fault", Some(&ops), fault(None)).await;
-        assert_eq!(code, StatusCode::NO_CONTENT);
+/// How late a delayed socket message comes: far beyond [`LATE_MS`] (REST would have to answer
+/// two seconds after the publish for it to look on time), and waited for, never given up on.
+const FAULT_DELAY_MS: u64 = 2_500;
+
+/// The field (its end) a fault of `kind` on `feature` shows up as in the pages' diffs.
+fn diff_of(feature: Feature, kind: FaultKind) -> &'static str {
+    match (feature, kind) {
+        (_, FaultKind::Drop) => "missing",
+        (_, FaultKind::Delay) => "late",
+        (Feature::AccountBalance, FaultKind::Corrupt) => "cash",
+        (Feature::AccountBalance, FaultKind::Misroute) => "account",
+        (Feature::Positions, FaultKind::Corrupt) => ".quantity",
+        (Feature::Positions, FaultKind::Misroute) => "account_id",
+        (Feature::GlobalMarket, FaultKind::Corrupt) => ".status",
+        (Feature::GlobalMarket, FaultKind::Misroute) => ".market_id",
+        (Feature::Intraday, FaultKind::Corrupt) => "close",
+        // A bar under another symbol never comes under its own.
+        (Feature::Intraday, FaultKind::Misroute) => "missing",
     }
-    // Without a fault the same page's comparisons match again.
-    let page = Page::open(app.addr, &demo, "healthy", LATE_MS).await;
-    round(&app, &[&page], &[Feature::Positions]).await;
-    page.settle(Duration::from_secs(3)).await;
-    let before = feature(&status(&app, &ops).await, Feature::Positions)
-        .parity
-        .clone();
-    page.report(&[(Feature::Positions, Source::RestShadow)], |_| {})
+}
+
+/// What came of a shadow run: the fleet's status of the feature, and each user's own pages.
+struct ShadowRun {
+    status: FeatureStatus,
+    mine: Vec<(&'static str, app::cutover::MyFeature)>,
+}
+
+/// A fresh server with `feature` in Shadow (its socket broken by `fault`, if any), and pages of
+/// two users that each poll it once, then after each of four rounds of publishing (a closed
+/// minute for intraday), and report.
+async fn shadow_run(feature: Feature, fault: Option<FaultKind>) -> ShadowRun {
+    let (app, clock) = app_and_clock(|_| {}).await;
+    let ops = common::sign_in(&app, "ops").await;
+    let users = ["demo", "demo2"];
+    let mut cookies = Vec::new();
+    for user in users {
+        cookies.push(common::sign_in(&app, user).await);
+    }
+    if let Some(kind) = fault {
+        let (code, body) = post(
+            &app,
+            "/api/cutover/fault",
+            Some(&ops),
+            json!({"feature": feature, "kind": kind, "delay_ms": FAULT_DELAY_MS}),
+        )
         .await;
-    let after = feature(&status(&app, &ops).await, Feature::Positions)
-        .parity
-        .clone();
-    assert_eq!(after.matched, before.matched + 1);
-    assert_eq!(after.mismatched, before.mismatched);
+        assert_eq!(code, StatusCode::NO_CONTENT, "{feature} {kind:?}: {body}");
+    }
+    let mut pages = Vec::new();
+    for (user, cookie) in users.iter().zip(&cookies) {
+        pages.push(Page::open(app.addr, cookie, &format!("{user}-page"), LATE_MS).await);
+    }
+    // The first answer: what predates the pages (bars closed before them are not theirs).
+    for page in &pages {
+        page.poll(feature).await;
+    }
+    for _ in 0..4 {
+        if feature == Feature::Intraday {
+            clock.advance(chrono::Duration::seconds(60));
+        }
+        app.jobs.run_all_once().await;
+        for page in &pages {
+            page.poll(feature).await;
+        }
+    }
+    for page in &pages {
+        if fault == Some(FaultKind::Delay) {
+            page.wait_for_socket(Duration::from_secs(10)).await;
+        } else {
+            page.settle(Duration::from_secs(5)).await;
+        }
+        let report = page.report(&[(feature, Source::RestShadow)], |_| {}).await;
+        assert_eq!(report, StatusCode::NO_CONTENT, "{feature} {fault:?}");
+    }
+    let status = self::feature(&status(&app, &ops).await, feature).clone();
+    let mut mine_of = Vec::new();
+    for (user, cookie) in users.into_iter().zip(&cookies) {
+        let own = mine(&app, cookie)
+            .await
+            .features
+            .into_iter()
+            .find(|f| f.feature == feature)
+            .expect("every feature is in a user's view");
+        mine_of.push((user, own));
+    }
     app.stop().await;
+    ShadowRun {
+        status,
+        mine: mine_of,
+    }
+}
+
+/// Every fault kind on `feature` is caught by both users' pages, and keeps the gate closed for
+/// that reason alone; the same run without a fault opens it.
+async fn every_fault_is_caught(feature: Feature) {
+    let healthy = shadow_run(feature, None).await;
+    let parity = &healthy.status.parity;
+    assert_eq!(
+        parity.mismatched + parity.missing_on_ws,
+        0,
+        "{feature} without a fault: {parity:?} {:?}",
+        healthy.status.last_diffs
+    );
+    assert!(
+        healthy.status.gate.open,
+        "{feature} without a fault opens its gate: {:?} ({parity:?})",
+        healthy.status.gate
+    );
+    for kind in [
+        FaultKind::Corrupt,
+        FaultKind::Misroute,
+        FaultKind::Drop,
+        FaultKind::Delay,
+    ] {
+        let run = shadow_run(feature, Some(kind)).await;
+        let status = &run.status;
+        let field = diff_of(feature, kind);
+        for (user, own) in &run.mine {
+            let page = own.pages.first();
+            let caught = page.map_or(0, |p| p.parity.mismatched + p.parity.missing_on_ws);
+            assert!(
+                caught >= 1 && page.is_some_and(|p| p.parity.matched == 0),
+                "({feature}, {kind:?}) not caught by {user}'s page: {:?}",
+                own.pages
+            );
+            assert!(
+                own.last_diffs.iter().any(|d| d.field.ends_with(field)),
+                "({feature}, {kind:?}): no {field} diff on {user}'s page: {:?}",
+                own.last_diffs
+            );
+        }
+        assert_eq!(
+            (status.pages_reporting, status.users_reporting),
+            (2, 2),
+            "({feature}, {kind:?})"
+        );
+        assert!(
+            !status.gate.open,
+            "({feature}, {kind:?}) a broken feature cannot pass its gate: {:?}",
+            status.parity
+        );
+        // Enough samples from enough pages and users: only the mismatches keep it closed.
+        assert!(
+            status.gate.missing.len() == 1 && status.gate.missing[0].starts_with("match rate"),
+            "({feature}, {kind:?}): {:?}",
+            status.gate.missing
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_fault_on_account_balance_is_caught_by_parity_and_alone_keeps_its_gate_closed() {
+    every_fault_is_caught(Feature::AccountBalance).await;
+}
+
+#[tokio::test]
+async fn every_fault_on_positions_is_caught_by_parity_and_alone_keeps_its_gate_closed() {
+    every_fault_is_caught(Feature::Positions).await;
+}
+
+#[tokio::test]
+async fn every_fault_on_intraday_bars_is_caught_by_parity_and_alone_keeps_its_gate_closed() {
+    every_fault_is_caught(Feature::Intraday).await;
+}
+
+#[tokio::test]
+async fn every_fault_on_global_markets_is_caught_by_parity_and_alone_keeps_its_gate_closed() {
+    every_fault_is_caught(Feature::GlobalMarket).await;
 }
 
 #[tokio::test]
@@ -466,10 +608,13 @@ async fn a_live_feature_rolls_back_when_pages_of_two_users_report_gaps_then_cool
     a.wait_for_version(1, Duration::from_secs(5)).await;
     b.wait_for_version(1, Duration::from_secs(5)).await;
     let live = [(Feature::Intraday, Source::WebSocket)];
-    // One user's gaps (or a faker's) are not enough.
+    // One user's gaps (or a faker's) are not enough: the judge has seen them, twice.
     a.report(&live, |r| r.gaps = 2).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let reported = judgements(&app).await;
+    judged(&app, reported, 2).await;
     assert!(audit(&app, &ops).await.iter().all(|e| !e.automatic));
+    let still = status(&app, &ops).await;
+    assert_eq!(feature(&still, Feature::Intraday).flag.stage, Stage::Live);
 
     b.report(&live, |r| r.gaps = 1).await;
     let rollback = automatic_rollback(&app, &ops, Feature::Intraday).await;
@@ -506,9 +651,21 @@ async fn a_live_feature_rolls_back_when_pages_of_two_users_report_gaps_then_cool
 
 #[tokio::test]
 async fn a_live_feature_rolls_back_when_the_server_stops_publishing_it() {
-    // Positions are published every 10 s; a tenth of that without an update is silence here.
+    // Positions are published every 10 s; here a tenth of that (1 s) without one is silence.
     let app = app_with(|s| s.cutover.stale_after_cadences = 0.1).await;
     let ops = common::sign_in(&app, "ops").await;
+    // The test publishes (the jobs' own timers wait 10 s): every 200 ms until told to stop.
+    let publishing = tokio_util::sync::CancellationToken::new();
+    let publisher = {
+        let jobs = app.jobs.clone();
+        let stop = publishing.clone();
+        tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                jobs.run_all_once().await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
     let (code, body) = post(
         &app,
         "/api/cutover/positions",
@@ -517,18 +674,39 @@ async fn a_live_feature_rolls_back_when_the_server_stops_publishing_it() {
     )
     .await;
     assert_eq!(code, StatusCode::OK, "{body}");
+    // Published within the limit: the judge runs, and the feature stays live.
+    let live_since = judgements(&app).await;
+    judged(&app, live_since, 3).await;
+    assert!(
+        audit(&app, &ops).await.iter().all(|e| !e.automatic),
+        "rolled back while it was being published"
+    );
+    let still = status(&app, &ops).await;
+    assert_eq!(feature(&still, Feature::Positions).flag.stage, Stage::Live);
+
+    publishing.cancel();
+    publisher.await.expect("the publisher stops");
     let rollback = automatic_rollback(&app, &ops, Feature::Positions).await;
     assert!(
         rollback.reason.contains("not published"),
         "{}",
         rollback.reason
     );
-    assert_eq!(rollback.from.stage, Stage::Live);
+    assert_eq!(
+        (rollback.from.stage, rollback.to.stage),
+        (Stage::Live, Stage::Rest)
+    );
+    let silent = rollback.evidence["rollback"]["server_silent_ms"].as_u64();
+    assert!(
+        silent.is_some_and(|ms| ms > 1_000),
+        "silent for {silent:?} ms"
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn a_ramp_chooses_the_same_sessions_every_time() {
+    use app::live::choose::{self, Conditions};
     let app = app_with(|_| {}).await;
     let ops = common::sign_in(&app, "ops").await;
     let (code, body) = post(
@@ -539,36 +717,98 @@ async fn a_ramp_chooses_the_same_sessions_every_time() {
     )
     .await;
     assert_eq!(code, StatusCode::OK, "{body}");
-    let mut live = 0;
-    for _ in 0..20 {
+    let balance = Feature::AccountBalance;
+    let mut buckets = std::collections::BTreeSet::new();
+    let (mut inside, mut outside) = (0, 0);
+    for i in 0..20 {
         let session = common::sign_in(&app, "demo").await;
         let first = mine(&app, &session).await;
         let again = mine(&app, &session).await;
-        assert_eq!(first.bucket, again.bucket, "stable per session");
-        let flag = first.flags.flag(Feature::AccountBalance);
-        assert_eq!(flag.ramp, 50);
+        assert_eq!(
+            first.bucket, again.bucket,
+            "stable across a session's requests"
+        );
+        buckets.insert(first.bucket);
+        // The flags as this session's page gets them: on its socket.
+        let page = Page::open(app.addr, &session, &format!("ramp-{i}"), LATE_MS).await;
+        let (flags, _) = page.wait_for_version(1, Duration::from_secs(5)).await;
+        assert_eq!(flags.flag(balance).ramp, 50);
+        // The page's own rule, fed what the page knows.
+        let stage = choose::stage(balance, Some(&flags), Some(first.bucket));
         let served = first
             .features
             .iter()
-            .find(|f| f.feature == Feature::AccountBalance)
+            .find(|f| f.feature == balance)
             .map(|f| f.stage);
-        assert_eq!(served, Some(flag.stage_for(first.bucket)));
-        if flag.stage_for(first.bucket) == Stage::Live {
-            live += 1;
-            assert!(first.bucket < 50);
+        assert_eq!(served, Some(stage), "bucket {}", first.bucket);
+        let healthy = Conditions {
+            flags: Some(&flags),
+            bucket: Some(first.bucket),
+            socket_open: true,
+            heartbeat_age_ms: Some(0.0),
+            update_age_ms: Some(0.0),
+        };
+        if first.bucket < 50 {
+            inside += 1;
+            assert_eq!(stage, Stage::Live, "bucket {} is inside", first.bucket);
+            assert_eq!(choose::source(balance, &healthy), Source::WebSocket);
+        } else {
+            outside += 1;
+            assert_eq!(stage, Stage::Shadow, "bucket {} is outside", first.bucket);
+            assert_eq!(choose::source(balance, &healthy), Source::RestShadow);
         }
+        // The first HTML renders the panel's source with the session's own bucket (before its
+        // socket opens, a live feature waits on REST).
+        let first_paint = choose::source(
+            balance,
+            &Conditions {
+                socket_open: false,
+                heartbeat_age_ms: None,
+                update_age_ms: None,
+                ..healthy
+            },
+        );
+        let (code, html) = body_text(&app, "/", &session).await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(
+            rendered_source(&html, balance).as_deref(),
+            Some(first_paint.label()),
+            "bucket {}",
+            first.bucket
+        );
     }
     assert!(
-        (1..20).contains(&live),
-        "some sessions live, some not: {live}"
+        inside > 0 && outside > 0,
+        "some sessions inside the ramp, some outside: {inside} and {outside}"
+    );
+    assert!(
+        buckets.len() >= 10,
+        "sessions get different buckets: {buckets:?}"
     );
     let status = status(&app, &ops).await;
-    assert_eq!(
-        feature(&status, Feature::AccountBalance).mark,
-        Mark::Transitioning
-    );
+    assert_eq!(feature(&status, balance).mark, Mark::Transitioning);
     assert_eq!(status.mode, Mode::PartialCutover);
     app.stop().await;
+}
+
+/// The source label the cutover panel of a rendered page shows for `feature`.
+fn rendered_source(html: &str, feature: Feature) -> Option<String> {
+    let marker = format!("data-testid=\"cutover-source-{}\"", feature.name());
+    let cell = &html[html.find(&marker)? + marker.len()..];
+    let text = &cell[cell.find('>')? + 1..];
+    let text = &text[..text.find("</td>")?];
+    // Without the renderer's markers (`<!>`, `<!--…-->`).
+    let mut plain = String::new();
+    let mut in_marker = false;
+    for c in text.chars() {
+        match c {
+            '<' => in_marker = true,
+            '>' => in_marker = false,
+            c if !in_marker => plain.push(c),
+            _ => {}
+        }
+    }
+    Some(plain.trim().to_string())
 }
 
 #[tokio::test]

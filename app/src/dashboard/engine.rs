@@ -295,7 +295,7 @@ fn tick(engine: &Shared) {
                     if choose::compares(source) {
                         match &answer {
                             Answer::State(envelope) => e.parity.on_rest(envelope, at),
-                            Answer::Bars(bars) => e.parity.on_rest_bars(bars),
+                            Answer::Bars(bars) => e.parity.on_rest_bars(bars, at),
                         }
                     }
                     let socket_bars: Vec<IntradayBar> = e.socket_bars.iter().cloned().collect();

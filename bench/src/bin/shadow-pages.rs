@@ -204,7 +204,7 @@ async fn page(
             match feature {
                 Feature::Intraday => {
                     if let Ok(answer) = serde_json::from_str::<BarsAnswer>(&text) {
-                        seen.tracker.on_rest_bars(&answer);
+                        seen.tracker.on_rest_bars(&answer, now_ms());
                     }
                 }
                 _ => {

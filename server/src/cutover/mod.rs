@@ -104,6 +104,8 @@ struct CutoverMetrics {
     pages: Vec<[Gauge; 4]>,
     /// Per feature: 1 while its gate is open.
     gate_open: Vec<Gauge>,
+    /// Completed judgements of the live features: tells that the rollback rules have run.
+    judgements: Counter,
 }
 
 /// The `source` label of `thor_cutover_pages`, in the order of [`CutoverMetrics::pages`].
@@ -187,6 +189,10 @@ impl CutoverMetrics {
             propagation,
             pages: pages_of,
             gate_open,
+            judgements: counter(
+                "thor_cutover_judgements",
+                "Completed judgements of the live features by the automatic rollback's rules.",
+            ),
         }
     }
 
@@ -809,6 +815,9 @@ impl ControlPlane {
         }
         let result = self.judge().await;
         self.inner.judging.store(false, Ordering::Release);
+        if result.is_ok() {
+            self.inner.metrics.judgements.inc();
+        }
         result
     }
 

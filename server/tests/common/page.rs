@@ -66,7 +66,7 @@ impl Page {
                 }
             })
         };
-        Page {
+        let page = Page {
             addr,
             cookie: cookie.to_string(),
             page_id: page_id.to_string(),
@@ -74,7 +74,17 @@ impl Page {
             seen,
             reader,
             http: reqwest::Client::new(),
+        };
+        // Parity knows the socket is open from a feature's message: polls before it are ignored.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while page.seen.lock().expect("page state").last_update.is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "{page_id}: no feature message on the socket within 5 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        page
     }
 
     fn now_ms(&self) -> f64 {
@@ -105,7 +115,7 @@ impl Page {
         match feature {
             Feature::Intraday => {
                 let answer: BarsAnswer = serde_json::from_str(&text).expect("bars");
-                seen.tracker.on_rest_bars(&answer);
+                seen.tracker.on_rest_bars(&answer, now);
             }
             _ => {
                 let envelope: Envelope = serde_json::from_str(&text).expect("an envelope");
@@ -126,6 +136,24 @@ impl Page {
             if waiting == 0 || Instant::now() > deadline {
                 return;
             }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits (at most `limit`) until the socket has brought everything REST showed, without
+    /// giving up on any of it (a delayed socket's messages are judged late, not missing).
+    pub async fn wait_for_socket(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let waiting = self.seen.lock().expect("page state").tracker.waiting();
+            if waiting == 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: {waiting} REST answers still wait for the socket after {limit:?}",
+                self.page_id
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
