@@ -921,6 +921,13 @@ async fn a_trader_never_reads_what_another_traders_pages_reported_and_an_operato
 
 #[tokio::test]
 async fn on_postgres_a_trader_never_reads_what_another_traders_pages_reported() {
+    if !common::postgres_may_run(
+        "on_postgres_a_trader_never_reads_what_another_traders_pages_reported",
+    )
+    .await
+    {
+        return;
+    }
     let database = common::TempDatabase::create().await;
     let url = database.url();
     let app = app_with(move |settings| settings.storage.database_url = Some(url)).await;

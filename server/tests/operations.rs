@@ -307,7 +307,7 @@ async fn every_series_the_alerting_rules_use_is_one_the_server_exposes() {
 }
 
 fn redis_url() -> String {
-    std::env::var("THOR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
+    common::redis_server_url()
 }
 
 /// One running instance of a group sharing Redis and a database.
@@ -334,6 +334,11 @@ async fn start_sharing(data_dir: &Path, prefix: &str) -> Instance {
 
 #[tokio::test]
 async fn two_instances_show_the_whole_fleets_rest_traffic_and_each_other() {
+    if !common::redis_may_run("two_instances_show_the_whole_fleets_rest_traffic_and_each_other")
+        .await
+    {
+        return;
+    }
     let data = tempfile::tempdir().expect("temp dir");
     let prefix = format!(
         "thor-test-operations-{}-{}",
@@ -408,6 +413,9 @@ async fn two_instances_show_the_whole_fleets_rest_traffic_and_each_other() {
 
 #[tokio::test]
 async fn the_fleet_rows_round_trip_on_postgres() {
+    if !common::postgres_may_run("the_fleet_rows_round_trip_on_postgres").await {
+        return;
+    }
     let temp = common::TempDatabase::create().await;
     let db = thor_server::db::Database::open(&temp.url())
         .await

@@ -10,6 +10,9 @@ use sqlx::postgres::PgConnection;
 
 #[tokio::test]
 async fn thor_runs_on_postgres_and_its_runs_persist() {
+    if !common::postgres_may_run("thor_runs_on_postgres_and_its_runs_persist").await {
+        return;
+    }
     let database = TempDatabase::create().await;
 
     let first = common::spawn_app_with(|s| s.storage.database_url = Some(database.url())).await;
@@ -45,6 +48,9 @@ async fn thor_runs_on_postgres_and_its_runs_persist() {
 
 #[tokio::test]
 async fn the_trading_back_end_runs_on_postgres() {
+    if !common::postgres_may_run("the_trading_back_end_runs_on_postgres").await {
+        return;
+    }
     use std::sync::Arc;
     use thor_server::clock::ManualClock;
 

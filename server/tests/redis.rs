@@ -25,7 +25,7 @@ const PROBE_HZ: u32 = 100;
 const DEADLINE: Duration = Duration::from_secs(15);
 
 fn redis_url() -> String {
-    std::env::var("THOR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
+    common::redis_server_url()
 }
 
 /// A key prefix no other test (or run) uses.
@@ -225,6 +225,11 @@ async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) ->
 
 #[tokio::test]
 async fn a_follower_delivers_the_leaders_messages_with_the_same_numbers() {
+    if !common::redis_may_run("a_follower_delivers_the_leaders_messages_with_the_same_numbers")
+        .await
+    {
+        return;
+    }
     let redis = redis_url();
     let prefix = unique_prefix("follow");
     let data = tempfile::tempdir().expect("temp dir");
@@ -289,6 +294,9 @@ async fn a_follower_delivers_the_leaders_messages_with_the_same_numbers() {
 
 #[tokio::test]
 async fn the_lease_moves_at_once_when_the_leader_stops() {
+    if !common::redis_may_run("the_lease_moves_at_once_when_the_leader_stops").await {
+        return;
+    }
     let redis = redis_url();
     let prefix = unique_prefix("handover");
     let data = tempfile::tempdir().expect("temp dir");
@@ -335,6 +343,9 @@ async fn the_lease_moves_at_once_when_the_leader_stops() {
 
 #[tokio::test]
 async fn the_lease_moves_within_a_few_ttl_when_the_leader_dies() {
+    if !common::redis_may_run("the_lease_moves_within_a_few_ttl_when_the_leader_dies").await {
+        return;
+    }
     let redis = redis_url();
     let prefix = unique_prefix("crash");
     let data = tempfile::tempdir().expect("temp dir");
@@ -376,6 +387,9 @@ fn as_user(url: &str, user: &str, password: &str) -> String {
 
 #[tokio::test]
 async fn a_lost_subscription_is_healed_from_the_shared_buffer() {
+    if !common::redis_may_run("a_lost_subscription_is_healed_from_the_shared_buffer").await {
+        return;
+    }
     let redis = redis_url();
     let prefix = unique_prefix("heal");
     // The follower signs in to Redis as its own user, allowed only this test's keys and
@@ -505,6 +519,13 @@ impl Drop for PrivateRedis {
 
 #[tokio::test]
 async fn redis_going_away_and_coming_back_crashes_nothing() {
+    if !common::may_run(
+        "redis_going_away_and_coming_back_crashes_nothing",
+        "redis-server",
+        common::program_found("redis-server"),
+    ) {
+        return;
+    }
     let mut redis = PrivateRedis::start();
     redis.wait_until_up().await;
     let prefix = "thor";
@@ -585,6 +606,9 @@ fn an_unreachable_redis_is_a_clear_error_without_the_password() {
 /// to the shared database and the leader's cutover job publishes it over the shared hub.
 #[tokio::test]
 async fn a_flag_change_on_either_instance_reaches_pages_on_the_other() {
+    if !common::redis_may_run("a_flag_change_on_either_instance_reaches_pages_on_the_other").await {
+        return;
+    }
     use app::cutover::Stage;
     use app::feature::Feature;
     use common::page::Page;
@@ -641,6 +665,13 @@ async fn a_flag_change_on_either_instance_reaches_pages_on_the_other() {
 /// instance close within a second (4001), and that instance's REST forgets it.
 #[tokio::test]
 async fn signing_out_on_one_instance_closes_the_sessions_sockets_on_the_others() {
+    if !common::redis_may_run(
+        "signing_out_on_one_instance_closes_the_sessions_sockets_on_the_others",
+    )
+    .await
+    {
+        return;
+    }
     let redis = redis_url();
     let prefix = unique_prefix("signout");
     let data = tempfile::tempdir().expect("temp dir");
@@ -689,6 +720,9 @@ async fn signing_out_on_one_instance_closes_the_sessions_sockets_on_the_others()
 /// session here, so no sweep would): what `thor users set-password` and a sign-out send.
 #[tokio::test]
 async fn a_session_end_notice_over_redis_closes_the_sockets_at_once() {
+    if !common::redis_may_run("a_session_end_notice_over_redis_closes_the_sockets_at_once").await {
+        return;
+    }
     let redis = redis_url();
     let prefix = unique_prefix("notice");
     let data = tempfile::tempdir().expect("temp dir");
@@ -719,6 +753,9 @@ async fn a_session_end_notice_over_redis_closes_the_sockets_at_once() {
 /// notice naming the user, on `P:sessions`), and the user's sockets on every instance close.
 #[tokio::test]
 async fn disabling_a_user_tells_every_instance_over_redis() {
+    if !common::redis_may_run("disabling_a_user_tells_every_instance_over_redis").await {
+        return;
+    }
     let redis = redis_url();
     let prefix = unique_prefix("disable");
     let data = tempfile::tempdir().expect("temp dir");

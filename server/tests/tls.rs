@@ -121,8 +121,13 @@ struct Postgres {
 
 impl Postgres {
     fn bin() -> PathBuf {
+        Self::find_bin()
+            .expect("PostgreSQL's initdb in /usr/lib/postgresql/*/bin (or set THOR_TEST_PG_BIN)")
+    }
+
+    fn find_bin() -> Option<PathBuf> {
         if let Some(dir) = std::env::var_os("THOR_TEST_PG_BIN") {
-            return dir.into();
+            return Some(dir.into());
         }
         let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
             .map(|versions| {
@@ -139,9 +144,7 @@ impl Postgres {
                 .and_then(|v| v.to_str())
                 .and_then(|v| v.parse::<u32>().ok())
         });
-        found
-            .pop()
-            .expect("PostgreSQL's initdb in /usr/lib/postgresql/*/bin (or set THOR_TEST_PG_BIN)")
+        found.pop()
     }
 
     /// `program` from PostgreSQL's binaries, as the `postgres` user when we are root (they
@@ -248,6 +251,18 @@ impl Drop for Postgres {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// What the two-instance test runs of its own: PostgreSQL's server programs (as the
+/// `postgres` user when we are root) and a Redis server.
+fn tls_servers_available() -> Result<(), String> {
+    Postgres::find_bin()
+        .ok_or("no PostgreSQL initdb in /usr/lib/postgresql/*/bin (or THOR_TEST_PG_BIN)")?;
+    common::program_found("redis-server")?;
+    if running_as_root() {
+        common::program_found("runuser")?;
+    }
+    Ok(())
 }
 
 fn running_as_root() -> bool {
@@ -388,6 +403,14 @@ fn refused_saying(output: &Output, says: &[&str]) {
 /// hop stops `thor` at start saying which hop and why.
 #[tokio::test]
 async fn two_instances_run_over_tls_to_postgresql_and_redis_and_a_wrong_ca_is_refused() {
+    let servers = tls_servers_available();
+    if !common::may_run(
+        "two_instances_run_over_tls_to_postgresql_and_redis_and_a_wrong_ca_is_refused",
+        "PostgreSQL's and Redis's server programs",
+        servers,
+    ) {
+        return;
+    }
     let pki = Pki::new();
     let postgres = tokio::task::spawn_blocking({
         let pki = pki.dir.path().to_path_buf();

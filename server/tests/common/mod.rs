@@ -155,6 +155,83 @@ pub async fn ws_connect_at(addr: SocketAddr, cookie: &str, query: &str) -> Socke
         .0
 }
 
+/// Whether a test that needs PostgreSQL or Redis fails when the service is missing
+/// (`THOR_REQUIRE_SERVICES=1`, as `scripts/test` and CI run) instead of skipping.
+pub fn services_required() -> bool {
+    std::env::var("THOR_REQUIRE_SERVICES").is_ok_and(|v| v == "1" || v == "true")
+}
+
+/// `Ok` when `service` answers; else the test is skipped (`false`), saying so on the terminal,
+/// unless services are required (then it fails with the reason).
+pub fn may_run(test: &str, service: &str, answered: Result<(), String>) -> bool {
+    use std::io::Write;
+    let Err(why) = answered else {
+        return true;
+    };
+    assert!(
+        !services_required(),
+        "{test} needs {service}, which is not available: {why}"
+    );
+    // Written to the terminal itself: the test harness captures only the print macros.
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped {test}: {service} is not available ({why}); `scripts/test` runs it, \
+         with THOR_REQUIRE_SERVICES=1"
+    );
+    false
+}
+
+/// `Ok` when `program` is on the `PATH`.
+pub fn program_found(program: &str) -> Result<(), String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .any(|dir| dir.join(program).is_file())
+        .then_some(())
+        .ok_or_else(|| format!("no {program} on the PATH"))
+}
+
+/// Whether the test PostgreSQL server answers (else [`may_run`] skips `test`).
+pub async fn postgres_may_run(test: &str) -> bool {
+    let url = format!("{}/postgres", postgres_server_url());
+    let answered =
+        match tokio::time::timeout(Duration::from_secs(3), PgConnection::connect(&url)).await {
+            Ok(Ok(connection)) => {
+                let _ = connection.close().await;
+                Ok(())
+            }
+            Ok(Err(e)) => Err(format!("{url}: {e}")),
+            Err(_) => Err(format!("{url}: no answer within 3 s")),
+        };
+    may_run(test, "PostgreSQL", answered)
+}
+
+/// The test Redis server (`THOR_TEST_REDIS_URL`).
+pub fn redis_server_url() -> String {
+    std::env::var("THOR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
+}
+
+/// Whether the test Redis server answers a PING (else [`may_run`] skips `test`).
+pub async fn redis_may_run(test: &str) -> bool {
+    let url = redis_server_url();
+    let ping = async {
+        let client = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
+        let mut connection = client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|e| e.to_string())?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    };
+    let answered = match tokio::time::timeout(Duration::from_secs(3), ping).await {
+        Ok(result) => result.map_err(|e| format!("{url}: {e}")),
+        Err(_) => Err(format!("{url}: no answer within 3 s")),
+    };
+    may_run(test, "Redis", answered)
+}
+
 /// The test PostgreSQL server (`THOR_TEST_POSTGRES_URL`).
 pub fn postgres_server_url() -> String {
     std::env::var("THOR_TEST_POSTGRES_URL")

@@ -241,6 +241,36 @@ pub(crate) mod test_support {
         Client::open(url).expect("a Redis URL")
     }
 
+    /// Whether the test Redis answers; if not, `test` is skipped (saying so on the terminal)
+    /// unless `THOR_REQUIRE_SERVICES=1` (as `scripts/test` and CI run), which fails it.
+    pub async fn redis_may_run(test: &str) -> bool {
+        use std::io::Write;
+        let ping = async {
+            let mut connection = client().get_multiplexed_async_connection().await?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
+        };
+        let why = match tokio::time::timeout(std::time::Duration::from_secs(3), ping).await {
+            Ok(Ok(_)) => return true,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "no answer within 3 s".to_string(),
+        };
+        let required =
+            std::env::var("THOR_REQUIRE_SERVICES").is_ok_and(|v| v == "1" || v == "true");
+        assert!(
+            !required,
+            "{test} needs Redis, which is not available: {why}"
+        );
+        // Written to the terminal itself: the test harness captures only the print macros.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped {test}: Redis is not available ({why}); `scripts/test` runs it, with \
+             THOR_REQUIRE_SERVICES=1"
+        );
+        false
+    }
+
     pub fn prefix(test: &str) -> String {
         format!(
             "thor-unit-{test}-{}-{:x}",
