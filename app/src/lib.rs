@@ -35,7 +35,7 @@ pub mod timefmt;
 use components::{NotFound, SignInForm, TopBarUser};
 use dashboard::Dashboard;
 use leptos::prelude::*;
-use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{HashedStylesheet, Link, Meta, MetaTags, Title, provide_meta_context};
 use leptos_router::{
     StaticSegment,
     components::{Route, Router, Routes},
@@ -54,6 +54,8 @@ pub struct SignedIn {
 
 /// The whole HTML document, rendered by the server around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let stylesheet = newest_build(&options, "css");
+    let scripts = newest_build(&options, "wasm");
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -61,7 +63,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <HashedStylesheet options=stylesheet id="leptos"/>
+                <HydrationScripts options=scripts/>
                 <MetaTags/>
             </head>
             <body>
@@ -69,6 +72,19 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
+}
+
+/// `options` for one part of the bundle (`wasm`: the script and WebAssembly, built together;
+/// `css`): its hashed name from the hash file, unless `cargo leptos watch` has rebuilt it since
+/// under its plain name (it hashes only its first build and leaves the hash file behind).
+fn newest_build(options: &LeptosOptions, extension: &str) -> LeptosOptions {
+    let pkg = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
+    let plain = pkg.join(format!("{}.{extension}", options.output_name));
+    let mut part = options.clone();
+    part.hash_files = options.hash_files
+        && std::path::Path::new(options.hash_file.as_ref()).is_file()
+        && !plain.exists();
+    part
 }
 
 #[component]
@@ -83,7 +99,6 @@ pub fn App() -> impl IntoView {
     }
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/thor.css"/>
         <Link rel="icon" href="/favicon.ico"/>
         <Meta name="description" content="Thor: live trading dashboard"/>
         <Title text="Thor"/>

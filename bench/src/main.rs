@@ -15,6 +15,7 @@
 //! the same cores as the server: on a small machine they compete with it for CPU, for both
 //! servers alike.
 
+mod bundle;
 mod cutover;
 mod logins;
 mod rest;
@@ -107,6 +108,9 @@ struct Args {
     /// `--suite logins`: concurrent wrong sign-ins per burst.
     #[arg(long, default_value_t = 64)]
     logins: usize,
+    /// `--suite bundle`: the release site (`cargo leptos build --release`).
+    #[arg(long, env = "THOR_BENCH_SITE_ROOT", default_value = "target/site")]
+    site_root: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -116,6 +120,8 @@ enum Suite {
     Logins,
     /// Flag changes reaching N open sockets.
     Cutover,
+    /// The dashboard's first load: bytes on the wire per file, Brotli and gzip.
+    Bundle,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -229,6 +235,7 @@ async fn run(args: Args) -> Result<()> {
     match args.suite {
         Suite::Rest => return rest::run(&args).await,
         Suite::Logins => return logins::run(&args).await,
+        Suite::Bundle => return bundle::run(&args).await,
         Suite::Cutover => return run_cutover(&args, args.cutover_changes).await,
         Suite::Ws => {}
     }

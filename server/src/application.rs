@@ -15,7 +15,7 @@ use crate::jobs::lease::{self, LeaseSettings};
 use crate::jobs::{JobBoard, JobContext, Lead, MarketData, Registry};
 use crate::metrics::MetricsRegistry;
 use crate::state::AppState;
-use crate::{api, auth, http, local_operator, ws};
+use crate::{api, assets, auth, http, local_operator, ws};
 use anyhow::Context;
 use app::{App, shell};
 use axum::Router;
@@ -137,6 +137,11 @@ impl Application {
 
         let mut leptos_options = settings.leptos_options();
         leptos_options.site_addr = local;
+        assets::find_hashes(&mut leptos_options, &settings.site.hash_file);
+        // Under `cargo leptos watch` the bundle changes beneath the server: compressed on the fly.
+        if std::env::var_os("LEPTOS_WATCH").is_none() {
+            assets::precompress_at_start(&leptos_options).await;
+        }
         sessions.accept_local_operator(local_operator::write(&settings.storage.data_dir, local));
         sessions.spawn(&stop, &mut jobs);
         let password_checks = auth::PasswordChecks::new(settings.security.password_checks);
@@ -332,7 +337,12 @@ fn routes(state: AppState) -> Router {
             crate::pages::require_session,
         ))
         .merge(api::router())
+        .merge(assets::router(&state.leptos_options))
         .route("/ws", get(ws::upgrade))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // The site's other files (the favicon) and the 404 page: asked after on each use.
+        .fallback(axum::handler::Handler::layer(
+            leptos_axum::file_and_error_handler::<AppState, _>(shell),
+            axum::middleware::from_fn(assets::revalidate),
+        ))
         .with_state(state)
 }

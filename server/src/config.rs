@@ -63,6 +63,8 @@ declare_settings! {
         reload_port: u32 = 3001, key "reload-port", env "LEPTOS_RELOAD_PORT";
         /// Leptos mode, `DEV` or `PROD`
         env: String = "DEV".into(), key "env", env "LEPTOS_ENV";
+        /// The bundle's hashed names, as cargo-leptos writes them (a relative path is beside the `thor` executable; without the file, plain names)
+        hash_file: PathBuf = "hash.txt".into(), key "hash-file", env "LEPTOS_HASH_FILE_NAME";
     }
 
     /// Where the data lives.

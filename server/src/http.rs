@@ -8,8 +8,9 @@
 //! 2. the trace span (method, path, id);
 //! 3. catch-panic, the last line of defence: a panic anywhere below is logged and answered 500
 //!    JSON, and the connection carries on;
-//! 4. compression (gzip) of HTML, JSON, CSS, JavaScript and text over a kilobyte, for clients
-//!    that ask;
+//! 4. compression (Brotli or gzip, as the client prefers) of HTML, JSON, CSS, JavaScript,
+//!    WebAssembly and text over a kilobyte, for clients that ask, unless already compressed (the
+//!    bundle's precompressed files, see [`crate::assets`]);
 //! 5. [`json_errors`]: every error answer is JSON, including those the router (405) and the
 //!    other layers (413, 503) make;
 //! 6. a request timeout (503);
@@ -74,6 +75,7 @@ pub fn layers(router: Router, settings: &HttpSettings, metrics: &MetricsRegistry
         .layer(
             CompressionLayer::new()
                 .gzip(true)
+                .br(true)
                 .compress_when(SizeAbove::new(COMPRESS_FROM_BYTES).and(textual)),
         )
         .layer(CatchPanicLayer::custom(answer_panic))
@@ -221,7 +223,7 @@ impl MakeRequestId for RequestIds {
 /// Smaller answers gain nothing from compression (streamed ones, of unknown size, are compressed).
 const COMPRESS_FROM_BYTES: u16 = 1024;
 
-/// Worth compressing: HTML, JSON, CSS, JavaScript and text (not images, not the socket).
+/// Worth compressing: HTML, JSON, CSS, JavaScript, WebAssembly and text (not images, not the socket).
 fn textual(
     _: StatusCode,
     _: axum::http::Version,
@@ -240,6 +242,8 @@ fn textual(
         b"application/javascript",
         b"text/plain",
         b"application/openmetrics-text",
+        // Only when its precompressed siblings are missing (see `assets`).
+        b"application/wasm",
     ]
     .iter()
     .any(|prefix| kind.starts_with(prefix))

@@ -21,6 +21,7 @@
 //! - [`jobs`]: the periodic jobs, one per file, and the jobs lease.
 //! - [`cutover`]: the control plane: flags per feature, parity evidence, gates, rollback.
 //! - [`state`]: what every handler can reach.
+//! - [`assets`]: the browser bundle under `/pkg`: hashed names, precompressed, cached for a year.
 //! - [`api`]: the REST API, one resource per file.
 //! - [`pages`]: the session check in front of the rendered pages, and the data the dashboard's
 //!   first render shows.
@@ -36,6 +37,7 @@
 pub mod admin;
 pub mod api;
 pub mod application;
+pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod cli;

@@ -1,0 +1,134 @@
+//! `--suite bundle`: what a trader's first load of the dashboard costs on the wire. Starts the
+//! release `thor` on the release site (`cargo leptos build --release`), signs in, fetches the
+//! dashboard's HTML and every bundle file it names with `Accept-Encoding: br`, then `gzip`, then
+//! none, and prints the body bytes each answer carried (no decompression on this side).
+
+use crate::{Args, Kind, Server, bin_of};
+use anyhow::{Context, Result, bail};
+use reqwest::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, COOKIE};
+
+const ENCODINGS: [Option<&str>; 3] = [Some("br"), Some("gzip"), None];
+
+pub(crate) async fn run(args: &Args) -> Result<()> {
+    let bin = bin_of(args, Kind::Thor);
+    if !bin.is_file() {
+        bail!(
+            "{} not found: build it with `cargo leptos build --release`",
+            bin.display()
+        );
+    }
+    let site = args.site_root.canonicalize().with_context(|| {
+        format!(
+            "no site at {}: run `cargo leptos build --release`",
+            args.site_root.display()
+        )
+    })?;
+    eprintln!("{}", crate::machine_line());
+    let site = site.to_string_lossy().into_owned();
+    let env = [("LEPTOS_SITE_ROOT", site.as_str()), ("LEPTOS_ENV", "PROD")];
+    let server = Server::start_with(Kind::Thor, bin, 0, &env).await?;
+    let result = measure(&server).await;
+    let mut server = server;
+    server.stop().await?;
+    let rows = result?;
+
+    println!("| file | plain bytes | br on the wire | gzip on the wire | Cache-Control |");
+    println!("|---|---:|---:|---:|---|");
+    let mut totals = [0usize; 3];
+    for row in &rows {
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            row.path, row.sizes[2], row.sizes[0], row.sizes[1], row.cache_control
+        );
+        for (total, size) in totals.iter_mut().zip(row.sizes) {
+            *total += size;
+        }
+    }
+    println!(
+        "| **total** | {} | {} | {} | |",
+        totals[2], totals[0], totals[1]
+    );
+    Ok(())
+}
+
+struct Row {
+    path: String,
+    /// Body bytes with br, gzip, none asked.
+    sizes: [usize; 3],
+    cache_control: String,
+}
+
+async fn measure(server: &Server) -> Result<Vec<Row>> {
+    let token = server.session.as_deref().context("thor gave no session")?;
+    let cookie = format!("thor_session={token}");
+    let cookie = cookie.as_str();
+    let mut rows = vec![fetch_all(server, cookie, "/").await?];
+    let html = get(server, cookie, "/", None).await?.1;
+    let html = String::from_utf8_lossy(&html);
+    let mut assets: Vec<String> = html
+        .split("\"/pkg/")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|name| format!("/pkg/{name}"))
+        .collect();
+    assets.dedup();
+    for extension in [".js", ".wasm", ".css"] {
+        let Some(path) = assets.iter().find(|p| p.ends_with(extension)) else {
+            bail!("the dashboard names no {extension} file under /pkg");
+        };
+        rows.push(fetch_all(server, cookie, path).await?);
+    }
+    Ok(rows)
+}
+
+async fn fetch_all(server: &Server, cookie: &str, path: &str) -> Result<Row> {
+    let mut sizes = [0; 3];
+    let mut cache_control = String::new();
+    for (size, encoding) in sizes.iter_mut().zip(ENCODINGS) {
+        let (headers, body) = get(server, cookie, path, encoding).await?;
+        let used = headers.get(CONTENT_ENCODING).and_then(|v| v.to_str().ok());
+        if encoding.is_some() && used != encoding {
+            eprintln!("warning: {path} asked for {encoding:?} came as {used:?}");
+        }
+        cache_control = headers
+            .get(CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none")
+            .to_string();
+        *size = body.len();
+    }
+    Ok(Row {
+        path: path.to_string(),
+        sizes,
+        cache_control,
+    })
+}
+
+async fn get(
+    server: &Server,
+    cookie: &str,
+    path: &str,
+    encoding: Option<&str>,
+) -> Result<(reqwest::header::HeaderMap, Vec<u8>)> {
+    let mut request = server
+        .http
+        .get(format!("http://{}{path}", server.addr))
+        .header(COOKIE, cookie);
+    if let Some(encoding) = encoding {
+        request = request.header(ACCEPT_ENCODING, encoding);
+    }
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("GET {path}"))?;
+    if !response.status().is_success() {
+        bail!("GET {path} answered {}", response.status());
+    }
+    let headers = response.headers().clone();
+    // reqwest is built without its decompression features: these are the bytes that travelled.
+    let body = response
+        .bytes()
+        .await
+        .with_context(|| format!("GET {path}: the body"))?;
+    Ok((headers, body.to_vec()))
+}
