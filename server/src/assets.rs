@@ -199,14 +199,73 @@ pub fn precompress(dir: &Path) -> anyhow::Result<usize> {
     Ok(compressed)
 }
 
-/// [`precompress`] on the bundle's directory, off the async threads; a failure (a read-only
-/// site) is logged and the files are compressed on the fly instead.
+/// Deletes every sibling under `dir` older than its file (a previous build's), so none is ever
+/// served for the new file; returns how many. Quick: it only reads the files' times.
+pub fn remove_stale(dir: &Path) -> anyhow::Result<usize> {
+    let mut removed = 0;
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .path();
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            // A sibling this loop already deleted (the listing was taken before).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        if meta.is_dir() {
+            removed += remove_stale(&path)?;
+            continue;
+        }
+        let compressible = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| COMPRESSIBLE.contains(&e));
+        if !compressible {
+            continue;
+        }
+        for suffix in ["br", "gz"] {
+            let sibling = with_suffix(&path, suffix);
+            if sibling.exists() && !is_fresh(&sibling, meta.modified().ok()) {
+                std::fs::remove_file(&sibling)
+                    .with_context(|| format!("cannot delete {}", sibling.display()))?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// At start: a previous build's siblings are deleted at once, then [`precompress`] runs in the
+/// background, so the first requests are served without waiting (compressed on the fly until
+/// the siblings exist). A failure (a read-only site) is logged; files are compressed on the fly.
 pub async fn precompress_at_start(options: &LeptosOptions) {
     let pkg = pkg_dir(options);
     if !pkg.is_dir() {
         tracing::debug!(site = %pkg.display(), "no bundle to compress");
         return;
     }
+    let dir = pkg.clone();
+    match tokio::task::spawn_blocking(move || remove_stale(&dir)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "cannot delete the bundle's stale compressed copies; it is compressed on the fly"
+            );
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the check of the bundle's compressed copies stopped");
+            return;
+        }
+    }
+    tokio::spawn(compress_in_background(pkg));
+}
+
+async fn compress_in_background(pkg: PathBuf) {
     let started = Instant::now();
     let dir = pkg.clone();
     match tokio::task::spawn_blocking(move || precompress(&dir)).await {
