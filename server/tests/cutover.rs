@@ -1018,3 +1018,55 @@ async fn frames_until_second_positions(socket: &mut common::Socket) -> Vec<Strin
     }
     frames
 }
+
+#[tokio::test]
+async fn a_busy_page_never_pushes_a_traders_own_last_diffs_out_of_their_view() {
+    let app = app_with(|_| {}).await;
+    let demo = common::sign_in(&app, "demo").await;
+    let demo2 = common::sign_in(&app, "demo2").await;
+    let ops = common::sign_in(&app, "ops").await;
+    let (code, body) = post(
+        &app,
+        "/api/cutover/report",
+        Some(&demo),
+        report_with_diff("quiet-page", "7531902468"),
+    )
+    .await;
+    assert_eq!(code, StatusCode::NO_CONTENT, "{body}");
+    // The other trader's page then reports far more diffs than the server keeps per feature.
+    for round in 0..6 {
+        let diffs: Vec<Value> = (0..5)
+            .map(|i| json!({"at": format!("seq {round}{i}"), "field": "positions.QQQ.quantity", "rest": "1", "ws": "2"}))
+            .collect();
+        let report = json!({
+            "page_id": "busy-page",
+            "applied_version": 0,
+            "features": [{
+                "feature": "positions",
+                "source": "rest_shadow",
+                "parity": {"matched": 0, "mismatched": 1, "missing_on_ws": 0},
+                "diffs": diffs,
+            }],
+        });
+        let (code, body) = post(&app, "/api/cutover/report", Some(&demo2), report).await;
+        assert_eq!(code, StatusCode::NO_CONTENT, "{body}");
+    }
+    let own = mine(&app, &demo).await;
+    let positions = own
+        .features
+        .iter()
+        .find(|f| f.feature == Feature::Positions)
+        .expect("positions");
+    assert!(
+        positions.last_diffs.iter().any(|d| d.rest == "75319024680"),
+        "the trader still sees their own diff: {:?}",
+        positions.last_diffs
+    );
+    let fleet = status(&app, &ops).await;
+    assert_eq!(
+        feature(&fleet, Feature::Positions).last_diffs.len(),
+        20,
+        "operators see the newest 20"
+    );
+    app.stop().await;
+}

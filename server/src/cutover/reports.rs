@@ -21,6 +21,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Diffs the server keeps per feature.
 const KEEP_DIFFS: i64 = 20;
+/// Diffs the server keeps per feature and user beyond those (each trader's own last few).
+const KEEP_OWN_DIFFS: i64 = 5;
 /// Longest text kept of a diff's fields.
 const MAX_DIFF_TEXT: usize = 200;
 /// A first report is judged as if the page had been open this long.
@@ -279,12 +281,17 @@ async fn keep_diff(
             .execute(pool)
             .await
             .context("cannot keep a diff")?;
+        // The newest of the feature, and each user's own newest: a busy page cannot push a
+        // trader's last diffs out of what `GET /api/cutover/mine` shows them.
         sqlx::query(
-            "DELETE FROM cutover_diffs WHERE feature = $1 AND id NOT IN \
-             (SELECT id FROM cutover_diffs WHERE feature = $1 ORDER BY id DESC LIMIT $2)",
+            "DELETE FROM cutover_diffs WHERE id IN (SELECT id FROM (SELECT id, \
+             ROW_NUMBER() OVER (ORDER BY id DESC) AS newest, \
+             ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY id DESC) AS own \
+             FROM cutover_diffs WHERE feature = $1) ranked WHERE newest > $2 AND own > $3)",
         )
         .bind(feature.name())
         .bind(KEEP_DIFFS)
+        .bind(KEEP_OWN_DIFFS)
         .execute(pool)
         .await
         .context("cannot prune the diffs")?;
