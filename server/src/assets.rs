@@ -156,26 +156,10 @@ pub fn carries_hash(path: &str) -> bool {
 /// name and renamed, so no client (nor a second instance on the same site) sees half of one.
 pub fn precompress(dir: &Path) -> anyhow::Result<usize> {
     let mut compressed = 0;
-    let entries =
-        std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
-    for entry in entries {
-        let path = entry
-            .with_context(|| format!("cannot list {}", dir.display()))?
-            .path();
-        let meta =
-            std::fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        if meta.is_dir() {
-            compressed += precompress(&path)?;
+    for (path, len, modified) in bundle_files(dir)? {
+        if len < COMPRESS_FROM_BYTES {
             continue;
         }
-        let compressible = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| COMPRESSIBLE.contains(&e));
-        if !compressible || meta.len() < COMPRESS_FROM_BYTES {
-            continue;
-        }
-        let modified = meta.modified().ok();
         let mut data = None;
         for (suffix, encode) in [("br", brotli as Encoder), ("gz", gzip)] {
             let sibling = with_suffix(&path, suffix);
@@ -203,6 +187,24 @@ pub fn precompress(dir: &Path) -> anyhow::Result<usize> {
 /// served for the new file; returns how many. Quick: it only reads the files' times.
 pub fn remove_stale(dir: &Path) -> anyhow::Result<usize> {
     let mut removed = 0;
+    // Every bundle file, small ones included: a file that shrank keeps no old sibling.
+    for (path, _, modified) in bundle_files(dir)? {
+        for suffix in ["br", "gz"] {
+            let sibling = with_suffix(&path, suffix);
+            if sibling.exists() && !is_fresh(&sibling, modified) {
+                std::fs::remove_file(&sibling)
+                    .with_context(|| format!("cannot delete {}", sibling.display()))?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// The bundle's files under `dir` (the types worth a compressed sibling), with each one's
+/// size and when it was last written.
+fn bundle_files(dir: &Path) -> anyhow::Result<Vec<(PathBuf, u64, Option<SystemTime>)>> {
+    let mut files = Vec::new();
     let entries =
         std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
     for entry in entries {
@@ -211,31 +213,23 @@ pub fn remove_stale(dir: &Path) -> anyhow::Result<usize> {
             .path();
         let meta = match std::fs::metadata(&path) {
             Ok(meta) => meta,
-            // A sibling this loop already deleted (the listing was taken before).
+            // Gone since the listing (a sibling just deleted or renamed into place).
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
         if meta.is_dir() {
-            removed += remove_stale(&path)?;
+            files.extend(bundle_files(&path)?);
             continue;
         }
         let compressible = path
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| COMPRESSIBLE.contains(&e));
-        if !compressible {
-            continue;
-        }
-        for suffix in ["br", "gz"] {
-            let sibling = with_suffix(&path, suffix);
-            if sibling.exists() && !is_fresh(&sibling, meta.modified().ok()) {
-                std::fs::remove_file(&sibling)
-                    .with_context(|| format!("cannot delete {}", sibling.display()))?;
-                removed += 1;
-            }
+        if compressible {
+            files.push((path, meta.len(), meta.modified().ok()));
         }
     }
-    Ok(removed)
+    Ok(files)
 }
 
 /// At start: a previous build's siblings are deleted at once, then [`precompress`] runs in the

@@ -13,8 +13,9 @@ use std::time::Duration;
 pub const CADENCE: Duration = Duration::from_millis(200);
 /// Live features are judged every this many ticks.
 const JUDGE_EVERY: u64 = 5;
-/// The pages and gate gauges are set every this many ticks (a second: fresh for any scrape).
-const GAUGES_EVERY: u64 = 5;
+/// The pages and gate gauges are set every this many ticks (5 s: pages report every few
+/// seconds, and the alerts on them wait minutes), so the evidence is not read twice a second.
+const GAUGES_EVERY: u64 = 25;
 /// Old pages are forgotten every this many ticks.
 const FORGET_EVERY: u64 = 18_000;
 
