@@ -563,6 +563,56 @@ pub struct AuditEntry {
     pub evidence: serde_json::Value,
 }
 
+impl AuditEntry {
+    /// The evidence behind the change in an operator's words: the parity and the gate at that
+    /// moment, and for an automatic rollback what the judge saw. The same line on the page's
+    /// audit trail and in `thor cutover history`; a row from before a field existed says less.
+    pub fn evidence_summary(&self) -> String {
+        let e = &self.evidence;
+        let count = |v: &serde_json::Value, key: &str| v.get(key).and_then(|x| x.as_u64());
+        let mut parts = Vec::new();
+        if let Some(gathered) = e.get("evidence") {
+            let matched = count(gathered, "matched").unwrap_or(0);
+            let samples = count(gathered, "samples").unwrap_or(0);
+            let pages = count(gathered, "pages").unwrap_or(0);
+            let users = count(gathered, "users").unwrap_or(0);
+            parts.push(format!(
+                "parity {matched}/{samples} from {pages} pages of {users} users"
+            ));
+        }
+        if let Some(open) = e
+            .get("gate")
+            .and_then(|g| g.get("open"))
+            .and_then(|o| o.as_bool())
+        {
+            parts.push(if open { "gate open" } else { "gate closed" }.to_string());
+        }
+        if let Some(judged) = e.get("rollback") {
+            let mut seen = Vec::new();
+            if let Some(stale) = count(judged, "stale_pages").filter(|n| *n > 0) {
+                seen.push(format!("{stale} pages without updates"));
+            }
+            if let Some(gaps) = count(judged, "users_with_gaps").filter(|n| *n > 0) {
+                seen.push(format!("{gaps} users with unhealed gaps"));
+            }
+            if let Some(silent) = count(judged, "server_silent_ms") {
+                seen.push(format!("last published {} s before", silent / 1000));
+            }
+            if let Some(lost) = count(judged, "hub_gaps").filter(|n| *n > 0) {
+                seen.push(format!("{lost} messages lost by the hub"));
+            }
+            if !seen.is_empty() {
+                parts.push(format!("judged on: {}", seen.join(", ")));
+            }
+        }
+        if parts.is_empty() {
+            "—".to_string()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
 /// A fault the test switch injects into one feature's socket messages (never on by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -624,6 +674,117 @@ pub struct MyPage {
     pub gaps: u64,
     /// When it last reported (ms since the epoch).
     pub last_seen: i64,
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use super::*;
+
+    const RULE: GateRule = GateRule {
+        min_match_rate: 0.995,
+        min_samples: 100,
+        min_pages: 2,
+    };
+
+    fn evidence(matched: u64, samples: u64) -> Evidence {
+        Evidence {
+            matched,
+            samples,
+            pages: 3,
+            users: 2,
+        }
+    }
+
+    #[test]
+    fn the_wilson_bound_has_the_textbook_values() {
+        // 95 % Wilson score intervals: 10/10 → [0.7225, 1], 5/10 → [0.2366, 0.7634].
+        for (matched, samples, lower) in [
+            (10, 10, 0.722_467),
+            (5, 10, 0.236_593),
+            (990, 1000, 0.981_691),
+            (700, 800, 0.850_275),
+        ] {
+            let bound = wilson_lower_bound(matched, samples);
+            assert!(
+                (bound - lower).abs() < 1e-6,
+                "{matched}/{samples}: {bound} is not {lower}"
+            );
+        }
+    }
+
+    #[test]
+    fn exactly_the_minimum_of_each_requirement_opens_the_gate() {
+        let rule = GateRule {
+            min_match_rate: wilson_lower_bound(100, 100),
+            min_samples: 100,
+            min_pages: 2,
+        };
+        let verdict = rule.judge(Evidence {
+            matched: 100,
+            samples: 100,
+            pages: 2,
+            users: 2,
+        });
+        assert!(verdict.open, "{verdict:?}");
+        assert_eq!(verdict.lower_bound, rule.min_match_rate);
+    }
+
+    #[test]
+    fn a_rate_below_the_threshold_is_told_with_the_observed_rate_and_its_bound() {
+        let verdict = RULE.judge(evidence(700, 800));
+        let text = verdict.missing.join("; ");
+        assert!(
+            text.contains("match rate 87.50 % (lower bound 85.03 %) is below 99.50 %"),
+            "{text}"
+        );
+        let nothing = RULE.judge(evidence(0, 0));
+        assert_eq!(nothing.lower_bound, 0.0);
+        assert!(
+            nothing.missing.join("; ").contains("match rate 0.00 %"),
+            "{nothing:?}"
+        );
+    }
+
+    #[test]
+    fn the_matches_still_needed_are_the_fewest_that_reach_the_threshold() {
+        let text = RULE.judge(evidence(40, 40)).missing.join("; ");
+        assert!(
+            text.contains("about 725 more matching samples without a mismatch"),
+            "{text}"
+        );
+        let rates = [0.9, 0.99, 0.995, 0.999];
+        let cases = [(0, 1), (1, 1), (40, 40), (700, 800), (990, 1000), (5, 10)];
+        for min_match_rate in rates {
+            let rule = GateRule {
+                min_match_rate,
+                ..RULE
+            };
+            for (matched, samples) in cases {
+                let reaches = |extra: u64| {
+                    wilson_lower_bound(matched + extra, samples + extra) >= min_match_rate
+                };
+                if reaches(0) {
+                    continue; // already above: the gate does not ask
+                }
+                let more = rule
+                    .matching_samples_needed(evidence(matched, samples))
+                    .expect("within a million");
+                assert!(
+                    reaches(more) && !reaches(more - 1),
+                    "{matched}/{samples} at {min_match_rate}: {more}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn evidence_too_far_below_the_threshold_says_to_find_the_mismatches() {
+        // A 0 % match rate over 10 000 samples needs about two million matches in a row.
+        let far = evidence(0, 10_000);
+        assert_eq!(RULE.matching_samples_needed(far), None);
+        let text = RULE.judge(far).missing.join("; ");
+        assert!(text.contains("find the mismatches first"), "{text}");
+    }
 }
 
 #[cfg(test)]
@@ -812,5 +973,40 @@ mod tests {
             },
         );
         assert_eq!(Mode::of(&flags), Mode::PartialCutover);
+    }
+
+    #[test]
+    fn an_audit_entry_says_what_the_change_was_judged_on() {
+        let entry = |evidence: serde_json::Value| AuditEntry {
+            version: 3,
+            at: 0,
+            actor: "automatic".into(),
+            feature: Feature::Positions,
+            from: Flag::new(Stage::Live),
+            to: Flag::new(Stage::Rest),
+            reason: "pages of 2 users had no update".into(),
+            forced: false,
+            automatic: true,
+            evidence,
+        };
+        let rollback = entry(serde_json::json!({
+            "evidence": {"matched": 12, "samples": 13, "pages": 2, "users": 2},
+            "gate": {"open": false, "lower_bound": 0.6},
+            "rollback": {"users_with_gaps": 0, "stale_pages": 2, "server_silent_ms": 4_200, "hub_gaps": 0},
+        }));
+        assert_eq!(
+            rollback.evidence_summary(),
+            "parity 12/13 from 2 pages of 2 users; gate closed; judged on: 2 pages without \
+             updates, last published 4 s before"
+        );
+        let gaps = entry(serde_json::json!({
+            "gate": {"open": true},
+            "rollback": {"users_with_gaps": 2, "stale_pages": 0, "server_silent_ms": null, "hub_gaps": 5},
+        }));
+        assert_eq!(
+            gaps.evidence_summary(),
+            "gate open; judged on: 2 users with unhealed gaps, 5 messages lost by the hub"
+        );
+        assert_eq!(entry(serde_json::json!({})).evidence_summary(), "—");
     }
 }

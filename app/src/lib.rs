@@ -52,6 +52,13 @@ pub struct SignedIn {
     pub username: String,
 }
 
+/// The build of the bundle a page was rendered for: the hashes of its WebAssembly, script and
+/// stylesheet (empty for a development build without hashed names). The server puts it in the
+/// request's extensions and in its socket's first message (`hello`); a page whose server has
+/// moved to another build reloads itself at a quiet moment ([`live::build`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Build(pub String);
+
 /// The whole HTML document, rendered by the server around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let stylesheet = newest_build(&options, "css");
@@ -92,15 +99,18 @@ pub fn App() -> impl IntoView {
     // First, before anything else takes a hydration id: serialised by the server, read back (not
     // recomputed) by the browser, so both render the same top bar.
     let signed_in = SharedValue::new(signed_in_from_request).into_inner();
+    let build = SharedValue::new(build_from_request).into_inner();
     provide_meta_context();
     let live = live::provide_live_store();
     if let Some(user) = signed_in.clone() {
         provide_context(user);
     }
+    live::build::reload_when_stale(live, build.clone());
 
     view! {
         <Link rel="icon" href="/favicon.ico"/>
         <Meta name="description" content="Thor: live trading dashboard"/>
+        <Meta name="thor-build" content=build.0/>
         <Title text="Thor"/>
         <Router>
             <header class="topbar">
@@ -135,4 +145,18 @@ fn signed_in_from_request() -> Option<SignedIn> {
 #[cfg(not(feature = "ssr"))]
 fn signed_in_from_request() -> Option<SignedIn> {
     None
+}
+
+/// The build the server rendered this page for (see `thor_server::pages`).
+#[cfg(feature = "ssr")]
+fn build_from_request() -> Build {
+    use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Build>().cloned())
+        .unwrap_or_default()
+}
+
+/// In the browser the value comes from the server's HTML; empty (never reload) if it is missing.
+#[cfg(not(feature = "ssr"))]
+fn build_from_request() -> Build {
+    Build::default()
 }

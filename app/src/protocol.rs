@@ -114,6 +114,9 @@ pub struct Envelope {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum ServerMessage {
+    /// The first message on every connection: which build of the page the server serves. A page
+    /// of another build reloads itself at a quiet moment (`live::build`).
+    Hello(Hello),
     Heartbeat(Heartbeat),
     AccountBalance(AccountBalance),
     Positions(Positions),
@@ -147,12 +150,21 @@ impl ServerMessage {
             ServerMessage::MarketStatus(_) => Some(Topic::MarketStatus),
             ServerMessage::Cutover(_) => Some(Topic::Cutover),
             ServerMessage::Probe(_) => Some(Topic::Probe),
-            ServerMessage::Pong(_)
+            ServerMessage::Hello(_)
+            | ServerMessage::Pong(_)
             | ServerMessage::Resumed(_)
             | ServerMessage::Subscribed(_)
             | ServerMessage::Error(_) => None,
         }
     }
+}
+
+/// What the server says first on each connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The build of the bundle the server's pages load (`crate::Build`); empty when it has no
+    /// hashed bundle (a development build), which never asks a page to reload.
+    pub build: String,
 }
 
 /// The server's pulse, once per heartbeat tick (1 s by default). Every `report_every` ticks it
@@ -288,6 +300,40 @@ pub fn format_since(seqs: &BTreeMap<Topic, u64>) -> String {
         .map(|(topic, seq)| format!("{}:{seq}", topic.as_str()))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// The body of every error answer of the REST API, `{"error": {"code": "…", "message": "…"}}`:
+/// written by the server (`thor_server::error`), read by the page and by `thor cutover`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable (`bad_request`, `forbidden`, `conflict`, …).
+    pub code: String,
+    /// For people: what went wrong and, where it can, what to do.
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: &str, message: String) -> Self {
+        ErrorBody {
+            error: ErrorDetail {
+                code: code.to_string(),
+                message,
+            },
+        }
+    }
+
+    /// The message of an error answer's `body`; `None` when it is not one (an HTML page from a
+    /// proxy, an empty body).
+    pub fn message_of(body: &str) -> Option<String> {
+        serde_json::from_str::<ErrorBody>(body)
+            .ok()
+            .map(|b| b.error.message)
+    }
 }
 
 /// WebSocket close codes the server uses, and what a page should do about them.

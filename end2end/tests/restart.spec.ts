@@ -1,72 +1,21 @@
 import { test as base, expect } from '@playwright/test';
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { signIn, thor, FEATURES } from './fixtures';
+import { OwnServer } from './own-server';
 
 // A server of this spec's own (its own port and data directory), so it can be stopped and started
 // under an open page without disturbing the other specs' server.
-const port = Number(process.env.THOR_E2E_RESTART_PORT ?? 3102);
-const origin = `http://127.0.0.1:${port}`;
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'thor-e2e-restart-'));
+const own = new OwnServer(Number(process.env.THOR_E2E_RESTART_PORT ?? 3102));
+const dataDir = own.dataDir;
 
-function start(): ChildProcess {
-  const bin = process.env.THOR_E2E_BIN;
-  if (!bin) throw new Error('THOR_E2E_BIN comes from playwright.config.ts');
-  return spawn(bin, ['serve'], {
-    env: {
-      ...process.env,
-      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
-      LEPTOS_SITE_ROOT: process.env.THOR_E2E_SITE_ROOT,
-      LEPTOS_ENV: 'PROD',
-      THOR_DATA_DIR: dataDir,
-      RUST_LOG: 'warn',
-    },
-    stdio: 'ignore',
-  });
-}
-
-async function healthy() {
-  await expect
-    .poll(
-      async () => {
-        try {
-          return (await fetch(`${origin}/api/health`)).status;
-        } catch {
-          return 0;
-        }
-      },
-      { timeout: 30_000, intervals: [200] },
-    )
-    .toBe(200);
-}
-
-async function stop(server: ChildProcess) {
-  const exited = new Promise((resolve) => server.once('exit', resolve));
-  server.kill('SIGTERM');
-  await exited;
-}
-
-const test = base.extend<{ server: { stop: () => Promise<void>; start: () => Promise<void> } }>({
+const test = base.extend<{ server: OwnServer }>({
   server: async ({}, use) => {
-    let server: ChildProcess | undefined = start();
-    await healthy();
-    await use({
-      stop: async () => {
-        if (server) await stop(server);
-        server = undefined;
-      },
-      start: async () => {
-        server = start();
-        await healthy();
-      },
-    });
-    if (server) await stop(server);
+    await own.start();
+    await use(own);
+    await own.stop();
   },
 });
 
-test.use({ baseURL: origin });
+test.use({ baseURL: own.origin });
 
 test('a server restart under an open page: panels fall back, recover, and the chart has no gap', async ({
   page,

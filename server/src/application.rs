@@ -151,7 +151,10 @@ impl Application {
             settings.security.login_failures_per_address,
         );
         login_throttle.register_metrics(&metrics);
+        let build = assets::build_id(&leptos_options);
+        tracing::info!(build = %build.0, "serving the bundle of this build");
         let state = AppState {
+            build,
             leptos_options,
             settings: Arc::new(settings),
             db,

@@ -64,6 +64,36 @@ pub fn find_hashes(options: &mut LeptosOptions, hash_file: &Path) {
     }
 }
 
+/// The build the pages load: the hashes of the WebAssembly, the script and the stylesheet, from
+/// the hash file [`find_hashes`] found (`wasm.js.css`); empty without one (a development build,
+/// whose pages never reload for a build).
+pub fn build_id(options: &LeptosOptions) -> app::Build {
+    // `cargo leptos watch` rebuilds under plain names and leaves the hash file behind: the pages
+    // load those, a development build.
+    let pkg = pkg_dir(options);
+    let rebuilt = ["js", "wasm", "css"]
+        .iter()
+        .any(|kind| pkg.join(format!("{}.{kind}", options.output_name)).exists());
+    if !options.hash_files || rebuilt {
+        return app::Build::default();
+    }
+    let text = match std::fs::read_to_string(options.hash_file.as_ref()) {
+        Ok(text) => text,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the hash file for the build id");
+            return app::Build::default();
+        }
+    };
+    let hash = |kind: &str| {
+        text.lines()
+            .filter_map(|line| line.split_once(':'))
+            .find(|(k, _)| k.trim() == kind)
+            .map(|(_, hash)| hash.trim().to_string())
+            .unwrap_or_default()
+    };
+    app::Build(format!("{}.{}.{}", hash("wasm"), hash("js"), hash("css")))
+}
+
 /// The hashed files `hash_file` names that `pkg` has neither under that name nor (rebuilt by
 /// `cargo leptos watch`) under its plain one.
 fn missing_hashed_files(

@@ -20,7 +20,7 @@ use app::cutover::{
 };
 use app::feature::Feature;
 use clap::Subcommand;
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -494,8 +494,8 @@ fn unreachable(base: &str, error: &reqwest::Error) -> Failure {
 
 async fn error_text(response: reqwest::Response) -> String {
     let status = response.status();
-    let body: serde_json::Value = response.json().await.unwrap_or_default();
-    match body["error"]["message"].as_str() {
+    let body = response.text().await.unwrap_or_default();
+    match app::protocol::ErrorBody::message_of(&body) {
         Some(message) => format!("{message} ({status})"),
         None => status.to_string(),
     }
@@ -721,7 +721,21 @@ pub fn render_audit(entries: &[AuditEntry]) -> String {
         .load_style(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(TABLE_WIDTH)
-        .set_header(["version", "when (UTC)", "who", "feature", "change", "why"]);
+        .set_header([
+            "version",
+            "when (UTC)",
+            "who",
+            "feature",
+            "change",
+            "why",
+            "evidence",
+        ]);
+    // Names and stages never wrap; the reason and the evidence take what is left.
+    for (index, column) in table.column_iter_mut().enumerate() {
+        if matches!(index, 0 | 2 | 3 | 4) {
+            column.set_constraint(ColumnConstraint::ContentWidth);
+        }
+    }
     for e in entries {
         let when = chrono::DateTime::from_timestamp_millis(e.at)
             .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
@@ -740,6 +754,7 @@ pub fn render_audit(entries: &[AuditEntry]) -> String {
             e.feature.name().to_string(),
             format!("{} → {}", e.from.stage, e.to.stage),
             e.reason.clone(),
+            e.evidence_summary(),
         ]);
     }
     format!("{table}\n")

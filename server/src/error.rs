@@ -7,7 +7,6 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use std::time::Duration;
 
 /// Every API failure, mapped to a status in one place. The body is
@@ -60,17 +59,6 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
     serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("bad JSON body: {e}")))
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: String,
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
@@ -99,10 +87,7 @@ impl IntoResponse for ApiError {
 }
 
 fn error_response(status: StatusCode, code: &str, message: String) -> Response {
-    let body = ErrorBody {
-        error: ErrorDetail { code, message },
-    };
-    (status, Json(body)).into_response()
+    (status, Json(app::protocol::ErrorBody::new(code, message))).into_response()
 }
 
 /// The code of an error answer made outside our handlers (the router, a layer, an extractor).

@@ -30,6 +30,8 @@ pub async fn require_session(
     };
     let user = signed_in.as_ref().map(|s| s.user.clone());
     let on_login_page = request.uri().path() == LOGIN_PATH;
+    // Every page, the sign-in form too: the build its bundle is (see `app::live::build`).
+    request.extensions_mut().insert(state.build.clone());
     let mut response = match (user, on_login_page) {
         (Some(_), true) => Redirect::to("/").into_response(),
         (None, true) => next.run(request).await,
@@ -108,11 +110,5 @@ fn chart_start(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::U
 
 /// Whether the palette cookie asks for the colour-blind-safe palette.
 fn colour_blind(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .any(|(name, value)| name == PALETTE_COOKIE && value == "cb")
+    crate::auth::cookie(headers, PALETTE_COOKIE) == Some("cb")
 }

@@ -17,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
+    /// The build of the bundle the pages load (`assets::build_id`), said first on every socket.
+    pub build: app::Build,
     pub settings: Arc<Settings>,
     pub db: Database,
     pub hub: Hub,

@@ -190,6 +190,12 @@ async fn serve(
         state.settings.hub.client_messages_per_second,
         state.settings.hub.client_burst,
     );
+    let hello = ServerMessage::Hello(app::protocol::Hello {
+        build: state.build.0.clone(),
+    });
+    if !send_timed(&mut sink, Message::Text(direct(&hub, hello))).await {
+        return;
+    }
     if let Some(resumed) = resumed
         && !send_timed(
             &mut sink,

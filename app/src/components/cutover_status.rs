@@ -100,7 +100,7 @@ pub fn CutoverPanel() -> impl IntoView {
                 </table>
             </div>
             <p class="hint">"Parity counts what this page compared since it loaded."</p>
-            {board.operator.then(|| view! { <Fleet/> <OperatorControls/> })}
+            {board.operator.then(|| view! { <Fleet/> <AuditTrail/> <OperatorControls/> })}
         </section>
     }
 }
@@ -215,6 +215,90 @@ fn Fleet() -> impl IntoView {
                     </tr>
                 </thead>
                 <tbody>{Feature::ALL.map(row).into_iter().collect_view()}</tbody>
+            </table>
+        </div>
+    }
+}
+
+/// How many changes the audit trail shows (the CLI's `thor cutover history` shows more).
+#[cfg(feature = "hydrate")]
+const AUDIT_SHOWN: u32 = 8;
+
+/// The latest flag changes, newest first (`GET /api/cutover/audit`, every 5 s): who changed what,
+/// why, and the evidence it was judged on; an automatic rollback says what its judge saw.
+#[component]
+fn AuditTrail() -> impl IntoView {
+    let entries = RwSignal::new(None::<Vec<crate::cutover::AuditEntry>>);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        let fetch = move || {
+            leptos::task::spawn_local(async move {
+                let url = format!("/api/cutover/audit?limit={AUDIT_SHOWN}");
+                let Ok(response) = gloo_net::http::Request::get(&url).send().await else {
+                    return;
+                };
+                if !response.ok() {
+                    return;
+                }
+                if let Ok(text) = response.text().await
+                    && let Ok(read) = serde_json::from_str(&text)
+                {
+                    entries.set(Some(read));
+                }
+            })
+        };
+        fetch();
+        if let Err(e) = set_interval_with_handle(fetch, std::time::Duration::from_secs(5)) {
+            leptos::logging::warn!("[dashboard] cannot follow the audit trail: {e:?}");
+        }
+    });
+    let rows = move || {
+        entries.with(|list| match list {
+            None => view! { <tr><td colspan="5">"…"</td></tr> }.into_any(),
+            Some(list) if list.is_empty() => {
+                view! { <tr><td colspan="5">"No changes yet."</td></tr> }.into_any()
+            }
+            Some(list) => list
+                .iter()
+                .map(|e| {
+                    let when = chrono::DateTime::from_timestamp_millis(e.at)
+                        .map(|t| crate::timefmt::hh_mm_ss(&t))
+                        .unwrap_or_default();
+                    let who = if e.automatic {
+                        "automatic".to_string()
+                    } else if e.forced {
+                        format!("{} (forced)", e.actor)
+                    } else {
+                        e.actor.clone()
+                    };
+                    view! {
+                        <tr data-testid=format!("audit-{}", e.version)>
+                            <td class="num">{when}</td>
+                            <td data-testid="audit-who">{who}</td>
+                            <td>{format!("{}: {} → {}", e.feature.name(), e.from.stage, e.to.stage)}</td>
+                            <td data-testid="audit-reason">{e.reason.clone()}</td>
+                            <td class="diff" data-testid="audit-evidence">{e.evidence_summary()}</td>
+                        </tr>
+                    }
+                })
+                .collect_view()
+                .into_any(),
+        })
+    };
+    view! {
+        <h3 class="fleet-title">"Latest changes (UTC)"</h3>
+        <div class="table-wrap">
+            <table class="fleet-table" data-testid="audit-trail">
+                <thead>
+                    <tr>
+                        <th scope="col" class="num">"When"</th>
+                        <th scope="col">"Who"</th>
+                        <th scope="col">"Change"</th>
+                        <th scope="col">"Why"</th>
+                        <th scope="col">"Evidence"</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
             </table>
         </div>
     }

@@ -120,17 +120,7 @@ fn initial_from_request() -> Option<Initial> {
 
 /// The message of an API error's body (`{"error": {"code": …, "message": …}}`), if it is one.
 pub fn api_error_message(body: &str) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Body {
-        error: Detail,
-    }
-    #[derive(serde::Deserialize)]
-    struct Detail {
-        message: String,
-    }
-    serde_json::from_str::<Body>(body)
-        .ok()
-        .map(|b| b.error.message)
+    crate::protocol::ErrorBody::message_of(body)
 }
 
 /// Remembers the palette for a year in a cookie, which the server reads for the next first paint.

@@ -14,8 +14,10 @@
 //! - `socket` (browser only): the tab's one socket on gloo-net, its reconnects, and the "still
 //!   signed in?" check; the only writer of the store.
 //! - `resume`: [`ResumePoint`], where a reconnect resumes from.
+//! - [`build`]: a page of an old build reloads itself once the server is on a new one.
 //! - [`choose`]: which source a panel renders a feature from (the websocket-aware hook's rule).
 
+pub mod build;
 pub mod choose;
 mod resume;
 #[cfg(feature = "hydrate")]

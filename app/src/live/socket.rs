@@ -223,6 +223,7 @@ fn leave(socket: WebSocket) -> Ended {
 fn receive(live: LiveStore, resume: &mut ResumePoint, envelope: Envelope, text: &str) {
     resume.note(&envelope);
     match &envelope.message {
+        ServerMessage::Hello(hello) => live.server_build(hello.build.clone()),
         ServerMessage::Resumed(resumed) => {
             leptos::logging::log!(
                 "[WS] resumed epoch {}: replayed {:?}, snapshot {:?}",

@@ -70,6 +70,8 @@ pub struct LiveStore {
     pub now_ms: ReadSignal<Option<f64>>,
     /// Connections opened since the page loaded (1 after the first success).
     pub connects: ReadSignal<u32>,
+    /// The build the server's pages load, from its socket's `hello` (`None` until one came).
+    pub server_build: ReadSignal<Option<String>>,
     latest: [ReadSignal<Option<Received>>; TOPICS],
     write: Writers,
 }
@@ -81,6 +83,7 @@ struct Writers {
     heartbeat: WriteSignal<Option<SeenHeartbeat>>,
     now_ms: WriteSignal<Option<f64>>,
     connects: WriteSignal<u32>,
+    server_build: WriteSignal<Option<String>>,
     latest: [WriteSignal<Option<Received>>; TOPICS],
 }
 
@@ -91,18 +94,21 @@ impl LiveStore {
         let (heartbeat, set_heartbeat) = signal(None);
         let (now_ms, set_now_ms) = signal(None);
         let (connects, set_connects) = signal(0);
+        let (server_build, set_server_build) = signal(None);
         let pairs: [_; TOPICS] = std::array::from_fn(|_| signal(None));
         LiveStore {
             state,
             heartbeat,
             now_ms,
             connects,
+            server_build,
             latest: pairs.map(|(read, _)| read),
             write: Writers {
                 state: set_state,
                 heartbeat: set_heartbeat,
                 now_ms: set_now_ms,
                 connects: set_connects,
+                server_build: set_server_build,
                 latest: pairs.map(|(_, write)| write),
             },
         }
@@ -130,6 +136,11 @@ impl LiveStore {
     pub(super) fn opened(&self) {
         self.write.state.set(ConnectionState::Open);
         self.write.connects.update(|n| *n += 1);
+    }
+
+    /// The server said which build its pages load.
+    pub(super) fn server_build(&self, build: String) {
+        self.write.server_build.set(Some(build));
     }
 
     pub(super) fn tick(&self, now_ms: f64) {

@@ -14,7 +14,7 @@ mod users;
 pub use origin::{refuse_cross_site, same_origin};
 pub use password::{PasswordChecks, hash_password, verify_password};
 pub use session::{
-    COOKIE_NAME, SESSION_TTL, clear_cookie, create_session, delete_session, ramp_bucket,
+    COOKIE_NAME, SESSION_TTL, clear_cookie, cookie, create_session, delete_session, ramp_bucket,
     session_cookie, token_from_headers, token_hash, user_for_token,
 };
 pub use sessions::{CACHE_TTL, Ended, SWEEP_EVERY, Sessions, SignedIn, announce};

@@ -123,17 +123,23 @@ pub fn ramp_bucket(token: &str) -> u8 {
     (u16::from_be_bytes([digest[0], digest[1]]) % 100) as u8
 }
 
-/// The session token from the request's `Cookie` header(s).
-pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
+/// The value of the cookie `name` in the request's `Cookie` header(s), the first if repeated.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value.trim().to_string())
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.trim())
+}
+
+/// The session token from the request's `Cookie` header(s).
+pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE_NAME)
         .filter(|token| token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_string)
 }
 
 /// The session cookie: HttpOnly and SameSite=Lax always, `Secure` when Thor is reached over

@@ -1,7 +1,7 @@
 //! The browser's way in and out: the sign-in form, the sign-out button and the session check in
 //! front of the pages, over real HTTP with redirects left unfollowed so the 303s can be seen.
 
-mod common;
+use crate::common;
 
 use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};

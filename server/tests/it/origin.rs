@@ -1,7 +1,7 @@
 //! Cross-site request forgery: every state-changing request must come from Thor's own pages,
 //! whatever its Content-Type, while scripts and tests (no Origin, no browser) keep working.
 
-mod common;
+use crate::common;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! moves: balances and positions per trader (and only theirs), bars closed and stored each
 //! minute, market status, the jobs' records, and bad input refused.
 
-mod common;
+use crate::common;
 
 use app::protocol::{Envelope, ServerMessage};
 use chrono::{DateTime, Utc};

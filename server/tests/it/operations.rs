@@ -4,7 +4,7 @@
 //! instances sharing Redis and one database, the whole fleet's REST traffic and instances in the
 //! status of either.
 
-mod common;
+use crate::common;
 
 use app::cutover::{CutoverStatus, FeatureReport, PageReport, ParityCounts, Source};
 use app::feature::Feature;

@@ -1,6 +1,6 @@
 //! Signing in and out over the real HTTP API, the demo users, and the demo-password guard.
 
-mod common;
+use crate::common;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -7,7 +7,7 @@
 //! PostgreSQL's binaries come from `THOR_TEST_PG_BIN` or the newest `/usr/lib/postgresql/*/bin`;
 //! as root they run as the `postgres` user. `redis-server` must be built with TLS (Debian's is).
 
-mod common;
+use crate::common;
 
 use app::cutover::{Flags, Stage};
 use app::feature::Feature;

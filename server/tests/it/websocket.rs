@@ -2,7 +2,7 @@
 //! bad frames are refused and survived; upgrades without a session, cross-origin upgrades and
 //! connections over the limit are refused; shutdown tells pages to reconnect.
 
-mod common;
+use crate::common;
 
 use app::protocol::{Envelope, ErrorCode, ServerMessage, Topic, close_code};
 use futures::{SinkExt, StreamExt};
@@ -283,7 +283,9 @@ async fn connections_over_the_limit_are_told_to_try_later() {
     let mut first = connect(&app).await;
     let _second = connect(&app).await;
     next_envelope(&mut first).await;
-    let mut third = connect(&app).await;
+    // Refused at once: no `hello`, only the close.
+    let cookie = common::sign_in(&app, "demo").await;
+    let mut third = common::ws_connect_raw(app.addr, &cookie, "").await;
     let code = tokio::time::timeout(WAIT, async {
         loop {
             match third.next().await {

@@ -2,7 +2,7 @@
 //! answer (never a dropped connection), bodies and slow clients are bounded, health answers
 //! quickly while the database hangs, and every answer names its request id.
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use std::time::Duration;

@@ -6,7 +6,7 @@
 //! Messages are published straight onto the server's hub (`app.hub`), on a clock that does not
 //! move, so the jobs add no bars or probes of their own and every seq is known.
 
-mod common;
+use crate::common;
 
 use app::intraday::IntradayBar;
 use app::protocol::{Envelope, ErrorCode, Probe, ServerMessage, SnapshotReason, Topic, close_code};

@@ -6,7 +6,7 @@
 //! `cargo leptos build --release` lays it out (`hash-files = true`): `pkg/thor.<hash>.{js,wasm,css}`
 //! and a `hash.txt` naming the hashes.
 
-mod common;
+use crate::common;
 
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, VARY};
@@ -270,6 +270,39 @@ async fn a_sibling_older_than_its_file_is_made_again_at_start() {
 }
 
 #[tokio::test]
+async fn the_page_and_the_socket_name_the_same_build_and_a_development_build_names_none() {
+    let site = Site::new();
+    let app = site.serve().await;
+    let build = format!("{WASM_HASH}.{JS_HASH}.{CSS_HASH}");
+    let html = dashboard_html(&app).await;
+    assert!(
+        html.contains(&format!(r#"<meta name="thor-build" content="{build}">"#)),
+        "{html}"
+    );
+    let cookie = common::sign_in(&app, "demo").await;
+    let mut socket = common::ws_connect_raw(app.addr, &cookie, "").await;
+    assert_eq!(
+        common::hello(&mut socket).await.build,
+        build,
+        "the socket's first message"
+    );
+    app.stop().await;
+
+    // Rebuilt under a plain name by `cargo leptos watch`: the pages load a development build.
+    std::fs::write(site.pkg("thor.wasm"), b"\0asm\x01\0\0\0").expect("rebuilt wasm");
+    let app = site.serve().await;
+    let html = dashboard_html(&app).await;
+    assert!(
+        html.contains(r#"<meta name="thor-build" content="">"#),
+        "{html}"
+    );
+    let cookie = common::sign_in(&app, "demo").await;
+    let mut socket = common::ws_connect_raw(app.addr, &cookie, "").await;
+    assert_eq!(common::hello(&mut socket).await.build, "");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_file_rebuilt_by_cargo_leptos_watch_under_its_plain_name_is_loaded_and_revalidated() {
     let site = Site::new();
     let app = site.serve().await;
@@ -282,7 +315,11 @@ async fn a_file_rebuilt_by_cargo_leptos_watch_under_its_plain_name_is_loaded_and
         html.contains("/pkg/thor.css"),
         "the rebuilt stylesheet: {html}"
     );
-    assert!(!html.contains(CSS_HASH), "not the stale hashed one");
+    assert!(
+        !html.contains(&format!("thor.{CSS_HASH}.css")),
+        "not the stale hashed one"
+    );
+
     assert!(
         html.contains(&format!("/pkg/thor.{WASM_HASH}.wasm")),
         "the scripts keep their hashed names"

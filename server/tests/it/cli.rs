@@ -1,7 +1,7 @@
 //! `thor cutover` as an operator runs it, against the real server: the status text the seeds'
 //! script printed, its JSON, every command, and the exit codes a deploy script branches on.
 
-mod common;
+use crate::common;
 
 use app::cutover::{AuditEntry, CutoverStatus, Mode, Stage};
 use app::feature::Feature;

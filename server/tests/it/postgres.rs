@@ -1,7 +1,7 @@
 //! The PostgreSQL path against the real PostgreSQL on this machine (`THOR_TEST_POSTGRES_URL`,
 //! default `postgres://postgres@127.0.0.1:5432`). Each test makes its own database and drops it.
 
-mod common;
+use crate::common;
 
 use common::TempDatabase;
 use serde_json::Value;

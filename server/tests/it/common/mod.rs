@@ -140,8 +140,15 @@ pub async fn ws_connect(app: &TestApp, cookie: &str, query: &str) -> Socket {
     ws_connect_at(app.addr, cookie, query).await
 }
 
-/// [`ws_connect`] to the server at `addr`.
+/// [`ws_connect`] to the server at `addr`, past its `hello` (checked: the first message).
 pub async fn ws_connect_at(addr: SocketAddr, cookie: &str, query: &str) -> Socket {
+    let mut socket = ws_connect_raw(addr, cookie, query).await;
+    hello(&mut socket).await;
+    socket
+}
+
+/// Opens `/ws` at `addr`; nothing read yet (the server's `hello` comes first).
+pub async fn ws_connect_raw(addr: SocketAddr, cookie: &str, query: &str) -> Socket {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut request = format!("ws://{addr}/ws{query}")
         .into_client_request()
@@ -153,6 +160,23 @@ pub async fn ws_connect_at(addr: SocketAddr, cookie: &str, query: &str) -> Socke
         .await
         .expect("upgrade accepted")
         .0
+}
+
+/// Reads the socket's first message, which is always the server's `hello` (at most 5 s).
+pub async fn hello(socket: &mut Socket) -> app::protocol::Hello {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let first = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("a first message within 5 s");
+    let Some(Ok(Message::Text(text))) = first else {
+        panic!("the first message is not text: {first:?}");
+    };
+    let envelope: app::protocol::Envelope = serde_json::from_str(&text).expect("an envelope");
+    match envelope.message {
+        app::protocol::ServerMessage::Hello(hello) => hello,
+        other => panic!("the first message is not hello: {other:?}"),
+    }
 }
 
 /// Whether a test that needs PostgreSQL or Redis fails when the service is missing

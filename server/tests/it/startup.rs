@@ -1,7 +1,7 @@
 //! Starting `thor` itself: a database that cannot be opened is a clear error and a non-zero
 //! exit; the data directory and migrations appear on first run and survive a restart.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! `GET /api/health` and the JSON error of unknown API paths, against the real server.
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 

@@ -4,7 +4,7 @@
 //! socket closed; and a desk built from an empty database, whose traders sign in and see their
 //! own imported positions over REST and the socket.
 
-mod common;
+use crate::common;
 
 use futures::StreamExt;
 use reqwest::StatusCode;

@@ -4,7 +4,7 @@
 //! stops or dies; a lost subscription is healed from the shared buffer; Redis going away and
 //! coming back crashes nothing. Each test uses its own key prefix, so they run in parallel.
 
-mod common;
+use crate::common;
 
 use app::protocol::{Envelope, Topic};
 use futures::StreamExt;

@@ -2,7 +2,7 @@
 //! (`thor users set-password`) and the session's expiry each close the session's sockets within
 //! a second (close code 4001), and the old cookie stops working for REST at once.
 
-mod common;
+use crate::common;
 
 use app::protocol::close_code;
 use reqwest::StatusCode;

@@ -1,7 +1,7 @@
 //! The dashboard page as the server renders it, before any JavaScript runs. (Signing in to see
 //! it, and being sent to sign in without a session: `pages.rs`.)
 
-mod common;
+use crate::common;
 
 #[tokio::test]
 async fn the_dashboard_is_server_rendered_with_its_hydration_scripts() {

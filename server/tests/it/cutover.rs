@@ -5,7 +5,7 @@
 //! The jobs' clock stands still (a `ManualClock`), so the tests publish when they choose with
 //! the job runner; pages are Rust clients that run the shared crate's parity code.
 
-mod common;
+use crate::common;
 
 use app::cutover::{
     AuditEntry, CutoverStatus, FaultKind, FeatureStatus, Flags, Mark, Mode, MyCutover, Source,

@@ -1,7 +1,7 @@
 //! Guessing passwords is throttled (per username and per client address, 429 with
 //! Retry-After) without locking out anyone else, and the cookie can be marked Secure.
 
-mod common;
+use crate::common;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
