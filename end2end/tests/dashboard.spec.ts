@@ -47,6 +47,45 @@ test('every panel shows its data at once, and hydration does not refetch what th
   expect(fetched).toEqual([]);
 });
 
+// Hydration takes over the server's HTML without a flash: from the moment the document is
+// parsed until the page is live, every change to the DOM is sampled, and no sample shows a panel
+// emptied, a loading state, or different figures than the server rendered.
+test('hydration neither flashes nor empties a panel', async ({ page }) => {
+  await page.addInitScript(() => {
+    const samples: { equity: string | null; rows: number; markets: number; loading: number }[] = [];
+    (window as unknown as { __samples: typeof samples }).__samples = samples;
+    const sample = () =>
+      samples.push({
+        equity: document.querySelector('[data-testid="balance-equity"]')?.textContent ?? null,
+        rows: document.querySelectorAll('[data-testid="position-row"]').length,
+        markets: document.querySelectorAll('[data-testid^="market-"]').length,
+        loading: [...document.querySelectorAll('.panel')].filter((p) => p.textContent?.includes('Loading…')).length,
+      });
+    document.addEventListener('DOMContentLoaded', () => {
+      if (location.pathname !== '/') return;
+      sample();
+      new MutationObserver(sample).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+  });
+  await signIn(page);
+  await expect(page.getByTestId('topbar-connection')).toHaveText('Live');
+  const samples: { equity: string | null; rows: number; markets: number; loading: number }[] = await page.evaluate(
+    () => (window as unknown as { __samples: never[] }).__samples,
+  );
+  // The first sample is the server's HTML, the rest every change up to and after hydration.
+  expect(samples.length, 'hydration and the live page change the DOM').toBeGreaterThan(1);
+  const first = samples[0];
+  expect(first.equity).toMatch(MONEY);
+  expect(first.rows).toBeGreaterThan(0);
+  expect(first.markets).toBeGreaterThan(0);
+  for (const s of samples) {
+    expect(s.equity, 'the balance was never blank').toMatch(MONEY);
+    expect(s.rows, 'the positions were never emptied').toBe(first.rows);
+    expect(s.markets, 'the markets were never emptied').toBe(first.markets);
+    expect(s.loading, 'no loading state').toBe(0);
+  }
+});
+
 test('demo and demo2 never see each other’s balance or positions', async ({ browser }) => {
   test.setTimeout(60_000);
   const one = await browser.newContext();
