@@ -5,7 +5,7 @@
 //! the socket topics that carry it, the REST path that serves it, its cadence and the name a
 //! trader reads. The README's "Names" table lists them; this file is where they are defined.
 
-use crate::protocol::Topic;
+use crate::topic::Topic;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;

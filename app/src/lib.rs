@@ -11,6 +11,7 @@
 //! - [`cutover`]: stages, flags, page reports and the operator's status; gates as pure rules.
 //! - [`parity`]: how a page compares what REST answered with what the socket brought.
 //! - [`protocol`]: the WebSocket envelope and every message type, used by server and page alike.
+//! - [`topic`]: the hub's topics and how each is delivered (the bottom layer).
 //! - [`live`]: the page's one WebSocket per tab and the store of signals it feeds the panels.
 //! - [`dashboard`]: the trader's screen: its state, `use_websocket_aware`, the engine behind it.
 //! - [`components`]: the panels and the sign-in form, one per file.
@@ -31,9 +32,9 @@ pub mod parity;
 pub mod protocol;
 pub mod symbol;
 pub mod timefmt;
+pub mod topic;
 
-use components::{NotFound, SignInForm, TopBarUser};
-use dashboard::Dashboard;
+use components::{Dashboard, NotFound, SignInForm, TopBarUser};
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, Link, Meta, MetaTags, Title, provide_meta_context};
 use leptos_router::{

@@ -3,6 +3,7 @@
 mod balance;
 mod change;
 mod cutover_status;
+mod dashboard;
 mod heartbeat;
 mod intraday;
 mod markets;
@@ -15,6 +16,7 @@ mod top_bar_user;
 pub use balance::BalancePanel;
 pub use change::change;
 pub use cutover_status::CutoverPanel;
+pub use dashboard::Dashboard;
 pub use heartbeat::HeartbeatPanel;
 pub use intraday::IntradayPanel;
 pub use markets::MarketsPanel;

@@ -1,4 +1,6 @@
-//! The trader's one screen: five panels over one [`Board`], fed by `use_websocket_aware`.
+//! The trader's one screen's state: one [`Board`] every panel reads, fed by
+//! `use_websocket_aware`; the panels themselves (and the screen that lays them out) are
+//! `crate::components`, which use this module and are never used by it.
 //!
 //! - [`initial`]: what the server renders the first paint with.
 //! - [`board`]: the shared state every panel reads (values, sources, health, parity).
@@ -17,128 +19,19 @@ pub use board::{Board, use_board};
 pub use hook::{FeatureData, Feed, Freshness, use_websocket_aware};
 pub use initial::{CHART_MINUTES, Initial, PALETTE_COOKIE};
 
-use crate::components::{
-    BalancePanel, CutoverPanel, HeartbeatPanel, IntradayPanel, MarketsPanel, PositionsPanel,
-};
-use crate::feature::Feature;
 use crate::live;
-use leptos::prelude::*;
 
-/// The dashboard, rendered by the server with its data and taken over by the page.
-#[component]
-pub fn Dashboard() -> impl IntoView {
-    // Serialised by the server, read back (not refetched) by the browser.
-    let initial = SharedValue::new(initial_from_request).into_inner();
-    let Some(initial) = initial else {
-        return view! {
-            <section class="panel" data-testid="dashboard-unavailable">
-                <h2>"Dashboard unavailable"</h2>
-                <p>"The server did not send the dashboard's data. " <a href="/" rel="external">"Reload"</a></p>
-            </section>
-        }
-        .into_any();
-    };
-    let live = live::use_live_store();
-    let board = Board::new(initial, live);
-    provide_context(board);
-    live::connect(live);
+/// Takes the page over once it has hydrated (browser only): opens the tab's socket and starts
+/// the engine behind `board` (REST polling, the socket's messages, parity, reports).
+pub fn start(board: Board) {
+    live::connect(board.live);
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| untrack(|| engine::start(board)));
-
-    let palette = move || {
-        if board.colour_blind.get() {
-            "board palette-cb"
-        } else {
-            "board"
-        }
-    };
-    view! {
-        <div class=palette data-testid="dashboard">
-            <div class="toolbar">
-                <button
-                    type="button"
-                    class="palette-toggle"
-                    data-testid="palette-toggle"
-                    aria-pressed=move || board.colour_blind.get().to_string()
-                    on:click=move |_| {
-                        let on = !board.colour_blind.get_untracked();
-                        board.colour_blind.set(on);
-                        remember_palette(on);
-                    }
-                >
-                    "Colour-blind-safe colours"
-                </button>
-            </div>
-            <div class="grid">
-                {if board.has_account {
-                    view! { <BalancePanel/> }.into_any()
-                } else {
-                    view! { <NoAccount feature=Feature::AccountBalance/> }.into_any()
-                }}
-                <MarketsPanel/>
-                <IntradayPanel/>
-                {if board.has_account {
-                    view! { <PositionsPanel/> }.into_any()
-                } else {
-                    view! { <NoAccount feature=Feature::Positions/> }.into_any()
-                }}
-                <CutoverPanel/>
-                <HeartbeatPanel/>
-            </div>
-        </div>
-    }
-    .into_any()
-}
-
-/// In place of the balance or positions of a user without a paper account (an operator).
-#[component]
-fn NoAccount(feature: Feature) -> impl IntoView {
-    let class = match feature {
-        Feature::Positions => "panel positions",
-        _ => "panel balance",
-    };
-    view! {
-        <section class=class data-testid=format!("panel-{}", feature.name())>
-            <header class="panel-head"><h2>{feature.display_name()}</h2></header>
-            <p class="empty" data-testid="no-account">
-                "Operators have no paper account: balances and positions are the traders' own."
-            </p>
-        </section>
-    }
-}
-
-#[cfg(feature = "ssr")]
-fn initial_from_request() -> Option<Initial> {
-    use_context::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<Initial>().cloned())
-}
-
-#[cfg(not(feature = "ssr"))]
-fn initial_from_request() -> Option<Initial> {
-    None
+    leptos::prelude::Effect::new(move |_| leptos::prelude::untrack(|| engine::start(board)));
 }
 
 /// The message of an API error's body (`{"error": {"code": …, "message": …}}`), if it is one.
 pub fn api_error_message(body: &str) -> Option<String> {
     crate::protocol::ErrorBody::message_of(body)
-}
-
-/// Remembers the palette for a year in a cookie, which the server reads for the next first paint.
-fn remember_palette(colour_blind: bool) {
-    #[cfg(feature = "hydrate")]
-    {
-        use wasm_bindgen::JsCast;
-        let value = if colour_blind { "cb" } else { "standard" };
-        let cookie = format!("{PALETTE_COOKIE}={value}; Path=/; Max-Age=31536000; SameSite=Lax");
-        // web-sys: gloo-net has no cookies.
-        if let Ok(html) = document().dyn_into::<web_sys::HtmlDocument>()
-            && let Err(e) = html.set_cookie(&cookie)
-        {
-            leptos::logging::warn!("[dashboard] cannot remember the palette: {e:?}");
-        }
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = colour_blind;
 }
 
 #[cfg(test)]
