@@ -190,51 +190,51 @@ async fn serve(
         state.settings.hub.client_messages_per_second,
         state.settings.hub.client_burst,
     );
+    // Only where the test switch is allowed does a frame pass through it.
+    let mut faults = state
+        .cutover
+        .faults_allowed()
+        .then(|| FaultSwitch::new(state.cutover.faults()));
     let hello = ServerMessage::Hello(app::protocol::Hello {
         build: state.build.0.clone(),
     });
-    if !send_timed(&mut sink, Message::Text(direct(&hub, hello))).await {
-        return;
-    }
-    if let Some(resumed) = resumed
-        && !send_timed(
-            &mut sink,
-            Message::Text(direct(&hub, ServerMessage::Resumed(resumed))),
-        )
-        .await
-    {
-        return;
+    let first = std::iter::once(hello).chain(resumed.map(ServerMessage::Resumed));
+    for message in first {
+        if !send_timed(&mut sink, Message::Text(direct(&hub, message))).await {
+            return;
+        }
     }
 
-    // Frames the fault switch holds back (`delay`), in order, each with when it is due.
-    let mut delayed: VecDeque<(tokio::time::Instant, Frame)> = VecDeque::new();
     let closed_by_us = loop {
-        let next_due = delayed.front().map(|(due, _)| *due);
-        tokio::select! {
-            _ = state.stop.cancelled() => {
-                close_sink(&mut sink, close_code::SERVICE_RESTART, "server is restarting; reconnect").await;
-                break true;
+        // Waits for something to do; what is sent is sent below, where only a shutdown may
+        // interrupt it (frames taken from the queue are never dropped for a client's frame).
+        let step = tokio::select! {
+            _ = state.stop.cancelled() => Step::Close(close_code::SERVICE_RESTART, "server is restarting; reconnect"),
+            _ = conn.session_ended() => {
+                tracing::info!(account, "closing a socket whose session ended");
+                Step::Close(close_code::SESSION_ENDED, "session ended; sign in again")
             }
-            _ = sleep_until(next_due) => {
-                let now = tokio::time::Instant::now();
-                let mut due = VecDeque::new();
-                while delayed.front().is_some_and(|(at, _)| *at <= now) {
-                    if let Some((_, frame)) = delayed.pop_front() {
-                        due.push_back(frame);
-                    }
-                }
-                let sent = tokio::time::timeout(SEND_TIMEOUT, send_all(&mut sink, &conn, &due, None)).await;
-                if !matches!(sent, Ok(Ok(()))) {
-                    break false;
-                }
-            }
-            (frames, overflowed) = conn.next_batch() => {
+            due = FaultSwitch::due(faults.as_mut()) => Step::Send { frames: due, overflowed: false, through_faults: false },
+            (frames, overflowed) = conn.next_batch() => Step::Send { frames, overflowed, through_faults: true },
+            incoming = stream.next() => on_frame(&state, &conn, &mut limiter, incoming),
+        };
+        match step {
+            Step::Send {
+                frames,
+                overflowed,
+                through_faults,
+            } => {
+                let switch = if through_faults {
+                    faults.as_mut()
+                } else {
+                    None
+                };
                 let sent = tokio::select! {
                     _ = state.stop.cancelled() => {
                         close_sink(&mut sink, close_code::SERVICE_RESTART, "server is restarting; reconnect").await;
                         break true;
                     }
-                    sent = tokio::time::timeout(SEND_TIMEOUT, send_all(&mut sink, &conn, &frames, Some((state.cutover.faults(), &mut delayed)))) => sent,
+                    sent = tokio::time::timeout(SEND_TIMEOUT, send_all(&mut sink, &conn, &frames, switch)) => sent,
                 };
                 match sent {
                     Ok(Ok(())) => {}
@@ -247,54 +247,32 @@ async fn serve(
                 }
                 if overflowed {
                     tracing::info!(account, "closing a connection that fell too far behind");
-                    close_sink(&mut sink, close_code::TOO_SLOW, "too far behind; reconnect and resume").await;
+                    close_sink(
+                        &mut sink,
+                        close_code::TOO_SLOW,
+                        "too far behind; reconnect and resume",
+                    )
+                    .await;
                     break true;
                 }
             }
-            _ = conn.session_ended() => {
-                tracing::info!(account, "closing a socket whose session ended");
-                close_sink(&mut sink, close_code::SESSION_ENDED, "session ended; sign in again").await;
-                break true;
-            }
-            incoming = stream.next() => {
-                let message = match incoming {
-                    Some(Ok(Message::Close(_))) | None => break false,
-                    Some(Err(e)) => {
-                        tracing::debug!(error = %e, "refused a WebSocket frame; closing");
-                        if let Some((code, reason)) = refusal(e) {
-                            close_sink(&mut sink, code, reason).await;
-                        }
-                        break false;
-                    }
-                    Some(Ok(message)) => message,
-                };
-                // Every kind of frame counts (pings and binary ones too): none is free to flood.
-                let reply = match limiter.admit(Instant::now()) {
-                    Admit::Yes => match message {
-                        Message::Text(text) => answer(&state, &conn, text.as_str()),
-                        Message::Binary(_) => {
-                            hub.metrics().bad_frames.inc();
-                            Some(protocol_error(ErrorCode::BinaryFrame, "binary frames are not part of this protocol; send JSON text"))
-                        }
-                        // Pongs are answered by the WebSocket layer itself.
-                        Message::Ping(_) | Message::Pong(_) | Message::Close(_) => None,
-                    },
-                    Admit::No { warn } => {
-                        hub.metrics().rate_limited.inc();
-                        warn.then(|| protocol_error(ErrorCode::RateLimited, "too many messages; this one was ignored"))
-                    }
-                    Admit::Flooding => {
-                        hub.metrics().rate_closes.inc();
-                        close_sink(&mut sink, close_code::POLICY_VIOLATION, "too many messages").await;
-                        break true;
-                    }
-                };
-                if let Some(reply) = reply
-                    && !send_timed(&mut sink, Message::Text(direct(&hub, reply))).await
-                {
+            Step::Reply(reply) => {
+                if !send_timed(&mut sink, Message::Text(direct(&hub, reply))).await {
                     break false;
                 }
             }
+            Step::Nothing => {}
+            Step::Close(code, reason) => {
+                close_sink(&mut sink, code, reason).await;
+                break true;
+            }
+            Step::Refused(refusal) => {
+                if let Some((code, reason)) = refusal {
+                    close_sink(&mut sink, code, reason).await;
+                }
+                break false;
+            }
+            Step::Gone => break false,
         }
     };
     drop(conn);
@@ -313,42 +291,146 @@ async fn serve(
     }
 }
 
-/// Frames the fault switch's `delay` may hold back per connection.
-const MAX_DELAYED: usize = 4096;
+/// What a connection does next.
+enum Step {
+    /// Send these frames: from the connection's queue (through the fault switch, where it is
+    /// allowed), or ones the switch held back that are now due.
+    Send {
+        frames: VecDeque<Frame>,
+        overflowed: bool,
+        through_faults: bool,
+    },
+    /// Answer the client.
+    Reply(ServerMessage),
+    Nothing,
+    /// The server closes the connection, with this code and reason.
+    Close(u16, &'static str),
+    /// The WebSocket layer refused a frame: closed with this code and reason (if it still can).
+    Refused(Option<(u16, &'static str)>),
+    /// The client closed or went away.
+    Gone,
+}
 
-/// Sleeps until `due`, or forever without one.
-async fn sleep_until(due: Option<tokio::time::Instant>) {
-    match due {
-        Some(due) => tokio::time::sleep_until(due).await,
-        None => std::future::pending().await,
+/// What the client sent, and what to do about it. Every kind of frame counts against the rate
+/// limit (pings and binary ones too): none is free to flood.
+fn on_frame(
+    state: &AppState,
+    conn: &Connection,
+    limiter: &mut RateLimiter,
+    incoming: Option<Result<Message, axum::Error>>,
+) -> Step {
+    let message = match incoming {
+        Some(Ok(Message::Close(_))) | None => return Step::Gone,
+        Some(Err(e)) => {
+            tracing::debug!(error = %e, "refused a WebSocket frame; closing");
+            return Step::Refused(refusal(e));
+        }
+        Some(Ok(message)) => message,
+    };
+    let metrics = state.hub.metrics();
+    match limiter.admit(Instant::now()) {
+        Admit::Yes => match message {
+            Message::Text(text) => {
+                answer(state, conn, text.as_str()).map_or(Step::Nothing, Step::Reply)
+            }
+            Message::Binary(_) => {
+                metrics.bad_frames.inc();
+                Step::Reply(protocol_error(
+                    ErrorCode::BinaryFrame,
+                    "binary frames are not part of this protocol; send JSON text",
+                ))
+            }
+            // Pongs are answered by the WebSocket layer itself.
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => Step::Nothing,
+        },
+        Admit::No { warn } => {
+            metrics.rate_limited.inc();
+            if warn {
+                Step::Reply(protocol_error(
+                    ErrorCode::RateLimited,
+                    "too many messages; this one was ignored",
+                ))
+            } else {
+                Step::Nothing
+            }
+        }
+        Admit::Flooding => {
+            metrics.rate_closes.inc();
+            Step::Close(close_code::POLICY_VIOLATION, "too many messages")
+        }
     }
 }
 
-/// Writes a batch with one flush at the end, through the cutover fault switch when given
-/// (frames it delays go to the queue beside it).
+/// Frames the fault switch's `delay` may hold back per connection.
+const MAX_DELAYED: usize = 4096;
+
+/// The cutover's test switch on one connection, where `cutover.allow-faults` lets it exist:
+/// what it does to each frame on its way out, and the frames its `delay` holds back until due.
+struct FaultSwitch<'a> {
+    faults: &'a Faults,
+    /// In order, each with when it is due.
+    delayed: VecDeque<(tokio::time::Instant, Frame)>,
+}
+
+impl<'a> FaultSwitch<'a> {
+    fn new(faults: &'a Faults) -> Self {
+        Self {
+            faults,
+            delayed: VecDeque::new(),
+        }
+    }
+
+    /// The held-back frames once the first is due; never without a switch or a held frame.
+    async fn due(switch: Option<&mut Self>) -> VecDeque<Frame> {
+        let Some(switch) = switch else {
+            return std::future::pending().await;
+        };
+        let Some(&(first, _)) = switch.delayed.front() else {
+            return std::future::pending().await;
+        };
+        tokio::time::sleep_until(first).await;
+        let now = tokio::time::Instant::now();
+        let mut due = VecDeque::new();
+        while switch.delayed.front().is_some_and(|(at, _)| *at <= now) {
+            if let Some((_, frame)) = switch.delayed.pop_front() {
+                due.push_back(frame);
+            }
+        }
+        due
+    }
+
+    /// The text to send for `frame` now, if any: as it is, changed, or nothing (dropped, or
+    /// held back; bounded like every other queue here, so beyond it a delay drops).
+    fn pass(&mut self, frame: &Frame) -> Option<Utf8Bytes> {
+        match self.faults.apply(frame) {
+            Action::Send => Some(frame.text.clone()),
+            Action::Replace(text) => Some(text),
+            Action::Drop => None,
+            Action::Delay(by) => {
+                if self.delayed.len() < MAX_DELAYED {
+                    self.delayed
+                        .push_back((tokio::time::Instant::now() + by, frame.clone()));
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Writes a batch with one flush at the end, through the fault switch when given.
 async fn send_all(
     sink: &mut Sink,
     conn: &Connection,
     frames: &VecDeque<Frame>,
-    mut faults: Option<(&Faults, &mut VecDeque<(tokio::time::Instant, Frame)>)>,
+    mut switch: Option<&mut FaultSwitch<'_>>,
 ) -> Result<(), ()> {
     for frame in frames {
-        let action = faults
-            .as_ref()
-            .map_or(Action::Send, |(faults, _)| faults.apply(frame));
-        let text = match action {
-            Action::Send => frame.text.clone(),
-            Action::Replace(text) => text,
-            Action::Drop => continue,
-            Action::Delay(by) => {
-                // Bounded like every other queue here: beyond it the fault drops instead.
-                if let Some((_, delayed)) = faults.as_mut()
-                    && delayed.len() < MAX_DELAYED
-                {
-                    delayed.push_back((tokio::time::Instant::now() + by, frame.clone()));
-                }
-                continue;
-            }
+        let text = match switch.as_mut() {
+            Some(switch) => match switch.pass(frame) {
+                Some(text) => text,
+                None => continue,
+            },
+            None => frame.text.clone(),
         };
         sink.feed(Message::Text(text)).await.map_err(|_| ())?;
         conn.sent(frame);
