@@ -6,7 +6,7 @@
 //! ## Layout
 //! - [`feature`]: the four live features, and all that is known of each (flag, topics, REST
 //!   path, cadence, name).
-//! - [`account`], [`intraday`], [`markets`]: the features' payloads.
+//! - [`account`], [`intraday`], [`global_market`]: the features' payloads.
 //! - [`symbol`]: a ticker symbol, checked where it enters.
 //! - [`cutover`]: stages, flags, page reports and the operator's status; gates as pure rules.
 //! - [`parity`]: how a page compares what REST answered with what the socket brought.
@@ -25,9 +25,9 @@ pub mod components;
 pub mod cutover;
 pub mod dashboard;
 pub mod feature;
+pub mod global_market;
 pub mod intraday;
 pub mod live;
-pub mod markets;
 pub mod parity;
 pub mod protocol;
 pub mod symbol;

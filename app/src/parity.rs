@@ -13,8 +13,8 @@
 use crate::account::{AccountBalance, Positions};
 use crate::cutover::{Diff, FeatureReport, MAX_REPORT_DIFFS, ParityCounts, Source};
 use crate::feature::Feature;
+use crate::global_market::GlobalMarkets;
 use crate::intraday::{IntradayBar, IntradayBars};
-use crate::markets::GlobalMarkets;
 use crate::protocol::{Envelope, ServerMessage, Topic};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -930,5 +930,253 @@ mod tests {
                 .iter()
                 .any(|d| d.field == "close" && d.at == "SPY 14:32")
         );
+    }
+
+    fn balance(cash: f64) -> ServerMessage {
+        ServerMessage::AccountBalance(AccountBalance {
+            account_id: 1,
+            account_number: "PA-0001".into(),
+            cash,
+            buying_power: 2_000.0,
+            equity: 3_000.0,
+            market_value: 1_000.0,
+            day_change: 12.5,
+            day_change_pct: 0.4,
+            unrealized_pnl: 20.0,
+            timestamp: Utc
+                .with_ymd_and_hms(2026, 3, 9, 14, 0, 0)
+                .single()
+                .expect("time"),
+        })
+    }
+
+    /// A bar `minutes` after midnight of the test day (any number of them).
+    fn bar_at(symbol: &str, minutes: i64) -> IntradayBar {
+        IntradayBar {
+            timestamp_minute: Utc
+                .with_ymd_and_hms(2026, 3, 9, 0, 0, 0)
+                .single()
+                .expect("time")
+                + chrono::TimeDelta::minutes(minutes),
+            ..bar(symbol, 0, 100.0)
+        }
+    }
+
+    #[test]
+    fn a_balance_is_compared_to_the_cent_and_its_lag_is_how_long_rest_trailed() {
+        let mut t = ParityTracker::new();
+        t.on_socket(&env(balance(100.0), 1), 1_000.0);
+        t.on_rest(&env(balance(100.001), 1), 1_250.0);
+        t.on_socket(&env(balance(100.0), 2), 1_300.0);
+        t.on_rest(&env(balance(101.0), 2), 1_400.0);
+        let taken = t.take(Feature::AccountBalance);
+        assert_eq!((taken.parity.matched, taken.parity.mismatched), (1, 1));
+        assert_eq!(
+            taken.diffs,
+            vec![Diff {
+                at: "seq 2".into(),
+                field: "cash".into(),
+                rest: "101.00".into(),
+                ws: "100.00".into(),
+            }]
+        );
+        assert_eq!(taken.lag_ms, Some(250), "REST came 250 ms after the socket");
+    }
+
+    #[test]
+    fn a_rest_answer_before_any_socket_message_of_its_feature_waits_for_it() {
+        let mut t = ParityTracker::new();
+        // The socket is open (a balance came), but no positions message yet.
+        t.on_socket(&env(balance(100.0), 1), 0.0);
+        t.on_rest(&env(positions(1, 151.0), 4), 0.0);
+        assert_eq!(t.waiting(), 1);
+        t.on_socket(&env(positions(1, 151.0), 4), 10.0);
+        assert_eq!(t.waiting(), 0);
+        assert_eq!(t.take(Feature::Positions).parity.matched, 1);
+    }
+
+    #[test]
+    fn a_seamless_reconnect_opens_no_window_and_the_last_eight_windows_are_kept() {
+        let p = || positions(1, 151.0);
+        let mut t = ParityTracker::new();
+        t.on_socket(&env(p(), 1), 0.0);
+        // Seqs 2 and 3 replaced by a snapshot.
+        t.on_socket_reconnect();
+        t.on_socket(&env(p(), 4), 0.0);
+        // Eight reconnects that resume exactly where the socket was: no windows of their own,
+        // so they do not push the real one out.
+        for seq in 5..=12 {
+            t.on_socket_reconnect();
+            t.on_socket(&env(p(), seq), 0.0);
+        }
+        t.on_rest(&env(p(), 2), 0.0);
+        let taken = t.take(Feature::Positions);
+        assert_eq!(taken.parity.ignored.get("socket_reconnected"), Some(&1));
+        assert_eq!(taken.parity.missing_on_ws, 0);
+
+        let mut t = ParityTracker::new();
+        t.on_socket(&env(p(), 1), 0.0);
+        // Eight real skips: (1, 4), (4, 7), ... (22, 25), all remembered.
+        for seq in (4..=25).step_by(3) {
+            t.on_socket_reconnect();
+            t.on_socket(&env(p(), seq), 0.0);
+        }
+        t.on_rest(&env(p(), 2), 0.0);
+        let taken = t.take(Feature::Positions);
+        assert_eq!(taken.parity.ignored.get("socket_reconnected"), Some(&1));
+        // A ninth forgets the first: seq 3 is no longer explained.
+        t.on_socket_reconnect();
+        t.on_socket(&env(p(), 28), 0.0);
+        t.on_rest(&env(p(), 3), 0.0);
+        let taken = t.take(Feature::Positions);
+        assert_eq!(taken.parity.missing_on_ws, 1, "{taken:?}");
+        assert!(taken.parity.ignored.is_empty());
+    }
+
+    #[test]
+    fn a_reconnect_window_excludes_the_seqs_delivered_at_its_ends() {
+        let windows = [(3, 7)];
+        let inside: Vec<u64> = (0..10).filter(|seq| in_windows(&windows, *seq)).collect();
+        assert_eq!(inside, vec![4, 5, 6]);
+        assert!(!in_windows(&[], 5));
+    }
+
+    #[test]
+    fn a_socket_message_exactly_at_the_threshold_is_on_time() {
+        let mut t = ParityTracker::with_late_after(500.0);
+        t.on_socket(&env(positions(1, 151.0), 1), 0.0);
+        t.on_rest(&env(positions(1, 151.0), 2), 1_000.0);
+        t.on_socket(&env(positions(1, 151.0), 2), 1_500.0);
+        let taken = t.take(Feature::Positions);
+        assert_eq!((taken.parity.matched, taken.parity.mismatched), (1, 0));
+
+        t.on_rest_bars(&bars_answer("SPY", vec![]), 0.0);
+        t.on_rest_bars(&bars_answer("SPY", vec![bar("SPY", 31, 100.5)]), 1_000.0);
+        t.on_socket(
+            &env(ServerMessage::IntradayBar(bar("SPY", 31, 100.5)), 3),
+            1_500.0,
+        );
+        let taken = t.take(Feature::Intraday);
+        assert_eq!((taken.parity.matched, taken.parity.mismatched), (1, 0));
+    }
+
+    #[test]
+    fn an_answer_expires_only_after_more_than_twice_the_threshold() {
+        let mut t = ParityTracker::with_late_after(500.0);
+        t.on_socket(&env(positions(1, 151.0), 1), 0.0);
+        t.on_rest(&env(positions(1, 151.0), 2), 1_000.0);
+        t.on_rest_bars(&bars_answer("SPY", vec![]), 0.0);
+        t.on_rest_bars(&bars_answer("SPY", vec![bar("SPY", 31, 100.5)]), 1_000.0);
+        assert_eq!(t.waiting(), 2);
+        t.expire(1_500.0);
+        assert_eq!(t.waiting(), 2, "only the threshold has passed");
+        t.expire(2_000.0);
+        assert_eq!(t.waiting(), 2, "exactly twice the threshold is not more");
+        t.expire(2_001.0);
+        assert_eq!(t.waiting(), 0);
+        assert_eq!(t.take(Feature::Positions).parity.missing_on_ws, 1);
+        assert_eq!(t.take(Feature::Intraday).parity.missing_on_ws, 1);
+    }
+
+    #[test]
+    fn the_last_64_socket_seqs_are_kept_and_an_answer_older_than_them_is_ignored() {
+        let mut t = ParityTracker::new();
+        for seq in 1..=65 {
+            t.on_socket(&env(positions(1, 151.0), seq), 0.0);
+        }
+        t.on_rest(&env(positions(1, 151.0), 2), 0.0);
+        t.on_rest(&env(positions(1, 151.0), 1), 0.0);
+        let taken = t.take(Feature::Positions);
+        assert_eq!(taken.parity.matched, 1, "seq 2 is still kept: {taken:?}");
+        assert_eq!(taken.parity.missing_on_ws, 0);
+        assert_eq!(taken.parity.ignored.get("older_than_kept"), Some(&1));
+    }
+
+    #[test]
+    fn only_a_jump_in_bar_seqs_counts_as_a_gap() {
+        let mut t = ParityTracker::new();
+        for (seq, minute) in [(10, 31), (11, 32), (12, 33), (14, 35), (14, 35)] {
+            t.on_socket(
+                &env(ServerMessage::IntradayBar(bar("SPY", minute, 100.0)), seq),
+                0.0,
+            );
+        }
+        assert_eq!(t.take(Feature::Intraday).gaps, 1, "seq 13 only");
+    }
+
+    #[test]
+    fn every_new_bar_rest_showed_first_waits() {
+        let mut t = ParityTracker::with_late_after(500.0);
+        t.on_socket(&env(positions(1, 151.0), 1), 0.0);
+        t.on_rest_bars(&bars_answer("SPY", vec![]), 0.0);
+        t.on_rest_bars(
+            &bars_answer("SPY", vec![bar("SPY", 31, 100.5), bar("SPY", 32, 100.6)]),
+            100.0,
+        );
+        assert_eq!(t.waiting(), 2);
+        let taken = t.take(Feature::Intraday);
+        assert!(taken.parity.ignored.is_empty(), "{taken:?}");
+    }
+
+    #[test]
+    fn bars_from_before_the_socket_began_are_not_judged() {
+        let mut t = ParityTracker::new();
+        t.on_socket(
+            &env(ServerMessage::IntradayBar(bar("SPY", 31, 31.0)), 1),
+            0.0,
+        );
+        t.on_socket(
+            &env(ServerMessage::IntradayBar(bar("SPY", 33, 33.0)), 2),
+            0.0,
+        );
+        let shown = (29..=33).map(|m| bar("SPY", m, f64::from(m)));
+        t.on_rest_bars(&bars_answer("SPY", shown.collect()), 0.0);
+        let taken = t.take(Feature::Intraday);
+        assert_eq!(taken.parity.matched, 2, "{taken:?}");
+        assert_eq!(taken.parity.missing_on_ws, 1, "14:32 only");
+        assert_eq!(
+            taken.parity.samples(),
+            3,
+            "14:29 and 14:30 predate the socket"
+        );
+        assert_eq!(taken.diffs[0].at, "SPY 14:32");
+    }
+
+    #[test]
+    fn a_full_day_of_bars_is_kept_and_each_is_judged_once() {
+        let mut t = ParityTracker::new();
+        let bars: Vec<IntradayBar> = (0..KEEP_BARS as i64).map(|m| bar_at("SPY", m)).collect();
+        for (seq, b) in (1..).zip(&bars) {
+            t.on_socket(&env(ServerMessage::IntradayBar(b.clone()), seq), 0.0);
+        }
+        let answer = BarsAnswer {
+            seq: KEEP_BARS as u64,
+            ..bars_answer("SPY", bars)
+        };
+        t.on_rest_bars(&answer, 0.0);
+        t.on_rest_bars(&answer, 0.0);
+        let taken = t.take(Feature::Intraday);
+        assert_eq!(taken.parity.matched, KEEP_BARS as u64, "{:?}", taken.diffs);
+        assert_eq!(taken.parity.samples(), KEEP_BARS as u64, "none twice");
+    }
+
+    #[test]
+    fn only_balances_positions_markets_and_closed_bars_are_compared() {
+        for topic in [
+            Topic::AccountBalance,
+            Topic::Positions,
+            Topic::MarketStatus,
+            Topic::IntradayBar,
+        ] {
+            assert!(compared(topic), "{topic:?}");
+        }
+        for topic in [
+            Topic::Heartbeat,
+            Topic::FormingBar,
+            Topic::Vwap,
+            Topic::Cutover,
+        ] {
+            assert!(!compared(topic), "{topic:?}");
+        }
     }
 }

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use crate::account::{AccountBalance, Positions};
 use crate::cutover::Flags;
+use crate::global_market::GlobalMarkets;
 use crate::intraday::{IntradayBar, Vwap};
-use crate::markets::GlobalMarkets;
 use crate::symbol::Symbol;
 pub use crate::topic::{Delivery, Topic};
 

@@ -9,7 +9,7 @@ use crate::cutover::job::CutoverJob;
 use crate::db::Database;
 use crate::feed::hours::DuringExchangeHours;
 use crate::feed::{BarBuilder, MarketFeed, Simulator, SymbolSpec};
-use crate::hub::shared::{self, Keys, SharedSettings};
+use crate::hub::redis::{self as redis_hub, Keys, SharedSettings};
 use crate::hub::{Hub, HubLimits};
 use crate::jobs::lease::{self, LeaseSettings};
 use crate::jobs::{JobBoard, JobContext, Lead, MarketData, Registry};
@@ -106,7 +106,7 @@ impl Application {
         let mut jobs = JoinSet::new();
         let mut sessions = auth::Sessions::new(db.clone(), hub.clone());
         if let Some(url) = &settings.hub.redis_url {
-            let client = shared::client(url, settings.hub.redis_ca_file.as_deref())?;
+            let client = redis_hub::client(url, settings.hub.redis_ca_file.as_deref())?;
             let (shared_sessions, side_channel) =
                 auth::Sessions::shared(db.clone(), hub.clone(), client, &settings.hub.redis_prefix);
             sessions = shared_sessions;
@@ -117,7 +117,7 @@ impl Application {
                 replay_capacity: settings.hub.replay_capacity,
                 side_channel: Some(side_channel),
             };
-            let client = shared::start(&shared, &hub, &stop, &mut jobs).await?;
+            let client = redis_hub::start(&shared, &hub, &stop, &mut jobs).await?;
             let lease = LeaseSettings {
                 key: Keys::new(&settings.hub.redis_prefix).lease,
                 ttl: settings.hub.lease_ttl,

@@ -9,7 +9,7 @@
 //! - [`config`]: every setting declared once; defaults, `Leptos.toml`, environment.
 //! - [`error`]: the one HTTP error type and its JSON body.
 //! - [`metrics`]: the one Prometheus registry every module registers its series on.
-//! - [`markets`]: exchange trading sessions and holidays, and every market's status at an instant.
+//! - [`calendar`]: the exchange calendar: trading sessions and holidays, and every market's status at an instant.
 //! - [`db`]: sqlx storage, SQLite by default or PostgreSQL, with migrations.
 //! - [`audit`]: the audit trail of changes to users and paper accounts, and who made them.
 //! - [`feed`]: market data behind a feed trait: the seeded simulator and the 1-minute bar builder.
@@ -40,6 +40,7 @@ pub mod application;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -51,7 +52,6 @@ pub mod http;
 pub mod hub;
 pub mod jobs;
 pub mod local_operator;
-pub mod markets;
 pub mod metrics;
 pub mod pages;
 pub mod state;

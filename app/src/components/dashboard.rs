@@ -1,7 +1,8 @@
 //! The trader's one screen: the five panels over one board, laid out, and the palette switch.
 
 use super::{
-    BalancePanel, CutoverPanel, HeartbeatPanel, IntradayPanel, MarketsPanel, PositionsPanel,
+    AccountBalancePanel, CutoverPanel, GlobalMarketPanel, HeartbeatPanel, IntradayPanel,
+    PositionsPanel,
 };
 use crate::dashboard::{Board, Initial};
 use crate::feature::Feature;
@@ -53,11 +54,11 @@ pub fn Dashboard() -> impl IntoView {
             </div>
             <div class="grid">
                 {if board.has_account {
-                    view! { <BalancePanel/> }.into_any()
+                    view! { <AccountBalancePanel/> }.into_any()
                 } else {
                     view! { <NoAccount feature=Feature::AccountBalance/> }.into_any()
                 }}
-                <MarketsPanel/>
+                <GlobalMarketPanel/>
                 <IntradayPanel/>
                 {if board.has_account {
                     view! { <PositionsPanel/> }.into_any()

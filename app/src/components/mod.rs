@@ -1,25 +1,25 @@
 //! One panel per file, and the pieces around them.
 
-mod balance;
+mod account_balance;
 mod change;
 mod cutover_status;
 mod dashboard;
+mod global_market;
 mod heartbeat;
 mod intraday;
-mod markets;
 mod not_found;
 mod panel_head;
 mod positions;
 mod sign_in;
 mod top_bar_user;
 
-pub use balance::BalancePanel;
+pub use account_balance::AccountBalancePanel;
 pub use change::change;
 pub use cutover_status::CutoverPanel;
 pub use dashboard::Dashboard;
+pub use global_market::GlobalMarketPanel;
 pub use heartbeat::HeartbeatPanel;
 pub use intraday::IntradayPanel;
-pub use markets::MarketsPanel;
 pub use not_found::NotFound;
 pub use panel_head::PanelHead;
 pub use positions::PositionsPanel;

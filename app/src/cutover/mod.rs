@@ -5,10 +5,10 @@
 
 //!
 //! - here: the stage, a flag, the flags every page is sent, a page's source;
-//! - [`report`]: what a page reports back;
-//! - [`gate`]: the gate's rule and verdict;
-//! - [`status`]: the operator's status and its wording;
-//! - [`control`]: operators' requests, the audit trail, a user's own view.
+//! - `report`: what a page reports back;
+//! - `gate`: the gate's rule and verdict;
+//! - `status`: the operator's status and its wording;
+//! - `control`: operators' requests, the audit trail, a user's own view.
 
 mod control;
 mod gate;

@@ -7,10 +7,10 @@ use super::initial::Initial;
 use crate::account::{AccountBalance, Positions};
 use crate::cutover::{Diff, Flags, ParityCounts, Source};
 use crate::feature::Feature;
+use crate::global_market::GlobalMarkets;
 use crate::intraday::{IntradayBar, SessionSoFar};
 use crate::live::choose::{self, Conditions};
 use crate::live::{ConnectionState, LiveStore};
-use crate::markets::GlobalMarkets;
 use crate::parity::BarsAnswer;
 use crate::protocol::{Envelope, ServerMessage, Topic};
 use leptos::prelude::*;
@@ -164,10 +164,10 @@ pub struct Board {
     pub symbol: RwSignal<String>,
     /// The flags the socket last carried (or the server rendered).
     pub flags: Memo<Option<Flags>>,
-    pub balance: RwSignal<Option<Shown<AccountBalance>>>,
+    pub account_balance: RwSignal<Option<Shown<AccountBalance>>>,
     pub positions: RwSignal<Option<Shown<Positions>>>,
-    pub markets: RwSignal<Option<Shown<GlobalMarkets>>>,
-    pub chart: RwSignal<Option<Shown<Chart>>>,
+    pub global_market: RwSignal<Option<Shown<GlobalMarkets>>>,
+    pub intraday: RwSignal<Option<Shown<Chart>>>,
     pub live: LiveStore,
     health: [RwSignal<FeedHealth>; 4],
     parity: [RwSignal<PageParity>; 4],
@@ -267,10 +267,10 @@ impl Board {
             symbols: StoredValue::new(initial.symbols),
             symbol: RwSignal::new(symbol),
             flags,
-            balance: RwSignal::new(balance),
+            account_balance: RwSignal::new(balance),
             positions: RwSignal::new(positions),
-            markets: RwSignal::new(markets),
-            chart: RwSignal::new(chart),
+            global_market: RwSignal::new(markets),
+            intraday: RwSignal::new(chart),
             live,
             health: Feature::ALL.map(|_| RwSignal::new(FeedHealth::default())),
             parity: Feature::ALL.map(|_| RwSignal::new(PageParity::default())),
@@ -304,12 +304,16 @@ impl Board {
     /// When `feature`'s shown value arrived.
     pub fn received_at(&self, feature: Feature) -> Option<f64> {
         match feature {
-            Feature::AccountBalance => self.balance.with(|s| s.as_ref().map(|s| s.received_at_ms)),
+            Feature::AccountBalance => self
+                .account_balance
+                .with(|s| s.as_ref().map(|s| s.received_at_ms)),
             Feature::Positions => self
                 .positions
                 .with(|s| s.as_ref().map(|s| s.received_at_ms)),
-            Feature::Intraday => self.chart.with(|s| s.as_ref().map(|s| s.received_at_ms)),
-            Feature::GlobalMarket => self.markets.with(|s| s.as_ref().map(|s| s.received_at_ms)),
+            Feature::Intraday => self.intraday.with(|s| s.as_ref().map(|s| s.received_at_ms)),
+            Feature::GlobalMarket => self
+                .global_market
+                .with(|s| s.as_ref().map(|s| s.received_at_ms)),
         }
     }
 
@@ -337,9 +341,9 @@ impl Board {
             });
         }
         match &envelope.message {
-            ServerMessage::AccountBalance(b) => apply(self.balance, b, envelope, at),
+            ServerMessage::AccountBalance(b) => apply(self.account_balance, b, envelope, at),
             ServerMessage::Positions(p) => apply(self.positions, p, envelope, at),
-            ServerMessage::MarketStatus(m) => apply(self.markets, m, envelope, at),
+            ServerMessage::MarketStatus(m) => apply(self.global_market, m, envelope, at),
             _ => {}
         }
     }

@@ -123,7 +123,7 @@ pub fn start(board: Board) {
     Effect::new(move |previous: Option<String>| {
         let symbol = board.symbol.get();
         if previous.is_some_and(|p| p != symbol) {
-            board.chart.set(None);
+            board.intraday.set(None);
             let mut engine = symbol_changed.borrow_mut();
             if let Some(poll) = engine.polls.get_mut(&Feature::Intraday) {
                 poll.last_ms = 0.0;
@@ -174,7 +174,7 @@ fn socket_message(engine: &Shared, envelope: &Envelope, text: &str) {
 
 fn show_from_socket(board: Board, envelope: &Envelope, at: f64) {
     match &envelope.message {
-        ServerMessage::IntradayBar(bar) => board.chart.update(|chart| {
+        ServerMessage::IntradayBar(bar) => board.intraday.update(|chart| {
             if let Some(chart) = chart
                 && chart.value.symbol == bar.symbol
             {
@@ -188,7 +188,7 @@ fn show_from_socket(board: Board, envelope: &Envelope, at: f64) {
                 chart.received_at_ms = at;
             }
         }),
-        ServerMessage::FormingBar(bar) => board.chart.update(|chart| {
+        ServerMessage::FormingBar(bar) => board.intraday.update(|chart| {
             if let Some(chart) = chart
                 && chart.value.symbol == bar.symbol
             {
@@ -217,7 +217,7 @@ fn source_changed(engine: &Shared, feature: Feature, source: Source) {
             }
             if feature == Feature::Intraday {
                 let bars: Vec<IntradayBar> = engine.borrow().socket_bars.iter().cloned().collect();
-                board.chart.update(|chart| {
+                board.intraday.update(|chart| {
                     if let Some(chart) = chart {
                         for bar in bars {
                             chart.value.close(bar);
@@ -256,7 +256,7 @@ fn tick(engine: &Shared) {
             // A chart without its symbol's history gets it from REST, whatever the source: the
             // socket has only what comes next.
             let history = feature == Feature::Intraday
-                && board.chart.with_untracked(|chart| {
+                && board.intraday.with_untracked(|chart| {
                     let symbol = board.symbol.get_untracked();
                     chart.as_ref().is_none_or(|c| c.value.symbol != symbol)
                 });
@@ -324,7 +324,7 @@ async fn fetch(engine: &Shared, feature: Feature) -> Result<Answer, String> {
             let symbol = board.symbol.get_untracked();
             // From a little before the last bar held (it may have been corrected), or the
             // chart's whole window.
-            let last = board.chart.with_untracked(|c| {
+            let last = board.intraday.with_untracked(|c| {
                 c.as_ref()
                     .filter(|c| c.value.symbol == symbol)
                     .and_then(|c| c.value.last_closed_ms())
@@ -377,7 +377,7 @@ fn show_from_rest(board: Board, answer: &Answer, at: f64, socket_bars: &[Intrada
             if bars.data.symbol != board.symbol.get_untracked() {
                 return;
             }
-            board.chart.update(|chart| match chart {
+            board.intraday.update(|chart| match chart {
                 Some(chart) if chart.value.symbol == bars.data.symbol => {
                     chart.value.merge(bars);
                     chart.seq = if chart.epoch == bars.epoch {

@@ -8,8 +8,8 @@ use super::board::{Board, Chart, Shown, use_board};
 use crate::account::{AccountBalance, Positions};
 use crate::cutover::Source;
 use crate::feature::Feature;
+use crate::global_market::GlobalMarkets;
 use crate::live::choose::STALE_AFTER_CADENCES;
-use crate::markets::GlobalMarkets;
 use leptos::prelude::*;
 
 /// A feature's data, as a panel uses it.
@@ -21,7 +21,7 @@ pub trait FeatureData: Clone + Send + Sync + 'static {
 impl FeatureData for AccountBalance {
     const FEATURE: Feature = Feature::AccountBalance;
     fn slot(board: &Board) -> RwSignal<Option<Shown<Self>>> {
-        board.balance
+        board.account_balance
     }
 }
 
@@ -35,14 +35,14 @@ impl FeatureData for Positions {
 impl FeatureData for Chart {
     const FEATURE: Feature = Feature::Intraday;
     fn slot(board: &Board) -> RwSignal<Option<Shown<Self>>> {
-        board.chart
+        board.intraday
     }
 }
 
 impl FeatureData for GlobalMarkets {
     const FEATURE: Feature = Feature::GlobalMarket;
     fn slot(board: &Board) -> RwSignal<Option<Shown<Self>>> {
-        board.markets
+        board.global_market
     }
 }
 

@@ -1,6 +1,6 @@
 //! The REST API under `/api`, one resource per file, and its one error type.
 
-mod account;
+mod account_balance;
 mod auth;
 mod cutover;
 mod global_market;
@@ -23,7 +23,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/logout", post(auth::logout))
         .route("/api/auth/me", get(auth::me))
-        .route(Feature::AccountBalance.rest_path(), get(account::balance))
+        .route(
+            Feature::AccountBalance.rest_path(),
+            get(account_balance::balance),
+        )
         .route(Feature::Positions.rest_path(), get(positions::list))
         .route(Feature::Intraday.rest_path(), get(intraday::bars))
         .route(

@@ -17,8 +17,8 @@ use super::users::{Role, User};
 use crate::config::DatabaseUrl;
 use crate::db::Database;
 use crate::error::ApiError;
-use crate::hub::shared::SideChannel;
-use crate::hub::shared::link::Link;
+use crate::hub::redis::SideChannel;
+use crate::hub::redis::link::Link;
 use crate::hub::{Hub, SessionsEnding};
 use anyhow::Context;
 use axum::http::HeaderMap;
@@ -375,7 +375,7 @@ pub async fn announce(
     prefix: &str,
     ended: &Ended,
 ) -> anyhow::Result<()> {
-    let client = crate::hub::shared::client(url, ca_file)?;
+    let client = crate::hub::redis::client(url, ca_file)?;
     let mut link = Link::new(client, NOTICE_TIMEOUT);
     publish_on(&mut link, &notice_channel(prefix), ended).await
 }

@@ -3,7 +3,7 @@
 //! market is shut, so the next open gaps as a real one does.
 
 use super::{MarketFeed, Tick};
-use crate::markets::{self, Exchange, MarketStatusKind};
+use crate::calendar::{self, Exchange, MarketStatusKind};
 use chrono::{DateTime, Utc};
 
 pub struct DuringExchangeHours<F> {
@@ -18,13 +18,13 @@ impl<F: MarketFeed> DuringExchangeHours<F> {
 
 /// The exchange whose hours a symbol of `country` follows.
 pub fn home_exchange(country: &str) -> Option<&'static Exchange> {
-    markets::exchanges().iter().find(|e| e.country == country)
+    calendar::exchanges().iter().find(|e| e.country == country)
 }
 
 fn in_session(country: &str, now: DateTime<Utc>) -> bool {
     // A country without a known exchange trades around the clock rather than never.
     home_exchange(country)
-        .is_none_or(|exchange| markets::status_at(exchange, now).status == MarketStatusKind::Open)
+        .is_none_or(|exchange| calendar::status_at(exchange, now).status == MarketStatusKind::Open)
 }
 
 impl<F: MarketFeed> MarketFeed for DuringExchangeHours<F> {

@@ -9,7 +9,7 @@
 //! - **Queues.** Publishing pushes into each interested connection's queue under the topic's
 //!   delivery policy ([`queue`]); a connection that cannot keep up is closed with 4008 and
 //!   resumes, so it never slows the others and never holds more than the queue capacity.
-//! - **Sharing.** In process by default. With Redis ([`shared`]), one instance (the lease
+//! - **Sharing.** In process by default. With Redis ([`redis`]), one instance (the lease
 //!   holder) numbers and publishes; every instance ingests the numbered messages with
 //!   [`Hub::ingest`], which detects gaps by `seq` and epochs that move on.
 
@@ -22,7 +22,7 @@
 //! - [`connection`]: one socket's end of the hub: its queue, subscriptions, resume by message.
 //! - [`resume`]: what a (re)connecting client is sent: a snapshot, or a replay of what it missed.
 //! - [`metrics`]: the hub's and the sockets' Prometheus series.
-//! - [`shared`]: the hub shared by several instances over Redis (publisher, subscriber, wire
+//! - [`redis`]: the hub shared by several instances over Redis (publisher, subscriber, wire
 //!   format). The jobs lease that decides which instance publishes is `crate::jobs::lease`.
 
 mod admission;
@@ -30,8 +30,8 @@ mod connection;
 mod frame;
 pub mod metrics;
 pub mod queue;
+pub mod redis;
 mod resume;
-pub mod shared;
 mod streams;
 
 pub use admission::{Refused, Slot};

@@ -20,7 +20,7 @@ impl Job for GlobalMarketJob {
 
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let markets = crate::markets::global_status_at(ctx.clock.now());
+            let markets = crate::calendar::global_status_at(ctx.clock.now());
             ctx.hub
                 .publish(Topic::MarketStatus, ServerMessage::MarketStatus(markets));
             Ok(())

@@ -9,7 +9,7 @@
 //! instead of after the TTL.
 
 use super::{JobContext, Registry};
-use crate::hub::shared::link::Link;
+use crate::hub::redis::link::Link;
 use redis::{Client, Script};
 use std::sync::Arc;
 use std::time::Duration;
@@ -257,9 +257,9 @@ impl Keeper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::shared::IO_TIMEOUT;
-    use crate::hub::shared::Keys;
-    use crate::hub::shared::test_support::{client, forget, prefix, redis_may_run};
+    use crate::hub::redis::IO_TIMEOUT;
+    use crate::hub::redis::Keys;
+    use crate::hub::redis::test_support::{client, forget, prefix, redis_may_run};
 
     #[tokio::test]
     async fn one_holder_at_a_time_and_a_lost_key_is_taken_back_by_its_holder() {

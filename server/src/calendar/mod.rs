@@ -1,18 +1,18 @@
-//! Global market hours: each exchange's status and next transition at an injected instant.
+//! The exchange calendar (not the `global_market` feature, which publishes what it says): global market hours: each exchange's status and next transition at an injected instant.
 //!
 //! The instant is passed in, never read from the clock here, so tests can stand anywhere (DST
 //! changes included).
 //!
-//! The tables live in [`calendar`]; this module turns a local trading day into UTC instants with
+//! The tables live in [`exchanges`]; this module turns a local trading day into UTC instants with
 //! `chrono-tz` and walks the days forward to the next transition, skipping weekends and holidays.
 
-pub mod calendar;
+pub mod exchanges;
 
 #[cfg(test)]
 mod tests;
 
-pub use app::markets::{GlobalMarkets, MarketEventKind, MarketStatus, MarketStatusKind};
-pub use calendar::{
+pub use app::global_market::{GlobalMarkets, MarketEventKind, MarketStatus, MarketStatusKind};
+pub use exchanges::{
     EarlyClose, Exchange, Holiday, HourMinute, Sessions, Ymd, exchange_by_code, exchange_by_id,
     exchanges,
 };

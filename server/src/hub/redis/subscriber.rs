@@ -241,8 +241,8 @@ pub(super) async fn run(
 mod tests {
     use super::*;
     use crate::hub::Audience;
-    use crate::hub::shared::publisher::Publisher;
-    use crate::hub::shared::test_support::{
+    use crate::hub::redis::publisher::Publisher;
+    use crate::hub::redis::test_support::{
         client, forget, hub, leader_hub, prefix, probe, redis_may_run,
     };
     use app::protocol::{ServerMessage, Topic};

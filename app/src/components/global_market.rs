@@ -1,7 +1,7 @@
 use super::PanelHead;
 use crate::dashboard::format;
 use crate::dashboard::{use_board, use_websocket_aware};
-use crate::markets::{GlobalMarkets, MarketEventKind, MarketStatus, MarketStatusKind};
+use crate::global_market::{GlobalMarkets, MarketEventKind, MarketStatus, MarketStatusKind};
 use crate::timefmt;
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
@@ -53,7 +53,7 @@ fn status_class(status: MarketStatusKind) -> &'static str {
 /// One card per exchange: name, city, local time, status and a countdown to its next event,
 /// ticking every second on the page's clock.
 #[component]
-pub fn MarketsPanel() -> impl IntoView {
+pub fn GlobalMarketPanel() -> impl IntoView {
     let feed = use_websocket_aware::<GlobalMarkets>();
     let board = use_board();
     let now = move || DateTime::from_timestamp_millis(board.now_ms() as i64).unwrap_or_default();
@@ -104,7 +104,7 @@ mod tests {
     use chrono::TimeZone;
 
     fn market() -> MarketStatus {
-        crate::markets::tests::sample().markets.remove(0)
+        crate::global_market::tests::sample().markets.remove(0)
     }
 
     #[test]

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 /// The trader's paper account: cash, buying power, equity, market value, the day's change and
 /// unrealised P&L.
 #[component]
-pub fn BalancePanel() -> impl IntoView {
+pub fn AccountBalancePanel() -> impl IntoView {
     let feed = use_websocket_aware::<AccountBalance>();
     let figure = move |pick: fn(&AccountBalance) -> f64| {
         move || {

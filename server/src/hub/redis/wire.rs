@@ -65,7 +65,7 @@ pub(crate) fn decode_logged(bytes: &[u8]) -> Option<Frame> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::shared::test_support::{leader_hub, probe};
+    use crate::hub::redis::test_support::{leader_hub, probe};
 
     #[test]
     fn frames_survive_the_wire_and_garbage_is_an_error() {
