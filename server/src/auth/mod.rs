@@ -6,6 +6,7 @@
 
 mod origin;
 mod password;
+mod rules;
 mod session;
 mod sessions;
 mod throttle;

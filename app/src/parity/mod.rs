@@ -10,112 +10,19 @@
 //! closed while the socket was open). The page and the test clients run this same code; the
 //! server only adds the counts up.
 
-use crate::account::{AccountBalance, Positions};
 use crate::cutover::{Diff, FeatureReport, MAX_REPORT_DIFFS, ParityCounts, Source};
 use crate::feature::Feature;
-use crate::global_market::GlobalMarkets;
 use crate::intraday::{IntradayBar, IntradayBars};
-use crate::protocol::{Envelope, ServerMessage, Topic};
+use crate::protocol::{Envelope, ServerMessage};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// A value reduced to what must agree: field path → canonical text.
-pub type Projection = BTreeMap<String, String>;
+mod project;
 
-fn cents(value: f64) -> String {
-    format!("{:.2}", value)
-}
-
-pub fn project_balance(b: &AccountBalance) -> Projection {
-    [
-        ("account", b.account_number.clone()),
-        ("cash", cents(b.cash)),
-        ("buying_power", cents(b.buying_power)),
-        ("equity", cents(b.equity)),
-        ("market_value", cents(b.market_value)),
-        ("day_change", cents(b.day_change)),
-        ("unrealized_pnl", cents(b.unrealized_pnl)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
-
-pub fn project_positions(p: &Positions) -> Projection {
-    let mut out = Projection::new();
-    out.insert("account_id".into(), p.account_id.to_string());
-    for position in &p.positions {
-        let s = &position.symbol;
-        out.insert(format!("{s}.quantity"), position.quantity.to_string());
-        out.insert(format!("{s}.entry_price"), cents(position.entry_price));
-        out.insert(format!("{s}.current_price"), cents(position.current_price));
-        out.insert(format!("{s}.market_value"), cents(position.market_value));
-        out.insert(format!("{s}.pnl"), cents(position.pnl));
-    }
-    out
-}
-
-pub fn project_markets(m: &GlobalMarkets) -> Projection {
-    let mut out = Projection::new();
-    for market in &m.markets {
-        let c = &market.code;
-        // The exchange's identity: a message about another exchange under this code differs.
-        out.insert(format!("{c}.market_id"), market.market_id.to_string());
-        out.insert(format!("{c}.status"), market.status.as_str().to_string());
-        out.insert(
-            format!("{c}.next_event"),
-            market.next_event.as_str().to_string(),
-        );
-        out.insert(
-            format!("{c}.next_event_at"),
-            crate::timefmt::iso_utc(&market.next_event_at),
-        );
-        out.insert(
-            format!("{c}.holiday"),
-            market.holiday.clone().unwrap_or_default(),
-        );
-    }
-    out
-}
-
-pub fn project_bar(b: &IntradayBar) -> Projection {
-    [
-        ("open", cents(b.open)),
-        ("high", cents(b.high)),
-        ("low", cents(b.low)),
-        ("close", cents(b.close)),
-        ("volume", b.volume.to_string()),
-        ("vwap", cents(b.vwap)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
-
-/// The projection of a state message (balance, positions, market status), if it is one.
-pub fn project_state(message: &ServerMessage) -> Option<(Feature, Projection)> {
-    match message {
-        ServerMessage::AccountBalance(b) => Some((Feature::AccountBalance, project_balance(b))),
-        ServerMessage::Positions(p) => Some((Feature::Positions, project_positions(p))),
-        ServerMessage::MarketStatus(m) => Some((Feature::GlobalMarket, project_markets(m))),
-        _ => None,
-    }
-}
-
-/// The first fields where `rest` and `ws` differ (a field only one side has counts too).
-pub fn differences(at: &str, rest: &Projection, ws: &Projection) -> Vec<Diff> {
-    let keys: BTreeSet<&String> = rest.keys().chain(ws.keys()).collect();
-    keys.into_iter()
-        .filter(|k| rest.get(*k) != ws.get(*k))
-        .take(MAX_REPORT_DIFFS)
-        .map(|k| Diff {
-            at: at.to_string(),
-            field: k.clone(),
-            rest: rest.get(k).cloned().unwrap_or_else(|| "—".into()),
-            ws: ws.get(k).cloned().unwrap_or_else(|| "—".into()),
-        })
-        .collect()
-}
+pub use project::{
+    Projection, compared, differences, project_balance, project_bar, project_markets,
+    project_positions, project_state,
+};
 
 /// The REST answer of the intraday feature: closed bars, with the latest `intraday_bar` seq
 /// they include.
@@ -584,18 +491,12 @@ fn in_windows(windows: &[(u64, u64)], seq: u64) -> bool {
     windows.iter().any(|(from, to)| seq > *from && seq < *to)
 }
 
-/// Whether a topic's messages are compared at all (VWAP rides along with bars, unpaired).
-pub fn compared(topic: Topic) -> bool {
-    matches!(
-        topic,
-        Topic::AccountBalance | Topic::Positions | Topic::MarketStatus | Topic::IntradayBar
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::account::Position;
+    use crate::account::{AccountBalance, Positions};
+    use crate::protocol::Topic;
     use chrono::{TimeZone, Utc};
 
     fn positions(quantity: i64, price: f64) -> ServerMessage {

@@ -5,7 +5,6 @@
 //! Every frame the client sends counts against its rate limit, every write has a deadline, and
 //! the socket closes (4001) when its session ends.
 
-use crate::cutover::faults::{Action, Faults};
 use crate::hub::{Connection, Frame, Refused, Slot};
 use crate::state::AppState;
 use app::protocol::{
@@ -26,6 +25,14 @@ use std::time::{Duration, Instant};
 
 use crate::error::ApiError;
 
+mod answer;
+mod fault_switch;
+mod rate;
+
+use answer::{answer, protocol_error};
+use fault_switch::FaultSwitch;
+use rate::{Admit, RateLimiter};
+
 /// Per-connection read buffer: axum's default (128 KiB) costs ~680 MB at 5,000 clients, and
 /// clients send only small control messages (it grows for a larger frame, up to the limit).
 const READ_BUFFER_BYTES: usize = 1024;
@@ -42,9 +49,6 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a connection the server closed may take to answer the close.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
-
-/// After this many refused messages in a row the client is flooding: close it (1008).
-const FLOOD_LIMIT: u32 = 50;
 
 #[derive(Debug, Deserialize)]
 pub struct ResumeParams {
@@ -361,62 +365,6 @@ fn on_frame(
     }
 }
 
-/// Frames the fault switch's `delay` may hold back per connection.
-const MAX_DELAYED: usize = 4096;
-
-/// The cutover's test switch on one connection, where `cutover.allow-faults` lets it exist:
-/// what it does to each frame on its way out, and the frames its `delay` holds back until due.
-struct FaultSwitch<'a> {
-    faults: &'a Faults,
-    /// In order, each with when it is due.
-    delayed: VecDeque<(tokio::time::Instant, Frame)>,
-}
-
-impl<'a> FaultSwitch<'a> {
-    fn new(faults: &'a Faults) -> Self {
-        Self {
-            faults,
-            delayed: VecDeque::new(),
-        }
-    }
-
-    /// The held-back frames once the first is due; never without a switch or a held frame.
-    async fn due(switch: Option<&mut Self>) -> VecDeque<Frame> {
-        let Some(switch) = switch else {
-            return std::future::pending().await;
-        };
-        let Some(&(first, _)) = switch.delayed.front() else {
-            return std::future::pending().await;
-        };
-        tokio::time::sleep_until(first).await;
-        let now = tokio::time::Instant::now();
-        let mut due = VecDeque::new();
-        while switch.delayed.front().is_some_and(|(at, _)| *at <= now) {
-            if let Some((_, frame)) = switch.delayed.pop_front() {
-                due.push_back(frame);
-            }
-        }
-        due
-    }
-
-    /// The text to send for `frame` now, if any: as it is, changed, or nothing (dropped, or
-    /// held back; bounded like every other queue here, so beyond it a delay drops).
-    fn pass(&mut self, frame: &Frame) -> Option<Utf8Bytes> {
-        match self.faults.apply(frame) {
-            Action::Send => Some(frame.text.clone()),
-            Action::Replace(text) => Some(text),
-            Action::Drop => None,
-            Action::Delay(by) => {
-                if self.delayed.len() < MAX_DELAYED {
-                    self.delayed
-                        .push_back((tokio::time::Instant::now() + by, frame.clone()));
-                }
-                None
-            }
-        }
-    }
-}
-
 /// Writes a batch with one flush at the end, through the fault switch when given.
 async fn send_all(
     sink: &mut Sink,
@@ -438,13 +386,6 @@ async fn send_all(
     sink.flush().await.map_err(|_| ())
 }
 
-fn protocol_error(code: ErrorCode, message: &str) -> ServerMessage {
-    ServerMessage::Error(ProtocolError {
-        code,
-        message: message.to_string(),
-    })
-}
-
 /// A per-connection message (`pong`, `error`, `resumed`, `subscribed`), with `seq` 0.
 fn direct(hub: &crate::hub::Hub, message: ServerMessage) -> Utf8Bytes {
     let envelope = app::protocol::Envelope {
@@ -456,149 +397,4 @@ fn direct(hub: &crate::hub::Hub, message: ServerMessage) -> Utf8Bytes {
     serde_json::to_string(&envelope)
         .unwrap_or_else(|_| r#"{"type":"error","seq":0,"epoch":0,"ts":0,"data":{"code":"bad_frame","message":"unserialisable reply"}}"#.to_string())
         .into()
-}
-
-fn answer(state: &AppState, conn: &Connection, text: &str) -> Option<ServerMessage> {
-    let message = match parse_client_message(text) {
-        Ok(message) => message,
-        Err(error) => {
-            state.hub.metrics().bad_frames.inc();
-            return Some(ServerMessage::Error(error));
-        }
-    };
-    Some(match message {
-        ClientMessage::Ping { nonce } => ServerMessage::Pong(Pong { nonce }),
-        ClientMessage::Subscribe { topics, symbols } => {
-            let all = all_symbols(state);
-            match known_symbols(&all, &symbols) {
-                Ok(symbols) => {
-                    conn.subscribe(&topics, &symbols);
-                    ServerMessage::Subscribed(conn.subscription(&all))
-                }
-                Err(error) => ServerMessage::Error(error),
-            }
-        }
-        ClientMessage::Unsubscribe { topics, symbols } => {
-            let all = all_symbols(state);
-            match known_symbols(&all, &symbols) {
-                Ok(symbols) => {
-                    conn.unsubscribe(&topics, &symbols, &all);
-                    ServerMessage::Subscribed(conn.subscription(&all))
-                }
-                Err(error) => ServerMessage::Error(error),
-            }
-        }
-        ClientMessage::Resume { epoch, seqs } => {
-            let resumed: Resumed = conn.resume(epoch, &seqs);
-            ServerMessage::Resumed(resumed)
-        }
-    })
-}
-
-fn all_symbols(state: &AppState) -> Vec<Arc<str>> {
-    state
-        .symbols
-        .iter()
-        .map(|s| Arc::from(s.as_str()))
-        .collect()
-}
-
-/// The requested symbols (well-formed by their type), or an error naming the first one the
-/// feed does not trade (and then nothing changes).
-fn known_symbols(all: &[Arc<str>], asked: &[Symbol]) -> Result<Vec<Arc<str>>, ProtocolError> {
-    asked
-        .iter()
-        .map(|symbol| {
-            all.iter()
-                .find(|known| known.as_ref() == symbol.as_str())
-                .cloned()
-                .ok_or_else(|| ProtocolError {
-                    code: ErrorCode::UnknownSymbol,
-                    message: format!("unknown symbol \"{symbol}\"; nothing changed"),
-                })
-        })
-        .collect()
-}
-
-/// A token bucket: `rate` messages per second on average, bursts of up to `burst`.
-struct RateLimiter {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    last: Instant,
-    refused_in_a_row: u32,
-    last_warning: Option<Instant>,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum Admit {
-    Yes,
-    /// Ignored; `warn` at most once a second, so refusals do not become a flood of their own.
-    No {
-        warn: bool,
-    },
-    Flooding,
-}
-
-impl RateLimiter {
-    fn new(rate: u32, burst: u32) -> Self {
-        Self {
-            rate: f64::from(rate.max(1)),
-            burst: f64::from(burst.max(1)),
-            tokens: f64::from(burst.max(1)),
-            last: Instant::now(),
-            refused_in_a_row: 0,
-            last_warning: None,
-        }
-    }
-
-    fn admit(&mut self, now: Instant) -> Admit {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            self.refused_in_a_row = 0;
-            return Admit::Yes;
-        }
-        self.refused_in_a_row += 1;
-        if self.refused_in_a_row > FLOOD_LIMIT {
-            return Admit::Flooding;
-        }
-        let warn = self
-            .last_warning
-            .is_none_or(|at| now.saturating_duration_since(at) >= Duration::from_secs(1));
-        if warn {
-            self.last_warning = Some(now);
-        }
-        Admit::No { warn }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_rate_limit_allows_bursts_refuses_floods_and_recovers() {
-        let start = Instant::now();
-        let mut limiter = RateLimiter::new(10, 5);
-        for _ in 0..5 {
-            assert_eq!(limiter.admit(start), Admit::Yes);
-        }
-        assert_eq!(limiter.admit(start), Admit::No { warn: true });
-        assert_eq!(
-            limiter.admit(start),
-            Admit::No { warn: false },
-            "one warning a second"
-        );
-        // 100 ms later one token has come back.
-        let later = start + Duration::from_millis(100);
-        assert_eq!(limiter.admit(later), Admit::Yes);
-        let mut last = Admit::Yes;
-        for _ in 0..=FLOOD_LIMIT {
-            last = limiter.admit(later);
-        }
-        assert_eq!(last, Admit::Flooding);
-    }
 }
