@@ -1,7 +1,9 @@
-//! `--suite bundle`: what a trader's first load of the dashboard costs on the wire. Starts the
-//! release `thor` on the release site (`cargo leptos build --release`), signs in, fetches the
-//! dashboard's HTML and every bundle file it names with `Accept-Encoding: br`, then `gzip`, then
-//! none, and prints the body bytes each answer carried (no decompression on this side).
+//! `--suite bundle`: what a first load of the dashboard costs on the wire, for a trader and for an
+//! operator. Starts the release `thor` on the release site (`cargo leptos build --release`),
+//! signs in, fetches the dashboard's HTML and every bundle file it names with
+//! `Accept-Encoding: br`, then `gzip`, then none, and prints the body bytes each answer carried
+//! (no decompression on this side). The operator's page also asks, once hydrated, for the fleet's
+//! status and the audit trail: those answers are counted too.
 
 use crate::{Args, Kind, Server, bin_of};
 use anyhow::{Context, Result, bail};
@@ -27,15 +29,28 @@ pub(crate) async fn run(args: &Args) -> Result<()> {
     let site = site.to_string_lossy().into_owned();
     let env = [("LEPTOS_SITE_ROOT", site.as_str()), ("LEPTOS_ENV", "PROD")];
     let server = Server::start_with(Kind::Thor, bin, 0, &env).await?;
-    let result = measure(&server).await;
+    // thor compresses the bundle in the background after it starts (on the fly meanwhile):
+    // measured once every sibling is written, as every later visitor gets it.
+    siblings_written(std::path::Path::new(&site).join("pkg").as_path()).await?;
+    let trader = measure(&server, None).await;
+    let operator = match server.sign_in_as("ops").await {
+        Ok(token) => measure(&server, Some(&token)).await,
+        Err(e) => Err(e),
+    };
     let mut server = server;
     server.stop().await?;
-    let rows = result?;
+    println!("A trader's first load (demo):\n");
+    print_rows(&trader?);
+    println!("\nAn operator's first load (ops), the operator's own requests included:\n");
+    print_rows(&operator?);
+    Ok(())
+}
 
+fn print_rows(rows: &[Row]) {
     println!("| file | plain bytes | br on the wire | gzip on the wire | Cache-Control |");
     println!("|---|---:|---:|---:|---|");
     let mut totals = [0usize; 3];
-    for row in &rows {
+    for row in rows {
         println!(
             "| {} | {} | {} | {} | {} |",
             row.path, row.sizes[2], row.sizes[0], row.sizes[1], row.cache_control
@@ -48,7 +63,6 @@ pub(crate) async fn run(args: &Args) -> Result<()> {
         "| **total** | {} | {} | {} | |",
         totals[2], totals[0], totals[1]
     );
-    Ok(())
 }
 
 struct Row {
@@ -58,8 +72,12 @@ struct Row {
     cache_control: String,
 }
 
-async fn measure(server: &Server) -> Result<Vec<Row>> {
-    let token = server.session.as_deref().context("thor gave no session")?;
+/// The first load of the user `token` signs in (the demo trader's session without one).
+async fn measure(server: &Server, token: Option<&str>) -> Result<Vec<Row>> {
+    let token = match token {
+        Some(token) => token,
+        None => server.session.as_deref().context("thor gave no session")?,
+    };
     let cookie = format!("thor_session={token}");
     let cookie = cookie.as_str();
     let mut rows = vec![fetch_all(server, cookie, "/").await?];
@@ -77,6 +95,12 @@ async fn measure(server: &Server) -> Result<Vec<Row>> {
             bail!("the dashboard names no {extension} file under /pkg");
         };
         rows.push(fetch_all(server, cookie, path).await?);
+    }
+    // An operator's page asks for the fleet and the audit trail once it has hydrated.
+    if html.contains("data-testid=\"operator-controls\"") {
+        for path in ["/api/cutover", "/api/cutover/audit?limit=8"] {
+            rows.push(fetch_all(server, cookie, path).await?);
+        }
     }
     Ok(rows)
 }
@@ -131,4 +155,38 @@ async fn get(
         .await
         .with_context(|| format!("GET {path}: the body"))?;
     Ok((headers, body.to_vec()))
+}
+
+/// Waits (at most 60 s) until every bundle file in `pkg` has its Brotli and gzip siblings.
+async fn siblings_written(pkg: &std::path::Path) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let mut missing = Vec::new();
+        for entry in std::fs::read_dir(pkg).with_context(|| format!("read {}", pkg.display()))? {
+            let path = entry?.path();
+            let bundle = path
+                .extension()
+                .is_some_and(|e| e == "js" || e == "wasm" || e == "css");
+            if !bundle {
+                continue;
+            }
+            for sibling in ["br", "gz"] {
+                let mut name = path.clone().into_os_string();
+                name.push(format!(".{sibling}"));
+                if !std::path::Path::new(&name).is_file() {
+                    missing.push(path.display().to_string());
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "no compressed siblings after 60 s for {}",
+                missing.join(", ")
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

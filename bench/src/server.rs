@@ -121,10 +121,15 @@ impl Server {
     }
 
     pub(crate) async fn sign_in(&self) -> Result<String> {
+        self.sign_in_as("demo").await
+    }
+
+    /// Signs in as the seeded demo user `user` (whose password is its name).
+    pub(crate) async fn sign_in_as(&self, user: &str) -> Result<String> {
         let response = self
             .http
             .post(format!("http://{}/api/auth/login", self.addr))
-            .json(&serde_json::json!({"username": "demo", "password": "demo"}))
+            .json(&serde_json::json!({"username": user, "password": user}))
             .send()
             .await
             .context("POST /api/auth/login")?;
