@@ -122,4 +122,36 @@ mod tests {
         );
         assert!(same_origin(&from_us).is_ok());
     }
+
+    #[tokio::test]
+    async fn the_layer_refuses_only_requests_that_change_something_from_elsewhere() {
+        use axum::body::Body;
+        use axum::http::{Request, StatusCode};
+        use tower::ServiceExt;
+
+        let app = axum::Router::new()
+            .route("/x", axum::routing::any(|| async { "done" }))
+            .layer(axum::middleware::from_fn(super::refuse_cross_site));
+        let status = |method: &'static str, origin: &'static str| {
+            let request = Request::builder()
+                .method(method)
+                .uri("/x")
+                .header(header::HOST, "127.0.0.1:3000")
+                .header(header::ORIGIN, origin)
+                .body(Body::empty())
+                .expect("a request");
+            let app = app.clone();
+            async move { app.oneshot(request).await.map(|r| r.status()) }
+        };
+        let (ours, evil) = ("http://127.0.0.1:3000", "http://evil.example");
+        assert_eq!(status("POST", evil).await, Ok(StatusCode::FORBIDDEN));
+        assert_eq!(status("DELETE", evil).await, Ok(StatusCode::FORBIDDEN));
+        assert_eq!(status("POST", ours).await, Ok(StatusCode::OK));
+        assert_eq!(
+            status("GET", evil).await,
+            Ok(StatusCode::OK),
+            "reading is not forgery"
+        );
+        assert_eq!(status("HEAD", evil).await, Ok(StatusCode::OK));
+    }
 }

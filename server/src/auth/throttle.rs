@@ -231,4 +231,33 @@ mod tests {
         fail(&throttle, "demo3", other, now);
         fail(&throttle, "demo3", None, now);
     }
+
+    #[test]
+    fn refusals_are_counted_in_the_metrics() {
+        let registry = MetricsRegistry::default();
+        let throttle = LoginThrottle::new(1, 1000);
+        throttle.register_metrics(&registry);
+        let now = Instant::now();
+        fail(&throttle, "demo", HOME, now);
+        assert!(throttle.attempt("demo", HOME, now).is_err());
+        assert!(throttle.attempt("demo", None, now).is_err());
+        let text = registry.render();
+        assert!(text.contains("thor_logins_throttled_total 2"), "{text}");
+    }
+
+    #[test]
+    fn a_throttled_key_is_remembered_while_its_count_runs_down() {
+        // Sixty a minute: one interval is a second, the whole count a minute. The key must be
+        // kept that long (not, say, an interval's sixtieth) or waiting a moment would reset it.
+        let throttle = LoginThrottle::new(60, 1000);
+        let now = Instant::now();
+        for _ in 0..60 {
+            fail(&throttle, "demo", HOME, now);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            throttle.attempt("demo", HOME, now),
+            Err(Duration::from_secs(1))
+        );
+    }
 }

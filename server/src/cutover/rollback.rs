@@ -193,4 +193,99 @@ mod tests {
         health.hub_gaps = Some(3);
         assert!(RULE.judge(&health).is_some_and(|r| r.contains("lost 3")));
     }
+
+    fn page(user: i64, source: &str, since: i64, last_seen: i64, gaps: i64) -> PageState {
+        PageState {
+            page_id: format!("page-{user}-{source}-{since}-{last_seen}"),
+            user_id: user,
+            since_version: since,
+            source: source.into(),
+            applied_version: since,
+            fell_back_at: None,
+            matched: 0,
+            mismatched: 0,
+            missing_on_ws: 0,
+            ignored: 0,
+            gaps,
+            lag_ms: None,
+            last_update_age_ms: None,
+            last_seen,
+        }
+    }
+
+    fn aged(mut page: PageState, age_ms: i64) -> PageState {
+        page.last_update_age_ms = Some(age_ms);
+        page
+    }
+
+    #[test]
+    fn only_open_pages_of_this_live_period_count_and_only_on_the_socket_for_staleness() {
+        let (now, timeout) = (100_000, 10_000);
+        let pages = [
+            aged(page(1, "web_socket", 5, 95_000, 2), 4_000),
+            // Seen exactly `timeout` ago: still open.
+            aged(page(2, "rest_fallback", 5, 90_000, 0), 7_000),
+            // From before the feature went live this time.
+            aged(page(3, "web_socket", 4, 99_000, 5), 50_000),
+            // Closed: not seen for longer than the timeout.
+            aged(page(4, "web_socket", 5, 89_999, 3), 50_000),
+            // Polling REST in shadow: its age says nothing of the socket.
+            aged(page(5, "rest_shadow", 5, 99_000, 0), 60_000),
+            // On the socket, but no update yet.
+            page(6, "web_socket", 5, 99_000, 0),
+        ];
+        let health = Health::gather(
+            Feature::Positions,
+            5,
+            &pages,
+            now,
+            timeout,
+            Some(1_200),
+            Some(0),
+        );
+        assert_eq!(
+            health,
+            Health {
+                users_with_gaps: BTreeSet::from([1]),
+                users_stale: vec![(1, 4_000), (2, 7_000)],
+                server_silent_ms: Some(1_200),
+                hub_gaps: Some(0),
+            }
+        );
+    }
+
+    #[test]
+    fn the_audit_evidence_counts_users_and_pages_without_naming_them() {
+        let health = Health {
+            users_with_gaps: BTreeSet::from([7, 8]),
+            users_stale: vec![(7, 9_000)],
+            server_silent_ms: Some(1_500),
+            hub_gaps: None,
+        };
+        assert_eq!(
+            health.json(),
+            serde_json::json!({
+                "users_with_gaps": 2,
+                "stale_pages": 1,
+                "server_silent_ms": 1_500,
+                "hub_gaps": null,
+            })
+        );
+    }
+
+    #[test]
+    fn exactly_the_limit_is_not_yet_stale() {
+        let mut health = healthy();
+        health.server_silent_ms = Some(RULE.stale_after_ms);
+        health.users_stale = vec![(1, RULE.stale_after_ms), (2, RULE.stale_after_ms)];
+        assert_eq!(RULE.judge(&health), None);
+        health.users_stale.push((2, RULE.stale_after_ms + 1));
+        health.users_stale.push((1, RULE.stale_after_ms + 1));
+        assert!(RULE.judge(&health).is_some_and(|r| r.contains("no update")));
+        health.server_silent_ms = Some(RULE.stale_after_ms + 1);
+        assert!(
+            RULE.judge(&health)
+                .is_some_and(|r| r.contains("not published"))
+        );
+    }
 }

@@ -324,4 +324,129 @@ mod tests {
             vec![(Topic::IntradayBar, 2), (Topic::MarketStatus, 1)]
         );
     }
+
+    fn to(audience: Audience, mut frame: Frame) -> Frame {
+        frame.audience = audience;
+        frame
+    }
+
+    #[test]
+    fn the_subscription_reads_back_and_a_topic_turned_off_can_be_turned_on_again() {
+        let mut queue = ConnQueue::new(8);
+        assert_eq!(queue.topics(), Topic::ALL.to_vec());
+        assert_eq!(queue.symbols(), None);
+        assert!(queue.wants_symbol("AAPL"), "every symbol at first");
+        queue.set_topic(Topic::Heartbeat, false);
+        queue.set_topic(Topic::Heartbeat, true);
+        queue.set_topic(Topic::Vwap, false);
+        let without_vwap: Vec<Topic> = Topic::ALL
+            .into_iter()
+            .filter(|t| *t != Topic::Vwap)
+            .collect();
+        assert_eq!(queue.topics(), without_vwap);
+        let msft = BTreeSet::from([Arc::from("MSFT")]);
+        queue.set_symbols(Some(msft.clone()));
+        assert_eq!(queue.symbols(), Some(&msft));
+        assert!(queue.wants_symbol("MSFT"));
+        assert!(!queue.wants_symbol("AAPL"));
+    }
+
+    #[test]
+    fn a_snapshot_or_replay_queues_only_what_the_connection_wants() {
+        let mut queue = ConnQueue::new(2);
+        queue.set_symbols(Some(BTreeSet::from([Arc::from("MSFT")])));
+        assert!(!queue.push_initial(&frame(Topic::IntradayBar, Some("AAPL"), 1)));
+        assert!(queue.push_initial(&frame(Topic::IntradayBar, Some("MSFT"), 2)));
+        assert_eq!(seqs(&mut queue), vec![(Topic::IntradayBar, 2)]);
+    }
+
+    #[test]
+    fn narrowing_the_subscription_forgets_what_was_queued_for_the_rest() {
+        let mut queue = ConnQueue::new(8);
+        queue.push(&frame(Topic::Heartbeat, None, 1));
+        queue.push(&frame(Topic::IntradayBar, Some("AAPL"), 1));
+        queue.push(&frame(Topic::IntradayBar, Some("MSFT"), 2));
+        queue.set_topic(Topic::Heartbeat, false);
+        queue.set_symbols(Some(BTreeSet::from([Arc::from("MSFT")])));
+        queue.retain_wanted();
+        assert_eq!(seqs(&mut queue), vec![(Topic::IntradayBar, 2)]);
+    }
+
+    /// Three bars for everyone, one for account 7 and a heartbeat, queued at connect time.
+    fn connected(capacity: usize) -> ConnQueue {
+        let mut queue = ConnQueue::new(capacity);
+        for seq in 1..=3 {
+            queue.push_initial(&frame(Topic::IntradayBar, Some("AAPL"), seq));
+        }
+        queue.push_initial(&to(
+            Audience::Account(7),
+            frame(Topic::IntradayBar, Some("AAPL"), 1),
+        ));
+        queue.push_initial(&frame(Topic::Heartbeat, None, 1));
+        queue
+    }
+
+    #[test]
+    fn forgetting_a_stream_keeps_the_others_and_frees_its_initial_room() {
+        let mut queue = connected(1);
+        queue.forget_stream(Topic::IntradayBar, Audience::Everyone);
+        let (frames, _) = queue.take();
+        let left: Vec<(Topic, Audience)> = frames.iter().map(|f| (f.topic, f.audience)).collect();
+        assert_eq!(
+            left,
+            vec![
+                (Topic::IntradayBar, Audience::Account(7)),
+                (Topic::Heartbeat, Audience::Everyone)
+            ]
+        );
+
+        // Two initial messages are left: they still do not count against the live capacity of
+        // one, but the three forgotten ones no longer make room.
+        let mut queue = connected(1);
+        queue.forget_stream(Topic::IntradayBar, Audience::Everyone);
+        assert_eq!(
+            queue.push(&frame(Topic::MarketStatus, None, 1)),
+            Pushed::Queued
+        );
+        assert_eq!(
+            queue.push(&frame(Topic::Positions, None, 1)),
+            Pushed::Overflowed
+        );
+    }
+
+    #[test]
+    fn state_messages_coalesce_only_within_their_own_topic_and_audience() {
+        let mut queue = ConnQueue::new(8);
+        let pushes = [
+            (Topic::AccountBalance, Audience::Everyone, 1, Pushed::Queued),
+            (Topic::MarketStatus, Audience::Everyone, 1, Pushed::Queued),
+            (
+                Topic::AccountBalance,
+                Audience::Account(7),
+                1,
+                Pushed::Queued,
+            ),
+            (
+                Topic::AccountBalance,
+                Audience::Account(8),
+                1,
+                Pushed::Queued,
+            ),
+            (
+                Topic::AccountBalance,
+                Audience::Account(7),
+                2,
+                Pushed::Coalesced,
+            ),
+        ];
+        for (topic, audience, seq, pushed) in pushes {
+            assert_eq!(
+                queue.push(&to(audience, frame(topic, None, seq))),
+                pushed,
+                "{topic:?} for {audience:?}"
+            );
+        }
+        assert!(!queue.is_empty());
+        assert_eq!(queue.len(), 4);
+    }
 }

@@ -358,3 +358,62 @@ async fn ending_a_session_ends_its_connections_and_ending_a_user_ends_all_of_the
     assert_eq!(hub.end_sessions(SessionsEnding::User(7)), 1, "b, once");
     assert!(!still_open(&b) && still_open(&other));
 }
+
+#[tokio::test]
+async fn a_plain_connect_gets_only_the_state_its_account_may_see_and_no_resumed_reply() {
+    let hub = hub(1);
+    hub.publish_to(Audience::Account(7), Topic::Heartbeat, beat(1));
+    hub.publish(Topic::Heartbeat, beat(2));
+    let (eight, resumed) = hub.connect(hub.admit().expect("slot"), Some(8), None);
+    assert_eq!(resumed, None, "a connect without seqs is no resume");
+    let (frames, _) = eight.next_batch().await;
+    let audiences: Vec<Audience> = frames.iter().map(|f| f.audience).collect();
+    assert_eq!(audiences, vec![Audience::Everyone], "not account 7's");
+}
+
+#[tokio::test]
+async fn subscribing_to_a_topic_again_sends_its_current_state() {
+    let hub = hub(1);
+    let conn = connect(&hub, None);
+    conn.unsubscribe(&[Topic::Heartbeat], &[], &[]);
+    hub.publish(Topic::Heartbeat, beat(1));
+    conn.subscribe(&[Topic::Heartbeat], &[]);
+    assert_eq!(seqs_of(&conn).await, vec![(Topic::Heartbeat, 1)]);
+}
+
+#[tokio::test]
+async fn a_resume_of_a_state_topic_sends_only_what_changed_after_the_clients_seq() {
+    let vwap = |symbol: &str, value: f64| {
+        ServerMessage::Vwap(app::intraday::Vwap {
+            symbol: symbol.to_string(),
+            as_of: chrono::DateTime::from_timestamp(0, 0).unwrap_or_default(),
+            session_vwap: value,
+            session_volume: 1,
+        })
+    };
+    let hub = hub(1);
+    hub.publish(Topic::Vwap, vwap("AAPL", 1.0));
+    hub.publish(Topic::Vwap, vwap("MSFT", 1.0));
+    hub.publish(Topic::Vwap, vwap("AAPL", 2.0));
+    let conn = connect(&hub, None);
+    assert_eq!(
+        seqs_of(&conn).await,
+        vec![(Topic::Vwap, 2), (Topic::Vwap, 3)]
+    );
+
+    // The client had seq 2 (MSFT's latest): only AAPL's newer value follows.
+    let reply = conn.resume(1, &BTreeMap::from([(Topic::Vwap, 2)]));
+    assert_eq!(reply.replayed, BTreeMap::from([(Topic::Vwap, 1)]));
+    assert!(reply.snapshot.is_empty());
+    assert_eq!(seqs_of(&conn).await, vec![(Topic::Vwap, 3)]);
+
+    // Up to date: nothing follows and nothing is said.
+    let reply = conn.resume(1, &BTreeMap::from([(Topic::Vwap, 3)]));
+    assert!(
+        reply.replayed.is_empty() && reply.snapshot.is_empty(),
+        "{reply:?}"
+    );
+    let next = conn.next_batch();
+    tokio::pin!(next);
+    assert!(futures::FutureExt::now_or_never(next).is_none());
+}
