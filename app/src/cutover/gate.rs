@@ -107,7 +107,7 @@ impl GateRule {
     }
 
     /// How many more matches in a row would lift the lower bound to the threshold (`None` if
-    /// more than a million would be needed).
+    /// more than 2^19 = 524,288 would be needed: the search doubles up to there and stops).
     fn matching_samples_needed(&self, evidence: Evidence) -> Option<u64> {
         let reaches = |extra: u64| {
             wilson_lower_bound(evidence.matched + extra, evidence.samples + extra)
