@@ -46,9 +46,16 @@ fn connect(hub: &Hub, account: Option<i64>) -> Connection {
 }
 
 async fn seqs_of(conn: &Connection) -> Vec<(Topic, u64)> {
-    let (frames, overflowed) = conn.next_batch().await;
+    let (frames, overflowed) = batch(conn).await;
     assert!(!overflowed);
     frames.iter().map(|f| (f.topic, f.seq)).collect()
+}
+
+/// The connection's next batch, or a failure (not a hang) when none is queued within 5 s.
+async fn batch(conn: &Connection) -> (std::collections::VecDeque<Frame>, bool) {
+    tokio::time::timeout(std::time::Duration::from_secs(5), conn.next_batch())
+        .await
+        .expect("a batch was queued within 5 s")
 }
 
 #[tokio::test]
@@ -70,7 +77,7 @@ async fn connections_get_the_snapshot_then_each_message_once_in_sequence_with_th
     );
     for tick in 2..=3 {
         assert_eq!(hub.publish(Topic::Heartbeat, beat(tick)), tick);
-        let (frames, _) = conn.next_batch().await;
+        let (frames, _) = batch(&conn).await;
         let envelope: Envelope =
             serde_json::from_str(frames[0].text.as_str()).expect("frame is an envelope");
         assert_eq!((envelope.seq, envelope.epoch), (tick, 9));
@@ -104,16 +111,16 @@ async fn account_messages_reach_only_their_account_and_number_separately() {
             .collect::<Vec<_>>()
     };
     assert_eq!(
-        audiences(seven.next_batch().await.0),
+        audiences(batch(&seven).await.0),
         vec![(Audience::Everyone, 1), (Audience::Account(7), 2)],
         "the heartbeat for account 7 coalesced to its newest"
     );
     assert_eq!(
-        audiences(eight.next_batch().await.0),
+        audiences(batch(&eight).await.0),
         vec![(Audience::Everyone, 1), (Audience::Account(8), 1)]
     );
     assert_eq!(
-        audiences(nobody.next_batch().await.0),
+        audiences(batch(&nobody).await.0),
         vec![(Audience::Everyone, 1)]
     );
     assert_eq!(
@@ -134,7 +141,7 @@ async fn a_stalled_connection_overflows_alone_and_frees_its_slot() {
         let got = seqs_of(&fast).await;
         assert_eq!(got, vec![(Topic::IntradayBar, minute as u64)]);
     }
-    let (frames, overflowed) = stalled.next_batch().await;
+    let (frames, overflowed) = batch(&stalled).await;
     assert!(
         overflowed && frames.is_empty(),
         "4 bars fit, the 5th overflows"
@@ -366,7 +373,7 @@ async fn a_plain_connect_gets_only_the_state_its_account_may_see_and_no_resumed_
     hub.publish(Topic::Heartbeat, beat(2));
     let (eight, resumed) = hub.connect(hub.admit().expect("slot"), Some(8), None);
     assert_eq!(resumed, None, "a connect without seqs is no resume");
-    let (frames, _) = eight.next_batch().await;
+    let (frames, _) = batch(&eight).await;
     let audiences: Vec<Audience> = frames.iter().map(|f| f.audience).collect();
     assert_eq!(audiences, vec![Audience::Everyone], "not account 7's");
 }
