@@ -105,6 +105,40 @@ pub fn CutoverPanel() -> impl IntoView {
     }
 }
 
+/// Keeps `into` filled with the JSON `url` answers, asked now and every 5 s (browser only; an
+/// answer that fails or does not parse leaves the last one shown).
+fn follow<T>(url: String, into: RwSignal<Option<T>>)
+where
+    T: serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        let asked = url.clone();
+        let fetch = move || {
+            let url = asked.clone();
+            leptos::task::spawn_local(async move {
+                let Ok(response) = gloo_net::http::Request::get(&url).send().await else {
+                    return;
+                };
+                if !response.ok() {
+                    return;
+                }
+                if let Ok(text) = response.text().await
+                    && let Ok(read) = serde_json::from_str(&text)
+                {
+                    into.set(Some(read));
+                }
+            })
+        };
+        fetch();
+        if let Err(e) = set_interval_with_handle(fetch, std::time::Duration::from_secs(5)) {
+            leptos::logging::warn!("[dashboard] cannot follow {url}: {e:?}");
+        }
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (url, into);
+}
+
 /// The part of `GET /api/cutover` ([`crate::cutover::CutoverStatus`]) this view reads: a
 /// smaller deserialiser in every trader's download than the whole status's.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -127,28 +161,7 @@ struct FleetFeature {
 #[component]
 fn Fleet() -> impl IntoView {
     let status = RwSignal::new(None::<FleetStatus>);
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| {
-        let fetch = move || {
-            leptos::task::spawn_local(async move {
-                let Ok(response) = gloo_net::http::Request::get("/api/cutover").send().await else {
-                    return;
-                };
-                if !response.ok() {
-                    return;
-                }
-                if let Ok(text) = response.text().await
-                    && let Ok(read) = serde_json::from_str(&text)
-                {
-                    status.set(Some(read));
-                }
-            })
-        };
-        fetch();
-        if let Err(e) = set_interval_with_handle(fetch, std::time::Duration::from_secs(5)) {
-            leptos::logging::warn!("[dashboard] cannot follow the cutover status: {e:?}");
-        }
-    });
+    follow("/api/cutover".to_string(), status);
     let row = move |feature: Feature| {
         let name = feature.name();
         let of = move || {
@@ -221,7 +234,6 @@ fn Fleet() -> impl IntoView {
 }
 
 /// How many changes the audit trail shows (the CLI's `thor cutover history` shows more).
-#[cfg(feature = "hydrate")]
 const AUDIT_SHOWN: u32 = 8;
 
 /// The latest flag changes, newest first (`GET /api/cutover/audit`, every 5 s): who changed what,
@@ -229,29 +241,7 @@ const AUDIT_SHOWN: u32 = 8;
 #[component]
 fn AuditTrail() -> impl IntoView {
     let entries = RwSignal::new(None::<Vec<crate::cutover::AuditEntry>>);
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| {
-        let fetch = move || {
-            leptos::task::spawn_local(async move {
-                let url = format!("/api/cutover/audit?limit={AUDIT_SHOWN}");
-                let Ok(response) = gloo_net::http::Request::get(&url).send().await else {
-                    return;
-                };
-                if !response.ok() {
-                    return;
-                }
-                if let Ok(text) = response.text().await
-                    && let Ok(read) = serde_json::from_str(&text)
-                {
-                    entries.set(Some(read));
-                }
-            })
-        };
-        fetch();
-        if let Err(e) = set_interval_with_handle(fetch, std::time::Duration::from_secs(5)) {
-            leptos::logging::warn!("[dashboard] cannot follow the audit trail: {e:?}");
-        }
-    });
+    follow(format!("/api/cutover/audit?limit={AUDIT_SHOWN}"), entries);
     let rows = move || {
         entries.with(|list| match list {
             None => view! { <tr><td colspan="5">"…"</td></tr> }.into_any(),

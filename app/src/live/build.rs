@@ -22,12 +22,14 @@ pub fn reload_when_stale(live: LiveStore, build: Build) {
         let Some(server) = live.server_build.get() else {
             return;
         };
-        // Tracked so a reload put off for a form edit is tried again each second.
-        let _ = live.now_ms.get();
-        if !must_reload(&build.0, &server) || browser::editing() {
+        if !must_reload(&build.0, &server) {
             return;
         }
-        browser::reload_once(&build.0, &server);
+        // Only now tracked: a reload put off for a form edit is tried again each second.
+        let _ = live.now_ms.get();
+        if !browser::editing() {
+            browser::reload_once(&build.0, &server);
+        }
     });
     #[cfg(not(feature = "hydrate"))]
     let _ = (live, build);
