@@ -158,7 +158,7 @@ test('an operator changes a flag from the keyboard, with a reason, and every pag
     // No reason, no change: said on the page, nothing sent.
     await page.getByTestId('control-rest').focus();
     await page.keyboard.press('Enter');
-    await expect(page.getByTestId('control-outcome')).toHaveText('Say why: a reason is required.');
+    await expect(page.getByTestId('control-outcome')).toHaveText('Say why: a reason is required for every change.');
 
     await page.getByTestId('control-reason').fill('e2e: markets back to REST');
     await page.getByTestId('control-rest').focus();

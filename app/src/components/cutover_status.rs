@@ -1,4 +1,4 @@
-use crate::cutover::{Flag, Stage};
+use crate::cutover::{Flag, Ramp, Reason, Stage};
 use crate::dashboard::format;
 use crate::dashboard::use_board;
 use crate::feature::Feature;
@@ -305,28 +305,21 @@ fn OperatorControls() -> impl IntoView {
     let busy = RwSignal::new(false);
 
     let act = move |action: Action| {
-        let reason_text = reason.get_untracked().trim().to_string();
-        if reason_text.is_empty() {
-            outcome.set(Some((false, "Say why: a reason is required.".into())));
-            return;
-        }
+        let reason = match reason.get_untracked().parse::<Reason>() {
+            Ok(reason) => reason,
+            Err(e) => {
+                outcome.set(Some((false, capitalized(&e))));
+                return;
+            }
+        };
         let Ok(feature) = Feature::parse(&feature.get_untracked()) else {
             outcome.set(Some((false, "Choose a feature.".into())));
             return;
         };
-        let ramp = match ramp
-            .get_untracked()
-            .trim()
-            .trim_end_matches('%')
-            .trim()
-            .parse::<u8>()
-        {
-            Ok(r) if (1..=100).contains(&r) => r,
-            _ => {
-                outcome.set(Some((
-                    false,
-                    "The ramp is a share of sessions from 1 to 100.".into(),
-                )));
+        let ramp = match ramp.get_untracked().parse::<Ramp>() {
+            Ok(ramp) => ramp,
+            Err(e) => {
+                outcome.set(Some((false, capitalized(&e))));
                 return;
             }
         };
@@ -336,7 +329,7 @@ fn OperatorControls() -> impl IntoView {
             feature,
             ramp,
             force.get_untracked(),
-            reason_text,
+            reason,
             outcome,
             busy,
         );
@@ -390,6 +383,14 @@ fn OperatorControls() -> impl IntoView {
     }
 }
 
+/// A refusal from a shared rule, as the page says it: a sentence.
+fn capitalized(message: &str) -> String {
+    let mut chars = message.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect::<String>() + "."
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
     Live,
@@ -402,9 +403,9 @@ enum Action {
 fn send(
     action: Action,
     feature: Feature,
-    ramp: u8,
+    ramp: Ramp,
     force: bool,
-    reason: String,
+    reason: Reason,
     outcome: RwSignal<Option<(bool, String)>>,
     busy: RwSignal<bool>,
 ) {
@@ -414,7 +415,7 @@ fn send(
         let (url, body) = match action {
             Action::RollbackAll => (
                 "/api/cutover/rollback".to_string(),
-                serde_json::to_string(&RollbackRequest { reason }),
+                serde_json::to_string(&RollbackRequest { reason }).map_err(|e| e.to_string()),
             ),
             _ => {
                 let stage = match action {
@@ -422,15 +423,14 @@ fn send(
                     Action::Shadow => Stage::Shadow,
                     _ => Stage::Rest,
                 };
-                (
-                    format!("/api/cutover/{}", feature.name()),
-                    serde_json::to_string(&ChangeRequest {
-                        stage,
-                        ramp: (stage == Stage::Live).then_some(ramp),
-                        reason,
-                        force: force && stage == Stage::Live,
-                    }),
+                let body = ChangeRequest::new(
+                    stage,
+                    (stage == Stage::Live).then_some(ramp),
+                    reason,
+                    force && stage == Stage::Live,
                 )
+                .and_then(|request| serde_json::to_string(&request).map_err(|e| e.to_string()));
+                (format!("/api/cutover/{}", feature.name()), body)
             }
         };
         let result = match body {
@@ -468,9 +468,9 @@ fn send(
 fn send(
     _action: Action,
     _feature: Feature,
-    _ramp: u8,
+    _ramp: Ramp,
     _force: bool,
-    _reason: String,
+    _reason: Reason,
     _outcome: RwSignal<Option<(bool, String)>>,
     busy: RwSignal<bool>,
 ) {

@@ -5,25 +5,198 @@ use super::{Diff, Flag, Flags, ParityCounts, Source, Stage};
 use crate::feature::Feature;
 use serde::{Deserialize, Serialize};
 
-/// A change an operator asks for (`POST /api/cutover/{feature}`).
+/// Why a change was made, as the audit trail keeps it: said (trimmed) and at most
+/// [`Reason::MAX_CHARS`] characters. Parsed where the text comes in (the request body, the
+/// CLI's `--reason`, the page's field), so nothing past the edge holds a reason that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Reason(String);
+
+impl Reason {
+    pub const MAX_CHARS: usize = 500;
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Reason {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err("say why: a reason is required for every change".into());
+        }
+        if trimmed.chars().count() > Self::MAX_CHARS {
+            return Err(format!(
+                "the reason is at most {} characters",
+                Self::MAX_CHARS
+            ));
+        }
+        Ok(Reason(trimmed.to_string()))
+    }
+}
+
+impl std::str::FromStr for Reason {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Reason::try_from(text.to_string())
+    }
+}
+
+impl From<Reason> for String {
+    fn from(reason: Reason) -> String {
+        reason.0
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The share of sessions a live flag serves: 1 to 100 percent. Written `10`, `10%` or `10 %`
+/// by a person ([`str::parse`]); a bare number on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "u64", into = "u8")]
+pub struct Ramp(u8);
+
+impl Ramp {
+    /// Every session.
+    pub const ALL: Ramp = Ramp(100);
+
+    pub fn percent(self) -> u8 {
+        self.0
+    }
+}
+
+impl TryFrom<u64> for Ramp {
+    type Error = String;
+
+    fn try_from(percent: u64) -> Result<Self, String> {
+        match u8::try_from(percent) {
+            Ok(p) if (1..=100).contains(&p) => Ok(Ramp(p)),
+            _ => Err(format!(
+                "a ramp is a share of sessions from 1% to 100%, not {percent}"
+            )),
+        }
+    }
+}
+
+impl std::str::FromStr for Ramp {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let number = text.trim().trim_end_matches('%').trim();
+        number
+            .parse::<u64>()
+            .map_err(|_| format!("{text:?} is not a share of sessions from 1% to 100%"))
+            .and_then(Ramp::try_from)
+    }
+}
+
+impl From<Ramp> for u8 {
+    fn from(ramp: Ramp) -> u8 {
+        ramp.0
+    }
+}
+
+/// A change an operator asks for (`POST /api/cutover/{feature}`), checked whole when it is
+/// made or read: a [`Reason`], and a [`Ramp`] only when going live. Going live without the
+/// gate's proof (`force`) is audited as forced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "ChangeBody", into = "ChangeBody")]
 pub struct ChangeRequest {
-    pub stage: Stage,
+    to: Flag,
+    reason: Reason,
+    force: bool,
+}
+
+/// [`ChangeRequest`] as it travels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeBody {
+    stage: Stage,
     /// Percent of sessions when going live (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ramp: Option<Ramp>,
+    reason: Reason,
     #[serde(default)]
-    pub ramp: Option<u8>,
-    pub reason: String,
-    /// Go live without shadow proof (audited as forced).
-    #[serde(default)]
-    pub force: bool,
+    force: bool,
+}
+
+impl ChangeRequest {
+    /// Moves to `stage` (live for `ramp` of sessions, every session when `None`).
+    pub fn new(
+        stage: Stage,
+        ramp: Option<Ramp>,
+        reason: Reason,
+        force: bool,
+    ) -> Result<Self, String> {
+        ChangeBody {
+            stage,
+            ramp,
+            reason,
+            force,
+        }
+        .try_into()
+    }
+
+    /// The flag asked for.
+    pub fn to(&self) -> Flag {
+        self.to
+    }
+
+    pub fn reason(&self) -> &Reason {
+        &self.reason
+    }
+
+    /// Live without the gate's proof; never set for another stage.
+    pub fn force(&self) -> bool {
+        self.force
+    }
+}
+
+impl TryFrom<ChangeBody> for ChangeRequest {
+    type Error = String;
+
+    fn try_from(body: ChangeBody) -> Result<Self, String> {
+        let ramp = match (body.stage, body.ramp) {
+            (Stage::Live, ramp) => ramp.unwrap_or(Ramp::ALL),
+            (_, None) => Ramp::ALL,
+            (_, Some(_)) => return Err("a ramp applies only when going live".into()),
+        };
+        Ok(ChangeRequest {
+            to: Flag {
+                stage: body.stage,
+                ramp: ramp.percent(),
+            },
+            reason: body.reason,
+            force: body.force && body.stage == Stage::Live,
+        })
+    }
+}
+
+impl From<ChangeRequest> for ChangeBody {
+    fn from(request: ChangeRequest) -> ChangeBody {
+        let to = request.to;
+        ChangeBody {
+            stage: to.stage,
+            ramp: (to.stage == Stage::Live && to.ramp < 100).then_some(Ramp(to.ramp)),
+            reason: request.reason,
+            force: request.force,
+        }
+    }
 }
 
 /// `POST /api/cutover/rollback`: every feature back to REST at once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackRequest {
-    pub reason: String,
+    pub reason: Reason,
 }
 
 /// One audited change, manual or automatic.
@@ -154,4 +327,102 @@ pub struct MyPage {
     pub gaps: u64,
     /// When it last reported (ms since the epoch).
     pub last_seen: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(body: serde_json::Value) -> Result<ChangeRequest, String> {
+        serde_json::from_value(body).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_reason_is_said_trimmed_and_short() {
+        assert_eq!(
+            "  moving on  ".parse::<Reason>().map(String::from),
+            Ok("moving on".into())
+        );
+        for empty in ["", "   ", "\n\t"] {
+            let error = empty.parse::<Reason>().err().unwrap_or_default();
+            assert!(error.contains("say why"), "{empty:?}: {error}");
+        }
+        assert!("é".repeat(500).parse::<Reason>().is_ok());
+        let error = "é".repeat(501).parse::<Reason>().err().unwrap_or_default();
+        assert!(error.contains("at most 500"), "{error}");
+    }
+
+    #[test]
+    fn ramps_read_like_percentages() {
+        for (text, percent) in [("10%", 10), (" 50 % ", 50), ("100", 100), ("1", 1)] {
+            assert_eq!(
+                text.parse::<Ramp>().map(Ramp::percent),
+                Ok(percent),
+                "{text}"
+            );
+        }
+        for bad in ["0", "101", "300%", "half", "-5%", ""] {
+            let error = bad.parse::<Ramp>().err().unwrap_or_default();
+            assert!(error.contains("1% to 100%"), "{bad:?}: {error}");
+        }
+    }
+
+    /// The body is checked whole as it is read: nothing invalid reaches the control plane.
+    #[test]
+    fn a_change_request_is_refused_as_it_is_read_when_it_makes_no_sense() {
+        let cases = [
+            (json!({"stage": "live", "reason": "   "}), "say why"),
+            (json!({"stage": "live", "ramp": 0, "reason": "x"}), "not 0"),
+            (
+                json!({"stage": "live", "ramp": 101, "reason": "x"}),
+                "not 101",
+            ),
+            (
+                json!({"stage": "live", "ramp": 300, "reason": "x"}),
+                "not 300",
+            ),
+            (
+                json!({"stage": "shadow", "ramp": 10, "reason": "x"}),
+                "only when going live",
+            ),
+            (
+                json!({"stage": "live", "reason": "x", "extra": 1}),
+                "unknown field",
+            ),
+            (
+                json!({"stage": "sideways", "reason": "x"}),
+                "unknown variant",
+            ),
+        ];
+        for (body, said) in cases {
+            let error = request(body.clone()).err().unwrap_or_default();
+            assert!(error.contains(said), "{body}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_change_request_reads_what_it_was_sent_and_travels_unchanged() {
+        let half = request(json!({"stage": "live", "ramp": 50, "reason": " half ", "force": true}));
+        let half = half.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            half.to(),
+            Flag {
+                stage: Stage::Live,
+                ramp: 50
+            }
+        );
+        assert_eq!(half.reason().as_str(), "half");
+        assert!(half.force());
+        let all =
+            request(json!({"stage": "live", "reason": "x"})).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(all.to(), Flag::new(Stage::Live));
+        // Forcing means skipping the gate to go live; it is not carried to another stage.
+        let back = request(json!({"stage": "rest", "reason": "x", "force": true}));
+        assert!(!back.unwrap_or_else(|e| panic!("{e}")).force());
+        for sent in [half, all] {
+            let wire = serde_json::to_value(&sent).unwrap_or_default();
+            assert_eq!(request(wire).ok(), Some(sent));
+        }
+    }
 }

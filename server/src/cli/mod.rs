@@ -16,7 +16,8 @@
 use crate::local_operator;
 use anyhow::Context;
 use app::cutover::{
-    AuditEntry, ChangeRequest, CutoverStatus, FeatureStatus, Flags, Mark, RollbackRequest, Stage,
+    AuditEntry, ChangeRequest, CutoverStatus, FeatureStatus, Flags, Mark, Ramp, Reason,
+    RollbackRequest, Stage,
 };
 use app::feature::Feature;
 use clap::Subcommand;
@@ -77,10 +78,10 @@ pub enum CutoverCommand {
         #[arg(value_parser = feature_parser(), ignore_case = true)]
         feature: Feature,
         /// Live for this share of sessions, e.g. 10% (default 100%).
-        #[arg(long, value_parser = ramp_arg)]
-        ramp: Option<u8>,
         #[arg(long)]
-        reason: String,
+        ramp: Option<Ramp>,
+        #[arg(long)]
+        reason: Reason,
         /// Go live without the gate's proof (audited as forced).
         #[arg(long)]
         force: bool,
@@ -90,21 +91,21 @@ pub enum CutoverCommand {
         #[arg(value_parser = feature_parser(), ignore_case = true)]
         feature: Feature,
         #[arg(long)]
-        reason: String,
+        reason: Reason,
     },
     /// Moves a feature back to REST polling.
     Disable {
         #[arg(value_parser = feature_parser(), ignore_case = true)]
         feature: Feature,
         #[arg(long)]
-        reason: String,
+        reason: Reason,
     },
     /// Drops a feature's run-time change: back to its WS_FEATURE_* stage.
     Clear {
         #[arg(value_parser = feature_parser(), ignore_case = true)]
         feature: Feature,
         #[arg(long)]
-        reason: String,
+        reason: Reason,
     },
     /// Sends every feature back to REST at once.
     Rollback {
@@ -112,7 +113,7 @@ pub enum CutoverCommand {
         #[arg(long, required = true)]
         all: bool,
         #[arg(long)]
-        reason: String,
+        reason: Reason,
     },
     /// The latest changes, manual and automatic, newest first.
     Audit {
@@ -169,30 +170,18 @@ pub async fn run(args: CutoverArgs, configured_data_dir: PathBuf) -> Result<u8, 
             reason,
             force,
         } => {
-            let request = ChangeRequest {
-                stage: Stage::Live,
-                ramp,
-                reason,
-                force,
-            };
+            let request =
+                ChangeRequest::new(Stage::Live, ramp, reason, force).map_err(|e| failure(2, e))?;
             change(&server, feature, &request).await
         }
         CutoverCommand::Shadow { feature, reason } => {
-            let request = ChangeRequest {
-                stage: Stage::Shadow,
-                ramp: None,
-                reason,
-                force: false,
-            };
+            let request = ChangeRequest::new(Stage::Shadow, None, reason, false)
+                .map_err(|e| failure(2, e))?;
             change(&server, feature, &request).await
         }
         CutoverCommand::Disable { feature, reason } => {
-            let request = ChangeRequest {
-                stage: Stage::Rest,
-                ramp: None,
-                reason,
-                force: false,
-            };
+            let request =
+                ChangeRequest::new(Stage::Rest, None, reason, false).map_err(|e| failure(2, e))?;
             change(&server, feature, &request).await
         }
         CutoverCommand::Clear { feature, reason } => {
@@ -240,22 +229,6 @@ fn print_json(value: &impl Serialize) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `--ramp`, read before anything connects (a bad one is clap's usage error).
-fn ramp_arg(text: &str) -> Result<u8, String> {
-    parse_ramp(text).map_err(|_| "not a share from 1% to 100%, like 10%".to_string())
-}
-
-/// `10%`, `10` or `10 %`: a share of sessions from 1 to 100.
-fn parse_ramp(text: &str) -> Result<u8, Failure> {
-    text.trim()
-        .trim_end_matches('%')
-        .trim()
-        .parse::<u8>()
-        .ok()
-        .filter(|n| (1..=100).contains(n))
-        .ok_or_else(|| failure(2, format!("--ramp {text:?} is not a share from 1% to 100%")))
-}
-
 async fn change(server: &Server, feature: Feature, request: &ChangeRequest) -> Result<u8, Failure> {
     let flags: Flags = server
         .post(&format!("/api/cutover/{}", feature.name()), request)
@@ -283,19 +256,4 @@ pub fn report(failure: &Failure) -> u8 {
 pub fn data_dir(config: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
     let settings = crate::Settings::load(config).context("cannot read the settings")?;
     Ok(settings.storage.data_dir)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ramps_read_like_percentages() {
-        assert_eq!(parse_ramp("10%").ok(), Some(10));
-        assert_eq!(parse_ramp(" 50 % ").ok(), Some(50));
-        assert_eq!(parse_ramp("100").ok(), Some(100));
-        for bad in ["0", "101", "half", "-5%"] {
-            assert_eq!(parse_ramp(bad).map_err(|f| f.code).err(), Some(2), "{bad}");
-        }
-    }
 }

@@ -5,11 +5,10 @@
 
 use super::*;
 
-/// Why a change was not made.
+/// Why a change was not made. The request itself was checked at the edge ([`ChangeRequest`],
+/// [`Reason`]); what is left is the gate and the database.
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeError {
-    #[error("{0}")]
-    Invalid(String),
     #[error("{feature} may not go live yet: {}; use --force to go live anyway", missing.join("; "))]
     Gate {
         feature: Feature,
@@ -22,7 +21,6 @@ pub enum ChangeError {
 impl From<ChangeError> for ApiError {
     fn from(error: ChangeError) -> Self {
         match error {
-            ChangeError::Invalid(message) => ApiError::BadRequest(message),
             gate @ ChangeError::Gate { .. } => ApiError::Conflict(gate.to_string()),
             ChangeError::Storage(e) => ApiError::database(format!("{e:#}")),
         }
@@ -30,7 +28,7 @@ impl From<ChangeError> for ApiError {
 }
 
 impl ControlPlane {
-    /// Moves `feature` as an operator asked. Going live from anything else needs the gate's
+    /// Moves `feature` as an operator asked (the request was checked where it came in). Going live from anything else needs the gate's
     /// proof (and no cooldown after an automatic rollback) unless forced.
     pub async fn change(
         &self,
@@ -38,29 +36,11 @@ impl ControlPlane {
         feature: Feature,
         request: &ChangeRequest,
     ) -> Result<Flags, ChangeError> {
-        let reason = reason(&request.reason)?;
-        let ramp = match (request.stage, request.ramp) {
-            (Stage::Live, Some(ramp)) if (1..=100).contains(&ramp) => ramp,
-            (Stage::Live, Some(ramp)) => {
-                return Err(ChangeError::Invalid(format!(
-                    "a ramp is a percentage of sessions from 1 to 100, not {ramp}"
-                )));
-            }
-            (_, Some(_)) => {
-                return Err(ChangeError::Invalid(
-                    "a ramp applies only when going live".into(),
-                ));
-            }
-            (_, None) => 100,
-        };
-        let to = Flag {
-            stage: request.stage,
-            ramp,
-        };
+        let to = request.to();
         let (flags, rows) = self.flags().await?;
         let from = flags.flag(feature);
         let evidence = self.evidence(feature, &flags, &rows).await?;
-        if to.stage == Stage::Live && from.stage != Stage::Live && !request.force {
+        if to.stage == Stage::Live && from.stage != Stage::Live && !request.force() {
             let mut missing = evidence.verdict.missing.clone();
             if let Some(until) = self.cooldown_until(feature).await? {
                 missing.insert(
@@ -79,14 +59,14 @@ impl ControlPlane {
         if from == to {
             return Ok(flags);
         }
-        let forced = request.force && to.stage == Stage::Live && from.stage != Stage::Live;
+        let forced = request.force() && from.stage != Stage::Live;
         let change = Change {
             feature,
             from,
             to,
             clears: false,
             actor: actor.to_string(),
-            reason: reason.to_string(),
+            reason: request.reason().to_string(),
             forced,
             automatic: false,
             evidence: evidence.json(),
@@ -99,9 +79,8 @@ impl ControlPlane {
         &self,
         actor: &str,
         feature: Feature,
-        reason: &str,
+        reason: &Reason,
     ) -> Result<Flags, ChangeError> {
-        let reason = self::reason(reason)?;
         let (flags, rows) = self.flags().await?;
         if !rows.contains_key(&feature) {
             return Ok(flags);
@@ -126,10 +105,9 @@ impl ControlPlane {
     pub async fn rollback_all(
         &self,
         actor: &str,
-        reason: &str,
+        reason: &Reason,
         automatic: bool,
     ) -> Result<Flags, ChangeError> {
-        let reason = self::reason(reason)?;
         let (flags, rows) = self.flags().await?;
         let mut changes = Vec::new();
         for feature in Feature::ALL {
@@ -202,20 +180,4 @@ impl ControlPlane {
             .map(|at| at + cooldown)
             .filter(|until| *until > now_ms()))
     }
-}
-
-/// The reason every change needs, trimmed: said, and at most 500 characters.
-fn reason(text: &str) -> Result<&str, ChangeError> {
-    let reason = text.trim();
-    if reason.is_empty() {
-        return Err(ChangeError::Invalid(
-            "say why: a reason is required for every change".into(),
-        ));
-    }
-    if reason.chars().count() > 500 {
-        return Err(ChangeError::Invalid(
-            "the reason is at most 500 characters".into(),
-        ));
-    }
-    Ok(reason)
 }

@@ -328,6 +328,21 @@ fn an_unknown_feature_is_a_usage_error_before_anything_connects_or_asks() {
         "{err}"
     );
     assert!(!err.contains("password for"), "asked for a password: {err}");
+    // A blank reason is refused the same way: the CLI reads it with the server's own rule.
+    let (code, err, _) = thor_elsewhere(&[
+        "--server",
+        FAR_SERVER,
+        "--user",
+        "ops",
+        "--allow-insecure-http",
+        "rollback",
+        "--all",
+        "--reason",
+        "   ",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--reason") && err.contains("say why"), "{err}");
+    assert!(!err.contains("password for"), "asked for a password: {err}");
 }
 
 /// A password typed at a terminal is not echoed: `thor users add` runs on a pseudo-terminal
