@@ -12,7 +12,7 @@ use crate::feed::{BarBuilder, MarketFeed, Simulator, SymbolSpec};
 use crate::hub::redis::{self as redis_hub, Keys, SharedSettings};
 use crate::hub::{Hub, HubLimits};
 use crate::jobs::lease::{self, LeaseSettings};
-use crate::jobs::{JobBoard, JobContext, Lead, MarketData, Registry};
+use crate::jobs::{JobBoard, JobContext, Lease, MarketData, Registry};
 use crate::metrics::MetricsRegistry;
 use crate::state::AppState;
 use crate::{api, assets, auth, http, local_operator, ws};
@@ -82,14 +82,14 @@ impl Application {
             })),
             status: JobBoard::default(),
             // Alone, this instance runs the jobs; sharing a hub, only while it holds the lease.
-            lead: Lead::new(settings.hub.redis_url.is_none()),
+            lease: Lease::new(settings.hub.redis_url.is_none()),
         };
-        ctx.lead.register_metrics(&metrics);
+        ctx.lease.register_metrics(&metrics);
         ctx.status.register_metrics(&metrics);
         let cutover = ControlPlane::new(
             db.clone(),
             hub.clone(),
-            ctx.lead.clone(),
+            ctx.lease.clone(),
             &settings.cutover,
             symbols.len(),
             &metrics,
@@ -131,7 +131,7 @@ impl Application {
         }
         // One round before serving (by the instance that runs the jobs): the first page and
         // REST call already have data.
-        if ctx.lead.holds() {
+        if ctx.lease.holds() {
             registry.run_once(&ctx).await;
         }
 
@@ -165,7 +165,7 @@ impl Application {
             login_throttle,
             metrics,
             jobs: ctx.status.clone(),
-            lead: ctx.lead.clone(),
+            lease: ctx.lease.clone(),
             symbols,
             clock: ctx.clock.clone(),
             started: Instant::now(),

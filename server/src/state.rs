@@ -6,7 +6,7 @@ use crate::config::Settings;
 use crate::cutover::ControlPlane;
 use crate::db::Database;
 use crate::hub::Hub;
-use crate::jobs::{JobBoard, Lead};
+use crate::jobs::{JobBoard, Lease};
 use crate::metrics::MetricsRegistry;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -34,7 +34,7 @@ pub struct AppState {
     pub metrics: MetricsRegistry,
     pub jobs: JobBoard,
     /// Whether this instance runs the jobs (holds the lease).
-    pub lead: Lead,
+    pub lease: Lease,
     /// The symbols the feed trades, in its order.
     pub symbols: Arc<Vec<String>>,
     pub clock: Arc<dyn Clock>,

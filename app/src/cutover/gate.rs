@@ -30,7 +30,7 @@ pub struct GateRule {
 
 /// The evidence a gate is judged on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Evidence {
+pub struct GateEvidence {
     pub matched: u64,
     pub samples: u64,
     pub pages: u64,
@@ -47,7 +47,7 @@ pub struct GateVerdict {
 }
 
 impl GateRule {
-    pub fn judge(&self, evidence: Evidence) -> GateVerdict {
+    pub fn judge(&self, evidence: GateEvidence) -> GateVerdict {
         let lower_bound = wilson_lower_bound(evidence.matched, evidence.samples);
         let mut missing = Vec::new();
         if evidence.samples < self.min_samples {
@@ -108,7 +108,7 @@ impl GateRule {
 
     /// How many more matches in a row would lift the lower bound to the threshold (`None` if
     /// more than 2^19 = 524,288 would be needed: the search doubles up to there and stops).
-    fn matching_samples_needed(&self, evidence: Evidence) -> Option<u64> {
+    fn matching_samples_needed(&self, evidence: GateEvidence) -> Option<u64> {
         let reaches = |extra: u64| {
             wilson_lower_bound(evidence.matched + extra, evidence.samples + extra)
                 >= self.min_match_rate
@@ -143,8 +143,8 @@ mod tests {
         min_pages: 2,
     };
 
-    fn evidence(matched: u64, samples: u64) -> Evidence {
-        Evidence {
+    fn evidence(matched: u64, samples: u64) -> GateEvidence {
+        GateEvidence {
             matched,
             samples,
             pages: 3,
@@ -176,7 +176,7 @@ mod tests {
             min_samples: 100,
             min_pages: 2,
         };
-        let verdict = rule.judge(Evidence {
+        let verdict = rule.judge(GateEvidence {
             matched: 100,
             samples: 100,
             pages: 2,

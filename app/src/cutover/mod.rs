@@ -170,7 +170,7 @@ mod tests {
             min_samples: 100,
             min_pages: 2,
         };
-        let thin = rule.judge(Evidence {
+        let thin = rule.judge(GateEvidence {
             matched: 40,
             samples: 40,
             pages: 1,
@@ -182,7 +182,7 @@ mod tests {
         assert!(text.contains("1 more pages"), "{text}");
         assert!(text.contains("more matching samples"), "{text}");
 
-        let proven = rule.judge(Evidence {
+        let proven = rule.judge(GateEvidence {
             matched: 800,
             samples: 800,
             pages: 3,
@@ -190,7 +190,7 @@ mod tests {
         });
         assert!(proven.open, "{proven:?}");
 
-        let one_user = rule.judge(Evidence {
+        let one_user = rule.judge(GateEvidence {
             matched: 800,
             samples: 800,
             pages: 3,
@@ -198,7 +198,7 @@ mod tests {
         });
         assert!(!one_user.open, "one trader's tabs are not enough");
 
-        let broken = rule.judge(Evidence {
+        let broken = rule.judge(GateEvidence {
             matched: 700,
             samples: 800,
             pages: 3,

@@ -3,7 +3,7 @@
 //!
 //! [`Feature::AccountBalance`]: app::feature::Feature::AccountBalance
 
-use super::{ApiError, live};
+use super::{ApiError, latest};
 use crate::auth::OwnAccount;
 use crate::state::AppState;
 use app::feature::Feature;
@@ -16,5 +16,5 @@ pub async fn balance(
     OwnAccount(account): OwnAccount,
 ) -> Result<Response, ApiError> {
     state.cutover.count_rest(Feature::AccountBalance);
-    live::latest_for_account(&state, account, Topic::AccountBalance)
+    latest::latest_for_account(&state, account, Topic::AccountBalance)
 }

@@ -3,7 +3,7 @@
 //!
 //! [`Feature::GlobalMarket`]: app::feature::Feature::GlobalMarket
 
-use super::{ApiError, live};
+use super::{ApiError, latest};
 use crate::hub::Audience;
 use crate::state::AppState;
 use app::feature::Feature;
@@ -13,5 +13,5 @@ use axum::response::Response;
 
 pub async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
     state.cutover.count_rest(Feature::GlobalMarket);
-    live::latest_message(state.hub.latest(Topic::MarketStatus, Audience::Everyone))
+    latest::latest_message(state.hub.latest(Topic::MarketStatus, Audience::Everyone))
 }

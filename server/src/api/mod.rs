@@ -7,7 +7,7 @@ mod global_market;
 mod health;
 pub mod intraday;
 mod jobs;
-mod live;
+mod latest;
 mod metrics;
 mod positions;
 

@@ -3,7 +3,7 @@
 //!
 //! [`Feature::Positions`]: app::feature::Feature::Positions
 
-use super::{ApiError, live};
+use super::{ApiError, latest};
 use crate::auth::OwnAccount;
 use crate::state::AppState;
 use app::feature::Feature;
@@ -16,5 +16,5 @@ pub async fn list(
     OwnAccount(account): OwnAccount,
 ) -> Result<Response, ApiError> {
     state.cutover.count_rest(Feature::Positions);
-    live::latest_for_account(&state, account, Topic::Positions)
+    latest::latest_for_account(&state, account, Topic::Positions)
 }

@@ -211,8 +211,8 @@ mod tests {
     fn the_fleet_sums_every_instance_once_with_its_own_figures_freshest() {
         let own = report("2", false, 5, &[40]);
         let stale_own = report("2", false, 1, &[]);
-        let leader = report("1", true, 7, &[10, 900]);
-        let fleet = Fleet::sum(&own, &[leader, stale_own]);
+        let holder = report("1", true, 7, &[10, 900]);
+        let fleet = Fleet::sum(&own, &[holder, stale_own]);
         assert_eq!(fleet.rest_5m.get(&Feature::Positions), Some(&12));
         assert_eq!(fleet.instances.len(), 2);
         assert!(

@@ -6,7 +6,7 @@ use super::*;
 impl ControlPlane {
     /// Joins the fleet as the instance serving on `addr`: spawns into `tasks` the loop that
     /// writes this instance's row every [`fleet::BEAT`] (and zeroes the evidence gauges while
-    /// another instance leads), and deletes the row when `stop` is cancelled.
+    /// another instance holds the lease), and deletes the row when `stop` is cancelled.
     pub fn announce(&self, addr: SocketAddr, stop: &CancellationToken, tasks: &mut JoinSet<()>) {
         let id = crate::jobs::lease::instance_id(addr);
         if self
@@ -30,7 +30,7 @@ impl ControlPlane {
                     _ = ticker.tick() => {}
                 }
                 beats += 1;
-                if !plane.inner.lead.holds() {
+                if !plane.inner.lease.holds() {
                     plane.inner.metrics.clear_evidence();
                 }
                 let now = now_ms();
@@ -76,7 +76,7 @@ impl ControlPlane {
             addr,
             started_at,
             last_seen: now,
-            lease_holder: self.inner.lead.holds(),
+            lease_holder: self.inner.lease.holds(),
             flags_version,
             sockets: self.inner.hub.connections() as u64,
             rest_5m: Feature::ALL

@@ -4,7 +4,7 @@
 use super::*;
 
 impl ControlPlane {
-    /// Judges every live feature and rolls back the ones that broke (the leader's job calls it).
+    /// Judges every live feature and rolls back the ones that broke (the lease holder's job calls it).
     pub async fn judge_live_features(&self) -> anyhow::Result<()> {
         if self.inner.judging.swap(true, Ordering::AcqRel) {
             return Ok(());
@@ -40,7 +40,7 @@ impl ControlPlane {
                 .map(|t| self.inner.hub.metrics().gaps_of(*t))
                 .sum();
             let baseline = self.lock_baseline().get(&feature).copied();
-            let health = rollback::Health::gather(
+            let health = rollback::LiveHealth::gather(
                 feature,
                 since,
                 &pages,

@@ -110,7 +110,7 @@ impl CutoverMetrics {
     }
 
     /// Shows `evidence` (of the feature at `index` in [`Feature::ALL`]) in the gauges.
-    pub(super) fn show(&self, index: usize, evidence: &Evidence) {
+    pub(super) fn show(&self, index: usize, evidence: &FeatureEvidence) {
         let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         if let Some(gauges) = self.pages.get(index) {
             let counts = &evidence.pages;
@@ -128,7 +128,7 @@ impl CutoverMetrics {
         }
     }
 
-    /// Zeroes the pages and gate gauges (an instance that does not lead keeps none).
+    /// Zeroes the pages and gate gauges (an instance without the lease keeps none).
     pub(super) fn clear_evidence(&self) {
         for gauge in self.pages.iter().flatten().chain(&self.gate_open) {
             gauge.set(0);

@@ -12,7 +12,7 @@
 //! - [`faults`]: the test switch that breaks one feature's socket messages (off by default).
 //! - [`traffic`]: REST requests per feature (the evidence that a REST timer can go).
 //! - [`fleet`]: every instance's row about itself, summed into the fleet's figures.
-//! - [`job`]: the leader's loop: publish each new flags version, judge live features, keep the
+//! - [`job`]: the lease holder's loop: publish each new flags version, judge live features, keep the
 //!   pages-by-source and gate gauges current.
 //!
 //! The [`ControlPlane`] itself is here (its state, the flags, publishing them); its other parts
@@ -48,11 +48,11 @@ use crate::db::Database;
 use crate::error::ApiError;
 use crate::hub::Audience;
 use crate::hub::Hub;
-use crate::jobs::Lead;
+use crate::jobs::Lease;
 use crate::metrics::MetricsRegistry;
 use app::cutover::{
     AuditEntry, ChangeRequest, CutoverStatus, FeatureStatus, Flag, Flags, GateRule, GateVerdict,
-    Mark, Mode, MyCutover, MyFeature, MyPage, PageReport, Stage,
+    Mark, Mode, MyCutover, MyFeature, MyPage, PageReport, Reason, Stage,
 };
 use app::feature::Feature;
 use app::protocol::{Envelope, ServerMessage, Topic};
@@ -61,7 +61,7 @@ use flags::{Change, FlagRow};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use reports::Evidence;
+use reports::FeatureEvidence;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,7 +85,7 @@ struct Inner {
     db: Database,
     hub: Hub,
     /// Whether this instance publishes (alone, always; sharing a hub, while it holds the lease).
-    lead: Lead,
+    lease: Lease,
     settings: CutoverSettings,
     start: BTreeMap<Feature, Stage>,
     faults: Faults,
@@ -109,7 +109,7 @@ impl ControlPlane {
     pub fn new(
         db: Database,
         hub: Hub,
-        lead: Lead,
+        lease: Lease,
         settings: &CutoverSettings,
         symbols: usize,
         registry: &MetricsRegistry,
@@ -119,7 +119,7 @@ impl ControlPlane {
             inner: Arc::new(Inner {
                 db,
                 hub,
-                lead,
+                lease,
                 settings: settings.clone(),
                 start,
                 faults: Faults::default(),
@@ -176,7 +176,7 @@ impl ControlPlane {
 
     /// Publishes `flags` on the hub if this instance publishes and has not published them yet.
     fn publish(&self, flags: &Flags) {
-        if !self.inner.lead.holds() {
+        if !self.inner.lease.holds() {
             return;
         }
         let marker = Some((flags.version, self.inner.hub.epoch()));
@@ -215,7 +215,7 @@ impl ControlPlane {
     /// Publishes the current flags if the version moved since this instance last did (or the
     /// hub began a new epoch, e.g. this instance just took the lease).
     pub async fn sync(&self) -> anyhow::Result<()> {
-        if !self.inner.lead.holds() {
+        if !self.inner.lease.holds() {
             return Ok(());
         }
         let version = flags::latest_version(&self.inner.db).await?;
@@ -233,11 +233,11 @@ impl ControlPlane {
         feature: Feature,
         flags: &Flags,
         rows: &BTreeMap<Feature, FlagRow>,
-    ) -> anyhow::Result<Evidence> {
+    ) -> anyhow::Result<FeatureEvidence> {
         let since = rows.get(&feature).map_or(0, |row| row.version);
         let pages = reports::pages(&self.inner.db, feature).await?;
         let _ = flags;
-        Ok(Evidence::gather(
+        Ok(FeatureEvidence::gather(
             feature,
             since,
             &pages,

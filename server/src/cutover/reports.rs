@@ -13,8 +13,8 @@ use crate::error::ApiError;
 use crate::on_pool;
 use anyhow::Context;
 use app::cutover::{
-    Diff, Evidence as GateEvidence, FeatureReport, GateRule, GateVerdict, MAX_PAGE_ID,
-    MAX_REPORT_DIFFS, PageCounts, PageReport, ParityCounts, Source,
+    Diff, FeatureReport, GateEvidence, GateRule, GateVerdict, MAX_PAGE_ID, MAX_REPORT_DIFFS,
+    PageCounts, PageReport, ParityCounts, Source,
 };
 use app::feature::Feature;
 use std::collections::{BTreeMap, BTreeSet};
@@ -403,7 +403,7 @@ pub async fn forget_before(db: &Database, before: i64) -> anyhow::Result<()> {
 
 /// A feature's evidence: parity since its last change, the gate's verdict, and its open pages.
 #[derive(Debug, Clone)]
-pub struct Evidence {
+pub struct FeatureEvidence {
     pub parity: ParityCounts,
     pub gate_evidence: GateEvidence,
     pub verdict: GateVerdict,
@@ -411,7 +411,7 @@ pub struct Evidence {
     pub lag_ms: Option<u64>,
 }
 
-impl Evidence {
+impl FeatureEvidence {
     /// From the pages' rows: counts of the rows since `since_version` (the feature's last
     /// change, which open pages within `page_timeout_ms` of `now` should have applied).
     pub fn gather(
@@ -421,7 +421,7 @@ impl Evidence {
         now: i64,
         page_timeout_ms: i64,
         rule: &GateRule,
-    ) -> Evidence {
+    ) -> FeatureEvidence {
         let _ = feature;
         let since = signed(since_version);
         let current: Vec<&PageState> = pages.iter().filter(|p| p.since_version == since).collect();
@@ -469,7 +469,7 @@ impl Evidence {
                 counts.unconfirmed += 1;
             }
         }
-        Evidence {
+        FeatureEvidence {
             verdict: rule.judge(gate_evidence),
             parity,
             gate_evidence,
@@ -560,14 +560,14 @@ mod tests {
             page(2, 4, 30, "rest_shadow", 3),
             page(3, 2, 500, "rest_shadow", 2), // before the last change: not evidence
         ];
-        let evidence = Evidence::gather(Feature::Positions, 4, &pages, 2_000, 30_000, &rule);
+        let evidence = FeatureEvidence::gather(Feature::Positions, 4, &pages, 2_000, 30_000, &rule);
         assert_eq!(evidence.parity.matched, 70);
         assert_eq!(evidence.gate_evidence.pages, 2);
         assert_eq!(evidence.gate_evidence.users, 2);
         assert!(evidence.verdict.open, "{:?}", evidence.verdict);
         assert_eq!(evidence.pages.rest, 3);
         assert_eq!(evidence.pages.unconfirmed, 2);
-        let later = Evidence::gather(Feature::Positions, 4, &pages, 60_000, 30_000, &rule);
+        let later = FeatureEvidence::gather(Feature::Positions, 4, &pages, 60_000, 30_000, &rule);
         assert_eq!(
             later.pages,
             PageCounts::default(),

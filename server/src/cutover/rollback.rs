@@ -1,5 +1,5 @@
 //! When a live feature goes back to REST on its own. Pure rules over what the pages reported
-//! since the feature went live and what the server itself saw; the leader's job applies them.
+//! since the feature went live and what the server itself saw; the lease holder's job applies them.
 
 use super::reports::PageState;
 use app::cutover::Source;
@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 /// What is known of one live feature's health.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Health {
+pub struct LiveHealth {
     /// Users with an open page that reported unhealed socket gaps since the feature went live.
     pub users_with_gaps: BTreeSet<i64>,
     /// Users with an open page on the socket (or fallen back from it) whose last update is this
@@ -20,7 +20,7 @@ pub struct Health {
     pub hub_gaps: Option<u64>,
 }
 
-impl Health {
+impl LiveHealth {
     pub fn gather(
         feature: Feature,
         since_version: u64,
@@ -29,7 +29,7 @@ impl Health {
         page_timeout_ms: i64,
         server_silent_ms: Option<u64>,
         hub_gaps: Option<u64>,
-    ) -> Health {
+    ) -> LiveHealth {
         let _ = feature;
         let since = i64::try_from(since_version).unwrap_or(i64::MAX);
         let open = pages
@@ -49,7 +49,7 @@ impl Health {
                 users_stale.push((page.user_id, age.max(0) as u64));
             }
         }
-        Health {
+        LiveHealth {
             users_with_gaps,
             users_stale,
             server_silent_ms,
@@ -85,7 +85,7 @@ pub struct Rule {
 
 impl Rule {
     /// Why the feature must go back to REST, if it must.
-    pub fn judge(&self, health: &Health) -> Option<String> {
+    pub fn judge(&self, health: &LiveHealth) -> Option<String> {
         if let Some(silent) = health.server_silent_ms
             && silent > self.stale_after_ms
         {
@@ -129,8 +129,8 @@ impl Rule {
 mod tests {
     use super::*;
 
-    fn healthy() -> Health {
-        Health {
+    fn healthy() -> LiveHealth {
+        LiveHealth {
             users_with_gaps: BTreeSet::new(),
             users_stale: vec![(1, 500), (2, 800)],
             server_silent_ms: Some(900),
@@ -234,7 +234,7 @@ mod tests {
             // On the socket, but no update yet.
             page(6, "web_socket", 5, 99_000, 0),
         ];
-        let health = Health::gather(
+        let health = LiveHealth::gather(
             Feature::Positions,
             5,
             &pages,
@@ -245,7 +245,7 @@ mod tests {
         );
         assert_eq!(
             health,
-            Health {
+            LiveHealth {
                 users_with_gaps: BTreeSet::from([1]),
                 users_stale: vec![(1, 4_000), (2, 7_000)],
                 server_silent_ms: Some(1_200),
@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn the_audit_evidence_counts_users_and_pages_without_naming_them() {
-        let health = Health {
+        let health = LiveHealth {
             users_with_gaps: BTreeSet::from([7, 8]),
             users_stale: vec![(7, 9_000)],
             server_silent_ms: Some(1_500),

@@ -4,7 +4,7 @@
 //! `SET P:lease ID NX PX ttl`, renewed every ttl/3 by a compare-and-expire script. The holder
 //! steps down at once when a renewal finds another holder, or when no renewal succeeded for a
 //! whole ttl (it may have expired in Redis); whoever acquires it starts a new, larger epoch and
-//! runs every job once, so the new leader's state is out within a second. On shutdown the holder
+//! runs every job once, so the new lease holder's state is out within a second. On shutdown the holder
 //! deletes the lease (if still its own) so another instance takes over at its next attempt
 //! instead of after the TTL.
 
@@ -27,8 +27,8 @@ pub struct LeaseSettings {
     pub instance: String,
 }
 
-/// Takes the first turn at the lease (so a lone instance leads before it serves: check
-/// `ctx.lead` afterwards) and spawns into `tasks` the keeper, which renews or keeps trying, and
+/// Takes the first turn at the lease (so a lone instance holds it before it serves: check
+/// `ctx.lease` afterwards) and spawns into `tasks` the keeper, which renews or keeps trying, and
 /// hands the lease back when `stop` is cancelled. Fails when Redis cannot be reached.
 pub async fn start(
     client: Client,
@@ -39,7 +39,7 @@ pub async fn start(
     tasks: &mut JoinSet<()>,
 ) -> anyhow::Result<()> {
     let lease_timeout = (settings.ttl / 2).max(Duration::from_millis(100));
-    let mut lease = Lease {
+    let mut lease = RedisLease {
         link: Link::new(client, lease_timeout),
         key: settings.key,
         me: settings.instance.clone(),
@@ -49,7 +49,7 @@ pub async fn start(
     let acquired = lease.acquire().await?;
     let (valid_until, epoch) = if acquired {
         let epoch = ctx.hub.begin_epoch();
-        ctx.lead.set(true);
+        ctx.lease.set(true);
         tracing::info!(instance = %settings.instance, epoch, "this instance holds the jobs lease");
         (Some(sent + settings.ttl), epoch)
     } else {
@@ -102,14 +102,14 @@ end
 return 0
 ";
 
-struct Lease {
+struct RedisLease {
     link: Link,
     key: String,
     me: String,
     ttl: Duration,
 }
 
-impl Lease {
+impl RedisLease {
     fn ttl_ms(&self) -> String {
         self.ttl.as_millis().max(1).to_string()
     }
@@ -135,7 +135,7 @@ impl Lease {
 }
 
 struct Keeper {
-    lease: Lease,
+    lease: RedisLease,
     ctx: JobContext,
     registry: Arc<Registry>,
     /// While held: the lease cannot have expired in Redis before this (the send time of the
@@ -164,7 +164,7 @@ impl Keeper {
             }
         }
         if self.valid_until.take().is_some() {
-            self.ctx.lead.set(false);
+            self.ctx.lease.set(false);
             match self.lease.release().await {
                 Ok(true) => tracing::info!("handed the jobs lease back"),
                 Ok(false) => {}
@@ -191,7 +191,7 @@ impl Keeper {
                 }
                 self.renewed(sent);
                 if self.ctx.hub.epoch() != self.epoch {
-                    // Another leader's messages reached the hub after all: never publish in
+                    // Another lease holder's messages reached the hub after all: never publish in
                     // its epoch, start a newer one.
                     tracing::warn!("another instance published while this one held the lease");
                     self.take_over();
@@ -218,11 +218,11 @@ impl Keeper {
         self.valid_until = Some(sent + self.lease.ttl);
     }
 
-    /// Starts this leader's epoch and runs every job once, at once, so the new leader's state
+    /// Starts this lease holder's epoch and runs every job once, at once, so the new lease holder's state
     /// is out within a second (beside this loop, so the renewals keep their beat).
     fn take_over(&mut self) {
         self.epoch = self.ctx.hub.begin_epoch();
-        self.ctx.lead.set(true);
+        self.ctx.lease.set(true);
         tracing::info!(instance = %self.lease.me, epoch = self.epoch, "took over the jobs lease");
         let registry = self.registry.clone();
         let ctx = self.ctx.clone();
@@ -230,7 +230,7 @@ impl Keeper {
     }
 
     fn step_down(&mut self, reason: &str) {
-        self.ctx.lead.set(false);
+        self.ctx.lease.set(false);
         self.valid_until = None;
         tracing::warn!(reason, "this instance no longer runs the jobs");
     }
@@ -268,7 +268,7 @@ mod tests {
         }
         let prefix = prefix("lease");
         let keys = Keys::new(&prefix);
-        let lease = |me: &str| Lease {
+        let lease = |me: &str| RedisLease {
             link: Link::new(client(), IO_TIMEOUT),
             key: keys.lease.clone(),
             me: me.to_string(),

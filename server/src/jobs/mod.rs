@@ -41,26 +41,26 @@ pub struct JobContext {
     pub market: Arc<Mutex<MarketData>>,
     pub status: JobBoard,
     /// Whether this instance runs the jobs now (always, unless instances share a hub).
-    pub lead: Lead,
+    pub lease: Lease,
 }
 
 /// Whether this instance holds the jobs lease. Alone, it always does; with a shared hub, the
 /// lease keeper sets it, and the job timers skip their runs while it is not held.
 #[derive(Clone, Debug)]
-pub struct Lead {
+pub struct Lease {
     held: Arc<AtomicBool>,
-    /// `thor_jobs_lead`, once registered.
+    /// `thor_jobs_lease_held`, once registered.
     gauge: Gauge,
 }
 
-impl Lead {
+impl Lease {
     pub fn new(held: bool) -> Self {
-        let lead = Self {
+        let lease = Self {
             held: Arc::new(AtomicBool::new(held)),
             gauge: Gauge::default(),
         };
-        lead.set(held);
-        lead
+        lease.set(held);
+        lease
     }
 
     pub fn holds(&self) -> bool {
@@ -74,7 +74,7 @@ impl Lead {
 
     pub fn register_metrics(&self, registry: &MetricsRegistry) {
         registry.register(
-            "thor_jobs_lead",
+            "thor_jobs_lease_held",
             "1 when this instance runs the jobs (holds the lease).",
             self.gauge.clone(),
         );
@@ -294,7 +294,7 @@ impl Registry {
                         _ = stop.cancelled() => break,
                         _ = ticker.tick() => {}
                     }
-                    if !ctx.lead.holds() {
+                    if !ctx.lease.holds() {
                         continue;
                     }
                     // Shutdown does not wait for a run that is stuck (each step is atomic).

@@ -34,7 +34,7 @@ async fn context(dir: &std::path::Path) -> JobContext {
             last_tick_at: None,
         })),
         status: JobBoard::default(),
-        lead: Lead::new(true),
+        lease: Lease::new(true),
     }
 }
 

@@ -459,7 +459,7 @@ async fn metrics_count_connections_and_messages_by_type() {
     assert!(text.contains("thor_ws_connections 1\n"), "{text}");
     assert!(text.contains("thor_ws_messages_out_total{type=\"probe\"} 1\n"));
     assert!(text.contains("thor_hub_published_total{type=\"probe\"} 1\n"));
-    assert!(text.contains("thor_jobs_lead 1\n"));
+    assert!(text.contains("thor_jobs_lease_held 1\n"));
     assert!(text.contains("# TYPE thor_ws_send_lag_seconds histogram"));
     app.stop().await;
 }

@@ -291,7 +291,7 @@ async fn every_series_the_alerting_rules_use_is_one_the_server_exposes() {
     let rules = std::fs::read_to_string(RULES).expect("the rules file");
     let used = names_in_rules(&rules);
     assert!(
-        used.contains("thor_jobs_lead") && used.contains("process_resident_memory_bytes"),
+        used.contains("thor_jobs_lease_held") && used.contains("process_resident_memory_bytes"),
         "the rules name the series they watch: {used:?}"
     );
     let app = common::spawn_app().await;

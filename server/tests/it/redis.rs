@@ -1,6 +1,6 @@
 //! Several `thor` instances sharing the hub over the real Redis on this machine
 //! (`THOR_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`): one runs the jobs under the lease
-//! and the others deliver its messages to their own sockets; the lease moves when the leader
+//! and the others deliver its messages to their own sockets; the lease moves when the lease holder
 //! stops or dies; a lost subscription is healed from the shared buffer; Redis going away and
 //! coming back crashes nothing. Each test uses its own key prefix, so they run in parallel.
 
@@ -112,7 +112,7 @@ impl Instance {
     }
 
     /// Whether this instance runs the jobs, as `/metrics` says.
-    async fn leads(&self) -> bool {
+    async fn holds_lease(&self) -> bool {
         let text = reqwest::get(self.url("/metrics"))
             .await
             .expect("metrics")
@@ -121,8 +121,8 @@ impl Instance {
             .expect("text");
         let line = text
             .lines()
-            .find(|l| l.starts_with("thor_jobs_lead "))
-            .expect("a thor_jobs_lead line");
+            .find(|l| l.starts_with("thor_jobs_lease_held "))
+            .expect("a thor_jobs_lease_held line");
         line.ends_with(" 1")
     }
 
@@ -233,27 +233,30 @@ async fn a_follower_delivers_the_leaders_messages_with_the_same_numbers() {
     let redis = redis_url();
     let prefix = unique_prefix("follow");
     let data = tempfile::tempdir().expect("temp dir");
-    let leader = start(data.path(), &redis, &prefix).await;
+    let holder = start(data.path(), &redis, &prefix).await;
     let follower = start(data.path(), &redis, &prefix).await;
-    assert!(leader.leads().await, "the first instance takes the lease");
-    assert!(!follower.leads().await, "the second one follows");
-    assert_eq!(leader.health().await["hub"]["backend"], "redis");
+    assert!(
+        holder.holds_lease().await,
+        "the first instance takes the lease"
+    );
+    assert!(!follower.holds_lease().await, "the second one follows");
+    assert_eq!(holder.health().await["hub"]["backend"], "redis");
     assert_eq!(follower.health().await["hub"]["backend"], "redis");
-    let epoch = leader.hub.epoch();
+    let epoch = holder.hub.epoch();
     assert_eq!(
         follower.hub.epoch(),
         epoch,
-        "the follower took the leader's epoch"
+        "the follower took the lease holder's epoch"
     );
 
-    let on_leader = leader.socket().await;
+    let on_holder = holder.socket().await;
     let on_follower = follower.socket().await;
     // State published once, before the follower existed, reaches its sockets from Redis.
     eventually("the market status on the follower's socket", async || {
         (!on_follower.of(Topic::MarketStatus).is_empty()).then_some(())
     })
     .await;
-    let start_seq = leader
+    let start_seq = holder
         .hub
         .stream_seq(Topic::Probe, thor_server::hub::Audience::Everyone);
     eventually("50 more probes on both sockets", async || {
@@ -263,18 +266,18 @@ async fn a_follower_delivers_the_leaders_messages_with_the_same_numbers() {
                 .last()
                 .is_some_and(|seq| *seq >= start_seq + 50)
         };
-        (enough(&on_leader) && enough(&on_follower)).then_some(())
+        (enough(&on_holder) && enough(&on_follower)).then_some(())
     })
     .await;
 
     let follower_probes = on_follower.probes(epoch);
     assert_contiguous(&follower_probes, "the follower's probes");
     // The very same messages: same epoch, same seq, same bytes.
-    let leader_messages = on_leader.of(Topic::Probe);
+    let holder_messages = on_holder.of(Topic::Probe);
     let follower_messages = on_follower.of(Topic::Probe);
     let mut compared = 0;
     for message in &follower_messages {
-        if let Some(same) = leader_messages.iter().find(|m| m.1 == message.1) {
+        if let Some(same) = holder_messages.iter().find(|m| m.1 == message.1) {
             assert_eq!(same, message, "seq {} differs", message.1);
             compared += 1;
         }
@@ -285,10 +288,10 @@ async fn a_follower_delivers_the_leaders_messages_with_the_same_numbers() {
         heartbeats.iter().all(|(e, _, _)| *e == epoch),
         "{heartbeats:?}"
     );
-    assert!(!follower.leads().await, "still one leader");
+    assert!(!follower.holds_lease().await, "still one lease holder");
 
     follower.stop().await;
-    leader.stop().await;
+    holder.stop().await;
     forget(&redis, &prefix).await;
 }
 
@@ -302,9 +305,9 @@ async fn the_lease_moves_at_once_when_the_leader_stops() {
     let data = tempfile::tempdir().expect("temp dir");
     // A long TTL: the lease must move long before it could have expired.
     let ttl = Duration::from_secs(6);
-    let leader = start_with(data.path(), &redis, &prefix, |s| s.hub.lease_ttl = ttl).await;
+    let holder = start_with(data.path(), &redis, &prefix, |s| s.hub.lease_ttl = ttl).await;
     let follower = start_with(data.path(), &redis, &prefix, |s| s.hub.lease_ttl = ttl).await;
-    let first_epoch = leader.hub.epoch();
+    let first_epoch = holder.hub.epoch();
     let inbox = follower.socket().await;
     eventually("probes on the follower", async || {
         (inbox.probes(first_epoch).len() >= 5).then_some(())
@@ -312,9 +315,9 @@ async fn the_lease_moves_at_once_when_the_leader_stops() {
     .await;
 
     let stopped = Instant::now();
-    leader.stop().await;
+    holder.stop().await;
     eventually("the follower takes the lease", async || {
-        follower.leads().await.then_some(())
+        follower.holds_lease().await.then_some(())
     })
     .await;
     // Handed back on shutdown: no waiting for the TTL (the follower asks every ttl/3).
@@ -334,7 +337,7 @@ async fn the_lease_moves_at_once_when_the_leader_stops() {
             .of(Topic::MarketStatus)
             .iter()
             .any(|(e, _, _)| *e == second_epoch),
-        "the new leader ran every job at once"
+        "the new lease holder ran every job at once"
     );
 
     follower.stop().await;
@@ -349,9 +352,9 @@ async fn the_lease_moves_within_a_few_ttl_when_the_leader_dies() {
     let redis = redis_url();
     let prefix = unique_prefix("crash");
     let data = tempfile::tempdir().expect("temp dir");
-    let leader = start(data.path(), &redis, &prefix).await;
+    let holder = start(data.path(), &redis, &prefix).await;
     let follower = start(data.path(), &redis, &prefix).await;
-    let first_epoch = leader.hub.epoch();
+    let first_epoch = holder.hub.epoch();
     let inbox = follower.socket().await;
     eventually("probes on the follower", async || {
         (inbox.probes(first_epoch).len() >= 5).then_some(())
@@ -359,9 +362,9 @@ async fn the_lease_moves_within_a_few_ttl_when_the_leader_dies() {
     .await;
 
     let died = Instant::now();
-    leader.crash().await;
+    holder.crash().await;
     eventually("the follower takes the lease", async || {
-        follower.leads().await.then_some(())
+        follower.holds_lease().await.then_some(())
     })
     .await;
     let took = died.elapsed();
@@ -408,9 +411,9 @@ async fn a_lost_subscription_is_healed_from_the_shared_buffer() {
         .await
         .expect("ACL SETUSER");
     let data = tempfile::tempdir().expect("temp dir");
-    let leader = start(data.path(), &redis, &prefix).await;
+    let holder = start(data.path(), &redis, &prefix).await;
     let follower = start(data.path(), &as_user(&redis, &user, "secret"), &prefix).await;
-    let epoch = leader.hub.epoch();
+    let epoch = holder.hub.epoch();
     let inbox = follower.socket().await;
     eventually("probes on the follower", async || {
         (inbox.probes(epoch).len() >= 5).then_some(())
@@ -427,17 +430,21 @@ async fn a_lost_subscription_is_healed_from_the_shared_buffer() {
         .await
         .expect("CLIENT KILL");
     assert_eq!(killed, 1, "the follower's subscription");
-    let at_kill = leader
+    let at_kill = holder
         .hub
         .stream_seq(Topic::Probe, thor_server::hub::Audience::Everyone);
 
-    eventually("the follower catches up with the leader", async || {
-        let leader_seq = leader
-            .hub
-            .stream_seq(Topic::Probe, thor_server::hub::Audience::Everyone);
-        let seen = inbox.probes(epoch);
-        (leader_seq > at_kill + 50 && seen.last().is_some_and(|s| *s >= at_kill + 50)).then_some(())
-    })
+    eventually(
+        "the follower catches up with the lease holder",
+        async || {
+            let holder_seq = holder
+                .hub
+                .stream_seq(Topic::Probe, thor_server::hub::Audience::Everyone);
+            let seen = inbox.probes(epoch);
+            (holder_seq > at_kill + 50 && seen.last().is_some_and(|s| *s >= at_kill + 50))
+                .then_some(())
+        },
+    )
     .await;
     let healed = follower.hub.metrics().healed.get();
     assert!(healed > 0, "probes published meanwhile were read back");
@@ -448,7 +455,7 @@ async fn a_lost_subscription_is_healed_from_the_shared_buffer() {
     assert_eq!(follower.hub.epoch(), epoch);
 
     follower.stop().await;
-    leader.stop().await;
+    holder.stop().await;
     let _: i64 = redis::cmd("ACL")
         .arg("DELUSER")
         .arg(&user)
@@ -532,9 +539,9 @@ async fn redis_going_away_and_coming_back_crashes_nothing() {
     let data = tempfile::tempdir().expect("temp dir");
     // A gentler probe: after the outage the catch-up hands a socket everything at once.
     let gentle = |s: &mut Settings| s.hub.probe_rate_hz = 20;
-    let leader = start_with(data.path(), &redis.url(), prefix, gentle).await;
+    let holder = start_with(data.path(), &redis.url(), prefix, gentle).await;
     let follower = start_with(data.path(), &redis.url(), prefix, gentle).await;
-    let first_epoch = leader.hub.epoch();
+    let first_epoch = holder.hub.epoch();
     let inbox = follower.socket().await;
     eventually("probes on the follower", async || {
         (inbox.probes(first_epoch).len() >= 5).then_some(())
@@ -542,21 +549,21 @@ async fn redis_going_away_and_coming_back_crashes_nothing() {
     .await;
 
     redis.kill();
-    // Without renewals for a whole TTL the leader steps down; both keep serving.
-    eventually("the leader steps down", async || {
-        (!leader.leads().await).then_some(())
+    // Without renewals for a whole TTL the lease holder steps down; both keep serving.
+    eventually("the lease holder steps down", async || {
+        (!holder.holds_lease().await).then_some(())
     })
     .await;
-    assert!(!follower.leads().await);
-    assert_eq!(leader.health().await["status"], "ok");
+    assert!(!follower.holds_lease().await);
+    assert_eq!(holder.health().await["status"], "ok");
     assert_eq!(follower.health().await["status"], "ok");
 
     redis.restart();
     redis.wait_until_up().await;
     let (new_leader, other) = eventually("one instance takes the lease again", async || {
-        match (leader.leads().await, follower.leads().await) {
-            (true, false) => Some((&leader, &follower)),
-            (false, true) => Some((&follower, &leader)),
+        match (holder.holds_lease().await, follower.holds_lease().await) {
+            (true, false) => Some((&holder, &follower)),
+            (false, true) => Some((&follower, &holder)),
             _ => None,
         }
     })
@@ -570,14 +577,14 @@ async fn redis_going_away_and_coming_back_crashes_nothing() {
     .await;
     assert_contiguous(&inbox.probes(second_epoch), "after Redis came back");
     // The other one follows the new epoch once its subscription is back (it retries with
-    // backoff, so it may come back after the new leader).
+    // backoff, so it may come back after the new holder).
     eventually("both instances in the same epoch again", async || {
         (other.hub.epoch() == new_leader.hub.epoch()).then_some(())
     })
     .await;
 
     follower.stop().await;
-    leader.stop().await;
+    holder.stop().await;
 }
 
 #[test]
@@ -603,7 +610,7 @@ fn an_unreachable_redis_is_a_clear_error_without_the_password() {
 }
 
 /// A flag change made on either instance reaches a page on the other: the follower writes it
-/// to the shared database and the leader's cutover job publishes it over the shared hub.
+/// to the shared database and the lease holder's cutover job publishes it over the shared hub.
 #[tokio::test]
 async fn a_flag_change_on_either_instance_reaches_pages_on_the_other() {
     if !common::redis_may_run("a_flag_change_on_either_instance_reaches_pages_on_the_other").await {
@@ -617,12 +624,12 @@ async fn a_flag_change_on_either_instance_reaches_pages_on_the_other() {
     let prefix = unique_prefix("cutover");
     let data = tempfile::tempdir().expect("temp dir");
     let gentle = |s: &mut Settings| s.hub.probe_rate_hz = 0;
-    let leader = start_with(data.path(), &redis, &prefix, gentle).await;
+    let holder = start_with(data.path(), &redis, &prefix, gentle).await;
     let follower = start_with(data.path(), &redis, &prefix, gentle).await;
-    assert!(leader.leads().await && !follower.leads().await);
+    assert!(holder.holds_lease().await && !follower.holds_lease().await);
 
-    let demo = common::sign_in_at(leader.addr, "demo").await;
-    let on_leader = Page::open(leader.addr, &demo, "on-leader", 1000.0).await;
+    let demo = common::sign_in_at(holder.addr, "demo").await;
+    let on_holder = Page::open(holder.addr, &demo, "on-holder", 1000.0).await;
     let on_follower = Page::open(follower.addr, &demo, "on-follower", 1000.0).await;
     let change = |addr: SocketAddr, feature: &'static str, stage: &'static str| async move {
         let ops = common::sign_in_at(addr, "ops").await;
@@ -639,7 +646,7 @@ async fn a_flag_change_on_either_instance_reaches_pages_on_the_other() {
     };
 
     let version = change(follower.addr, "positions", "live").await;
-    let (flags, _) = on_leader.wait_for_version(version, DEADLINE).await;
+    let (flags, _) = on_holder.wait_for_version(version, DEADLINE).await;
     assert_eq!(
         flags.flag(Feature::Positions).stage,
         Stage::Live,
@@ -647,17 +654,17 @@ async fn a_flag_change_on_either_instance_reaches_pages_on_the_other() {
     );
     on_follower.wait_for_version(version, DEADLINE).await;
 
-    let version = change(leader.addr, "intraday", "rest").await;
+    let version = change(holder.addr, "intraday", "rest").await;
     let (flags, _) = on_follower.wait_for_version(version, DEADLINE).await;
     assert_eq!(
         flags.flag(Feature::Intraday).stage,
         Stage::Rest,
-        "made on the leader"
+        "made on the lease holder"
     );
     assert_eq!(flags.flag(Feature::Positions).stage, Stage::Live);
 
     follower.stop().await;
-    leader.stop().await;
+    holder.stop().await;
     forget(&redis, &prefix).await;
 }
 

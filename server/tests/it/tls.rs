@@ -475,9 +475,9 @@ async fn two_instances_run_over_tls_to_postgresql_and_redis_and_a_wrong_ca_is_re
             common::start(settings, data_dir).await
         }
     };
-    let leader = start("thor-tls").await;
+    let holder = start("thor-tls").await;
     let follower = start("thor-tls").await;
-    assert!(leader.state.lead.holds() && !follower.state.lead.holds());
+    assert!(holder.state.lease.holds() && !follower.state.lease.holds());
     assert_eq!(follower.db.backend(), "postgres");
     let encrypted: bool = thor_server::on_pool!(&follower.db, pool => {
         sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
@@ -487,11 +487,11 @@ async fn two_instances_run_over_tls_to_postgresql_and_redis_and_a_wrong_ca_is_re
     .expect("pg_stat_ssl");
     assert!(encrypted, "the pool's connections are TLS");
 
-    // Signed in on the leader (users in PostgreSQL); the follower's socket gets the leader's
+    // Signed in on the lease holder (users in PostgreSQL); the follower's socket gets the lease holder's
     // job round (the demo account valued from PostgreSQL) and its live heartbeats over Redis.
-    let demo = common::sign_in_at(leader.addr, "demo").await;
+    let demo = common::sign_in_at(holder.addr, "demo").await;
     let mut socket = common::ws_connect_at(follower.addr, &demo, "").await;
-    let epoch = leader.hub.epoch();
+    let epoch = holder.hub.epoch();
     let (mut balance, mut heartbeats) = (false, 0);
     tokio::time::timeout(DEADLINE, async {
         while !(balance && heartbeats >= 2) {
@@ -512,12 +512,12 @@ async fn two_instances_run_over_tls_to_postgresql_and_redis_and_a_wrong_ca_is_re
         }
     })
     .await
-    .expect("the leader's job messages reach the follower's page over TLS Redis");
+    .expect("the lease holder's job messages reach the follower's page over TLS Redis");
 
-    flag_changes_cross_instances(&leader, &follower).await;
+    flag_changes_cross_instances(&holder, &follower).await;
 
     follower.stop().await;
-    leader.stop().await;
+    holder.stop().await;
 }
 
 /// A CA file says the operator meant TLS: with a plain Redis URL or an SQLite database it is a
@@ -549,9 +549,9 @@ async fn a_ca_file_for_a_hop_without_tls_stops_thor_at_start() {
 }
 
 /// A flag change made on one instance reaches a page on the other, both ways.
-async fn flag_changes_cross_instances(leader: &TestApp, follower: &TestApp) {
-    let demo = common::sign_in_at(leader.addr, "demo").await;
-    let on_leader = Page::open(leader.addr, &demo, "on-leader", 1000.0).await;
+async fn flag_changes_cross_instances(holder: &TestApp, follower: &TestApp) {
+    let demo = common::sign_in_at(holder.addr, "demo").await;
+    let on_holder = Page::open(holder.addr, &demo, "on-holder", 1000.0).await;
     let on_follower = Page::open(follower.addr, &demo, "on-follower", 1000.0).await;
     let change = |addr: SocketAddr, feature: &'static str, stage: &'static str| async move {
         let ops = common::sign_in_at(addr, "ops").await;
@@ -567,9 +567,9 @@ async fn flag_changes_cross_instances(leader: &TestApp, follower: &TestApp) {
         flags.version
     };
     let version = change(follower.addr, "positions", "live").await;
-    let (flags, _) = on_leader.wait_for_version(version, DEADLINE).await;
+    let (flags, _) = on_holder.wait_for_version(version, DEADLINE).await;
     assert_eq!(flags.flag(Feature::Positions).stage, Stage::Live);
-    let version = change(leader.addr, "intraday", "rest").await;
+    let version = change(holder.addr, "intraday", "rest").await;
     let (flags, _) = on_follower.wait_for_version(version, DEADLINE).await;
     assert_eq!(flags.flag(Feature::Intraday).stage, Stage::Rest);
 }

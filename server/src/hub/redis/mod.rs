@@ -3,7 +3,7 @@
 //! One instance at a time holds the jobs **lease** (`crate::jobs::lease`) and runs the jobs; its hub numbers every
 //! message as usual, delivers it to its own sockets at once, and hands it to the **publisher**
 //! here, which puts it on Redis. Every instance's **subscriber** reads the channel and
-//! [`Hub::ingest`]s what the leader numbered, so a socket on any instance sees the same
+//! [`Hub::ingest`]s what the lease holder numbered, so a socket on any instance sees the same
 //! messages with the same `epoch` and `seq`.
 //!
 //! Redis keys and channels (`P` is `hub.redis-prefix`, default `thor`):
@@ -31,7 +31,7 @@
 //! ## Layout
 //! - [`link`]: one Redis command connection with deadlines and reconnects, and backoff.
 //! - [`wire`]: a frame as Redis carries it.
-//! - [`publisher`]: the leader's side: every numbered message into Redis, in order.
+//! - [`publisher`]: the lease holder's side: every numbered message into Redis, in order.
 //! - [`subscriber`]: every instance's side: the channel into the hub, gaps filled back.
 
 pub(crate) mod link;
@@ -294,8 +294,8 @@ pub(crate) mod test_support {
         Hub::new(1, HubLimits::default(), &MetricsRegistry::default())
     }
 
-    /// A hub whose published frames come out of the returned receiver, like the leader's.
-    pub fn leader_hub() -> (Hub, mpsc::Receiver<Frame>) {
+    /// A hub whose published frames come out of the returned receiver, like the lease holder's.
+    pub fn holder_hub() -> (Hub, mpsc::Receiver<Frame>) {
         let hub = hub();
         let (tx, rx) = mpsc::channel(1024);
         hub.attach_outlet(tx, "redis");

@@ -1,4 +1,4 @@
-//! The leader's side: every message its hub numbers goes into Redis in order, each written to
+//! The lease holder's side: every message its hub numbers goes into Redis in order, each written to
 //! its stream's list (bars, probes) or the latest hash and published in one `MULTI`/`EXEC`.
 //! While Redis is away, messages wait in a bounded buffer and are flushed once it answers.
 

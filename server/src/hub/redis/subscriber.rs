@@ -128,7 +128,7 @@ impl Reader {
             .flatten()
             .filter_map(|bytes| decode_logged(bytes))
             .collect();
-        // Only the newest epoch counts: older ones are a deposed leader's leftovers.
+        // Only the newest epoch counts: older ones are a deposed lease holder's leftovers.
         let Some(newest) = frames.iter().map(|f| f.epoch).max() else {
             return Ok(0);
         };
@@ -243,7 +243,7 @@ mod tests {
     use crate::hub::Audience;
     use crate::hub::redis::publisher::Publisher;
     use crate::hub::redis::test_support::{
-        client, forget, hub, leader_hub, prefix, probe, redis_may_run,
+        client, forget, holder_hub, hub, prefix, probe, redis_may_run,
     };
     use app::protocol::{ServerMessage, Topic};
 
@@ -260,11 +260,11 @@ mod tests {
         }
         let prefix = prefix("gap");
         let keys = Keys::new(&prefix);
-        let (leader, mut frames) = leader_hub();
+        let (holder, mut frames) = holder_hub();
         let mut publisher = publisher(&keys, 100);
         let mut sent = Vec::new();
         for n in 1..=6 {
-            probe(&leader, n);
+            probe(&holder, n);
             let frame = frames.try_recv().expect("a frame");
             sent.push(frame.clone());
             publisher.keep(frame);
@@ -298,13 +298,13 @@ mod tests {
         let prefix = prefix("catch-up");
         let keys = Keys::new(&prefix);
         let mut publisher = publisher(&keys, 4);
-        // A deposed leader's messages, then the current leader's.
-        let (old, mut old_frames) = leader_hub();
+        // A deposed lease holder's messages, then the current lease holder's.
+        let (old, mut old_frames) = holder_hub();
         for n in 1..=3 {
             probe(&old, n);
             publisher.keep(old_frames.try_recv().expect("a frame"));
         }
-        let (new, mut new_frames) = leader_hub();
+        let (new, mut new_frames) = holder_hub();
         new.begin_epoch();
         assert!(new.epoch() > old.epoch());
         for n in 1..=6 {

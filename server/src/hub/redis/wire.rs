@@ -65,11 +65,11 @@ pub(crate) fn decode_logged(bytes: &[u8]) -> Option<Frame> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::redis::test_support::{leader_hub, probe};
+    use crate::hub::redis::test_support::{holder_hub, probe};
 
     #[test]
     fn frames_survive_the_wire_and_garbage_is_an_error() {
-        let (hub, mut rx) = leader_hub();
+        let (hub, mut rx) = holder_hub();
         probe(&hub, 7);
         let frame = rx.try_recv().expect("a frame");
         let back = decode(&encode(&frame).expect("encodes")).expect("decodes");
