@@ -33,11 +33,11 @@ mod tests;
 pub use declare::Declared;
 pub use readme::configuration_table;
 
+use app::cutover::Stage;
 use app::symbol::Symbol;
 use declare::{Entry, declare_settings};
 use figment::Figment;
 use kinds::Kind;
-pub use kinds::LiveAtStart;
 use layers::Origin;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -152,16 +152,16 @@ declare_settings! {
     /// The cutover control plane: starting stages, the gate, automatic rollback.
     cutover: CutoverSettings {
         /// Start `account_balance` Live (`true`) or in Shadow (`false`, unset)
-        account_balance: LiveAtStart = LiveAtStart(false),
+        account_balance: Stage = Stage::Shadow,
             key "account-balance-live", env "WS_FEATURE_ACCOUNT_BALANCE";
         /// Start `positions` Live (`true`) or in Shadow (`false`, unset)
-        positions: LiveAtStart = LiveAtStart(false),
+        positions: Stage = Stage::Shadow,
             key "positions-live", env "WS_FEATURE_POSITIONS";
         /// Start `intraday` Live (`true`) or in Shadow (`false`, unset)
-        intraday: LiveAtStart = LiveAtStart(false),
+        intraday: Stage = Stage::Shadow,
             key "intraday-live", env "WS_FEATURE_INTRADAY";
         /// Start `global_market` Live (`true`) or in Shadow (`false`, unset)
-        global_market: LiveAtStart = LiveAtStart(false),
+        global_market: Stage = Stage::Shadow,
             key "global-market-live", env "WS_FEATURE_GLOBAL_MARKET";
         /// Gate: lowest match rate (the 95 % Wilson lower bound, in percent) to go live
         gate_min_match_percent: f64 = 99.5,

@@ -2,7 +2,12 @@
 //! carries every flag, what a page reports back, and the status an operator reads (API, CLI and
 //! the Cutover Status panel alike). The rules that decide anything (which stage a page is on,
 //! whether a gate opens) are pure functions here, so the server, the CLI and the page agree.
-
+//!
+//! One axis, the stage, seen four ways: [`Stage`] is what an operator sets (the flag, and the
+//! `WS_FEATURE_*` starting stage); [`Source`] is what one page renders from (its stage, plus the
+//! REST fallback a live page takes while its socket is down); [`Mark`] is the status panel's
+//! word for one feature across the fleet (its stage, and whether every open page has applied
+//! it); [`Mode`] is the whole fleet's in one word. Each is derived from the one before it.
 //!
 //! - here: the stage, a flag, the flags every page is sent, a page's source;
 //! - `report`: what a page reports back;

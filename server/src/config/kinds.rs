@@ -2,6 +2,7 @@
 //! variable, and how it is shown in messages and in the README.
 
 use super::DatabaseUrl;
+use app::cutover::Stage;
 use figment::value::Value;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -232,14 +233,12 @@ impl Kind for f64 {
 
 /// A feature's starting stage, as the seeds' `WS_FEATURE_*` variables give it: `true` is Live;
 /// `false` (or unset) is Shadow. Nothing else is accepted, so a typo cannot start a feature in
-/// a stage nobody chose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct LiveAtStart(pub bool);
-
-impl Kind for LiveAtStart {
+/// a stage nobody chose (and REST is a run-time choice, never a starting one).
+impl Kind for Stage {
     fn from_value(value: &Value) -> Result<Self, String> {
         match value {
-            Value::Bool(_, flag) => Ok(LiveAtStart(*flag)),
+            Value::Bool(_, true) => Ok(Stage::Live),
+            Value::Bool(_, false) => Ok(Stage::Shadow),
             _ => Err("must be true (Live) or false (Shadow)".into()),
         }
     }
@@ -253,10 +252,9 @@ impl Kind for LiveAtStart {
     }
 
     fn show(&self) -> String {
-        if self.0 {
-            "true (Live)"
-        } else {
-            "false (Shadow)"
+        match self {
+            Stage::Live => "true (Live)",
+            _ => "false (Shadow)",
         }
         .to_string()
     }

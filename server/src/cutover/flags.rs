@@ -16,13 +16,13 @@ pub fn starting_stages(settings: &CutoverSettings) -> BTreeMap<Feature, Stage> {
     Feature::ALL
         .into_iter()
         .map(|feature| {
-            let live = match feature {
-                Feature::AccountBalance => settings.account_balance.0,
-                Feature::Positions => settings.positions.0,
-                Feature::Intraday => settings.intraday.0,
-                Feature::GlobalMarket => settings.global_market.0,
+            let stage = match feature {
+                Feature::AccountBalance => settings.account_balance,
+                Feature::Positions => settings.positions,
+                Feature::Intraday => settings.intraday,
+                Feature::GlobalMarket => settings.global_market,
             };
-            (feature, if live { Stage::Live } else { Stage::Shadow })
+            (feature, stage)
         })
         .collect()
 }

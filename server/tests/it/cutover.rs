@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use thor_server::Settings;
 use thor_server::clock::ManualClock;
-use thor_server::config::LiveAtStart;
 
 /// Pages in these tests call a socket message late after this long.
 const LATE_MS: f64 = 500.0;
@@ -167,9 +166,9 @@ async fn the_environment_starts_each_feature_and_a_bad_value_names_its_variable(
         _ => None,
     };
     let settings = Settings::from_layers(None, "t", env).expect("settings load");
-    assert_eq!(settings.cutover.positions, LiveAtStart(true));
-    assert_eq!(settings.cutover.intraday, LiveAtStart(false));
-    assert_eq!(settings.cutover.account_balance, LiveAtStart(false));
+    assert_eq!(settings.cutover.positions, Stage::Live);
+    assert_eq!(settings.cutover.intraday, Stage::Shadow);
+    assert_eq!(settings.cutover.account_balance, Stage::Shadow);
 
     for bad in ["yes", "1", "live", "ture"] {
         let env = |key: &str| (key == "WS_FEATURE_GLOBAL_MARKET").then(|| bad.to_string());
@@ -181,7 +180,7 @@ async fn the_environment_starts_each_feature_and_a_bad_value_names_its_variable(
         );
     }
 
-    let app = app_with(|s| s.cutover.positions = LiveAtStart(true)).await;
+    let app = app_with(|s| s.cutover.positions = Stage::Live).await;
     let ops = common::sign_in(&app, "ops").await;
     let status = status(&app, &ops).await;
     assert_eq!(status.flags.flag(Feature::Positions).stage, Stage::Live);
@@ -198,7 +197,7 @@ async fn a_change_survives_a_restart_and_wins_over_the_environment_until_cleared
     let data = tempfile::tempdir().expect("temp dir");
     let settings = || {
         let mut settings = common::test_settings(data.path());
-        settings.cutover.positions = LiveAtStart(true);
+        settings.cutover.positions = Stage::Live;
         settings
     };
     let app = common::start(settings(), tempfile::tempdir().expect("unused")).await;
