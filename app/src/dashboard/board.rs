@@ -133,7 +133,7 @@ impl Chart {
 
 /// A feature's trouble, as its panel shows it.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct FeedHealth {
+pub struct PanelHealth {
     /// The last REST failure, until an answer comes.
     pub error: Option<String>,
     /// When (page clock) the feature last fell back to REST while live.
@@ -169,7 +169,7 @@ pub struct Board {
     pub global_market: RwSignal<Option<Shown<GlobalMarkets>>>,
     pub intraday: RwSignal<Option<Shown<Chart>>>,
     pub live: LiveStore,
-    health: [RwSignal<FeedHealth>; 4],
+    health: [RwSignal<PanelHealth>; 4],
     parity: [RwSignal<PageParity>; 4],
     sources: [Memo<Source>; 4],
 }
@@ -272,7 +272,7 @@ impl Board {
             global_market: RwSignal::new(markets),
             intraday: RwSignal::new(chart),
             live,
-            health: Feature::ALL.map(|_| RwSignal::new(FeedHealth::default())),
+            health: Feature::ALL.map(|_| RwSignal::new(PanelHealth::default())),
             parity: Feature::ALL.map(|_| RwSignal::new(PageParity::default())),
             sources,
         }
@@ -288,7 +288,7 @@ impl Board {
         self.sources[index(feature)]
     }
 
-    pub fn health(&self, feature: Feature) -> RwSignal<FeedHealth> {
+    pub fn health(&self, feature: Feature) -> RwSignal<PanelHealth> {
         self.health[index(feature)]
     }
 

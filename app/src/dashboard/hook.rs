@@ -60,7 +60,7 @@ pub enum Freshness {
 
 /// What [`use_websocket_aware`] gives a panel.
 #[derive(Clone, Copy)]
-pub struct Feed<T: FeatureData> {
+pub struct PanelFeed<T: FeatureData> {
     pub feature: Feature,
     /// The value shown, with its seq and where it came from.
     pub data: ReadSignal<Option<Shown<T>>>,
@@ -75,7 +75,7 @@ pub struct Feed<T: FeatureData> {
 }
 
 /// The data of feature `T` as signals, from WebSocket or REST as the flags decide.
-pub fn use_websocket_aware<T: FeatureData>() -> Feed<T> {
+pub fn use_websocket_aware<T: FeatureData>() -> PanelFeed<T> {
     let board = use_board();
     let feature = T::FEATURE;
     let slot = T::slot(&board);
@@ -95,7 +95,7 @@ pub fn use_websocket_aware<T: FeatureData>() -> Feed<T> {
             Some(_) => Freshness::Fresh,
         }
     });
-    Feed {
+    PanelFeed {
         feature,
         data: slot.read_only(),
         source: board.source(feature),

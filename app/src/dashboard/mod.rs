@@ -16,7 +16,7 @@ mod hook;
 mod initial;
 
 pub use board::{Board, use_board};
-pub use hook::{FeatureData, Feed, Freshness, use_websocket_aware};
+pub use hook::{FeatureData, Freshness, PanelFeed, use_websocket_aware};
 pub use initial::{CHART_MINUTES, Initial, PALETTE_COOKIE};
 
 use crate::live;
