@@ -15,7 +15,8 @@ pub struct AccountBalance {
     /// Cash plus the market value of every position.
     pub equity: f64,
     pub market_value: f64,
-    /// Equity now minus equity at the first valuation of the UTC day.
+    /// Equity now minus equity at the previous close (the last valuation of the previous UTC day
+    /// the server ran; on an account's first day, its first valuation).
     pub day_change: f64,
     pub day_change_pct: f64,
     pub unrealized_pnl: f64,

@@ -106,6 +106,13 @@ impl Feature {
         }
     }
 
+    /// Whether the feature goes quiet while its markets are closed (with `market.exchange-hours`):
+    /// intraday's bars and forming bars stop; balances, positions and the market status keep
+    /// their cadence. A quiet feature is not a broken one: the automatic rollback forgives it.
+    pub fn follows_market_hours(self) -> bool {
+        matches!(self, Feature::Intraday)
+    }
+
     /// How often the feature's socket messages arrive: its cadence (intraday's forming bars
     /// come every second, between the closed bars of each minute). Staleness is judged
     /// against this.

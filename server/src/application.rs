@@ -7,7 +7,7 @@ use crate::config::{MarketSettings, Settings};
 use crate::cutover::ControlPlane;
 use crate::cutover::job::CutoverJob;
 use crate::db::Database;
-use crate::feed::hours::DuringExchangeHours;
+use crate::feed::hours::{DuringExchangeHours, MarketHours};
 use crate::feed::{BarBuilder, MarketFeed, Simulator, SymbolSpec};
 use crate::hub::redis::{self as redis_hub, Keys, SharedSettings};
 use crate::hub::{Hub, HubLimits};
@@ -65,6 +65,7 @@ impl Application {
         let hub = Hub::new(epoch, HubLimits::from(&settings.hub), &metrics);
 
         let symbols = Arc::new(feed.symbols().to_vec());
+        let countries: Vec<String> = feed.specs().map(|spec| spec.country.clone()).collect();
         let feed: Box<dyn MarketFeed> = if settings.market.exchange_hours {
             Box::new(DuringExchangeHours::new(feed))
         } else {
@@ -94,6 +95,9 @@ impl Application {
             symbols.len(),
             &metrics,
         );
+        if settings.market.exchange_hours {
+            cutover.follow_market_hours(MarketHours::new(countries, ctx.clock.clone()));
+        }
         let registry = Arc::new(
             Registry::standard(
                 settings.hub.heartbeat_interval,
@@ -132,6 +136,9 @@ impl Application {
         // One round before serving (by the instance that runs the jobs): the first page and
         // REST call already have data.
         if ctx.lease.holds() {
+            ctx.carry_over()
+                .await
+                .context("cannot read where the last run left the desk")?;
             registry.run_once(&ctx).await;
         }
 

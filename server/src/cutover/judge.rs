@@ -56,6 +56,8 @@ impl ControlPlane {
                 ),
                 min_users: self.gate_rule().min_pages.clamp(1, 2),
             };
+            let mut health = health;
+            health.markets_closed = self.markets_closed(feature, now, rule.stale_after_ms);
             let Some(reason) = rule.judge(&health) else {
                 continue;
             };
@@ -79,6 +81,30 @@ impl ControlPlane {
         }
         self.apply(&changes, now).await?;
         Ok(())
+    }
+
+    /// Whether `feature` is quiet because its markets are: all closed now, or closed less than
+    /// `grace_ms` ago (after the open, the first trades and the pages' next reports need a
+    /// moment before their silence means anything again).
+    fn markets_closed(&self, feature: Feature, now: i64, grace_ms: u64) -> bool {
+        let Some(hours) = self.inner.market_hours.get() else {
+            return false;
+        };
+        if !feature.follows_market_hours() {
+            return false;
+        }
+        let mut seen = self
+            .inner
+            .closed_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if hours.all_closed() {
+            seen.insert(feature, now);
+            return true;
+        }
+        let grace = i64::try_from(grace_ms).unwrap_or(i64::MAX);
+        seen.get(&feature)
+            .is_some_and(|closed| now.saturating_sub(*closed) <= grace)
     }
 
     /// Forgets pages gone for a day (the job calls it now and then).

@@ -46,6 +46,7 @@ use crate::clock::now_ms;
 use crate::config::CutoverSettings;
 use crate::db::Database;
 use crate::error::ApiError;
+use crate::feed::hours::MarketHours;
 use crate::hub::Audience;
 use crate::hub::Hub;
 use crate::jobs::Lease;
@@ -103,6 +104,10 @@ struct Inner {
     judging: AtomicBool,
     /// This instance in the fleet, once [`ControlPlane::announce`]d: id, address, start.
     me: OnceLock<(String, String, i64)>,
+    /// When trading follows exchange hours: whether the feed's markets are all closed.
+    market_hours: OnceLock<MarketHours>,
+    /// When the judge last saw each market-hours feature's markets closed (ms).
+    closed_seen: Mutex<BTreeMap<Feature, i64>>,
 }
 
 impl ControlPlane {
@@ -132,8 +137,16 @@ impl ControlPlane {
                 metrics: CutoverMetrics::register(registry),
                 judging: AtomicBool::new(false),
                 me: OnceLock::new(),
+                market_hours: OnceLock::new(),
+                closed_seen: Mutex::new(BTreeMap::new()),
             }),
         }
+    }
+
+    /// Trading follows exchange hours: a feature that does ([`Feature::follows_market_hours`])
+    /// is quiet, not broken, while its markets are closed.
+    pub fn follow_market_hours(&self, hours: MarketHours) {
+        let _ = self.inner.market_hours.set(hours);
     }
 
     pub fn faults(&self) -> &Faults {

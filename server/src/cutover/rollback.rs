@@ -18,6 +18,9 @@ pub struct LiveHealth {
     pub server_silent_ms: Option<u64>,
     /// Messages of the feature the shared hub lost since it went live (`None`: not measured).
     pub hub_gaps: Option<u64>,
+    /// Every market the feature follows is closed (or opened moments ago): its silence, and its
+    /// pages' lack of updates, are the market's and say nothing of the socket.
+    pub markets_closed: bool,
 }
 
 impl LiveHealth {
@@ -54,6 +57,7 @@ impl LiveHealth {
             users_stale,
             server_silent_ms,
             hub_gaps,
+            markets_closed: false,
         }
     }
 
@@ -63,6 +67,7 @@ impl LiveHealth {
             "stale_pages": self.users_stale.len(),
             "server_silent_ms": self.server_silent_ms,
             "hub_gaps": self.hub_gaps,
+            "markets_closed": self.markets_closed,
         })
     }
 }
@@ -88,6 +93,7 @@ impl Rule {
     pub fn judge(&self, health: &LiveHealth) -> Option<String> {
         if let Some(silent) = health.server_silent_ms
             && silent > self.stale_after_ms
+            && !health.markets_closed
         {
             return Some(format!(
                 "the server has not published it for {} s (limit {} s)",
@@ -114,7 +120,7 @@ impl Rule {
             .filter(|(_, age)| *age > self.stale_after_ms)
             .map(|(user, _)| *user)
             .collect();
-        if stale.len() as u64 >= self.min_users {
+        if stale.len() as u64 >= self.min_users && !health.markets_closed {
             return Some(format!(
                 "pages of {} users had no update for more than {} ms",
                 stale.len(),
@@ -135,6 +141,7 @@ mod tests {
             users_stale: vec![(1, 500), (2, 800)],
             server_silent_ms: Some(900),
             hub_gaps: Some(0),
+            markets_closed: false,
         }
     }
 
@@ -250,6 +257,7 @@ mod tests {
                 users_stale: vec![(1, 4_000), (2, 7_000)],
                 server_silent_ms: Some(1_200),
                 hub_gaps: Some(0),
+                markets_closed: false,
             }
         );
     }
@@ -261,6 +269,7 @@ mod tests {
             users_stale: vec![(7, 9_000)],
             server_silent_ms: Some(1_500),
             hub_gaps: None,
+            markets_closed: false,
         };
         assert_eq!(
             health.json(),
@@ -269,6 +278,7 @@ mod tests {
                 "stale_pages": 1,
                 "server_silent_ms": 1_500,
                 "hub_gaps": null,
+                "markets_closed": false,
             })
         );
     }
@@ -287,5 +297,25 @@ mod tests {
             RULE.judge(&health)
                 .is_some_and(|r| r.contains("not published"))
         );
+    }
+
+    /// A closed market is quiet, not broken: silence and stale pages are forgiven while every
+    /// market the feature follows is closed, gaps are not.
+    #[test]
+    fn a_closed_market_forgives_silence_and_stale_pages_but_not_gaps() {
+        let mut health = healthy();
+        health.server_silent_ms = Some(3_600_000);
+        health.users_stale = vec![(1, 3_600_000), (2, 3_600_000)];
+        assert!(
+            RULE.judge(&health).is_some(),
+            "open: an hour of silence is an outage"
+        );
+        health.markets_closed = true;
+        assert_eq!(RULE.judge(&health), None);
+        health.users_with_gaps = BTreeSet::from([1, 2]);
+        assert!(RULE.judge(&health).is_some_and(|r| r.contains("gaps")));
+        health.users_with_gaps.clear();
+        health.hub_gaps = Some(1);
+        assert!(RULE.judge(&health).is_some_and(|r| r.contains("lost")));
     }
 }

@@ -175,6 +175,13 @@ impl BarBuilder {
         state.session.to_payload(symbol)
     }
 
+    /// The symbol's session so far, unrounded: Σ size, Σ price × size and the last trade's
+    /// time (what [`BarBuilder::resume`] takes back after a restart).
+    pub fn session(&self, symbol: &str) -> Option<(u64, f64, DateTime<Utc>)> {
+        let session = &self.symbols.get(symbol)?.session;
+        Some((session.volume, session.notional, session.as_of?)).filter(|(v, ..)| *v > 0)
+    }
+
     /// Every symbol's session VWAP, by symbol (symbols without trades this session are left out).
     pub fn vwaps(&self) -> Vec<Vwap> {
         self.symbols
@@ -186,6 +193,28 @@ impl BarBuilder {
     /// The price of the symbol's last accepted tick (kept across bar closes and session resets).
     pub fn last_price(&self, symbol: &str) -> Option<f64> {
         self.symbols.get(symbol)?.last_price.map(round_cents)
+    }
+
+    /// Carries on a symbol from an earlier run: its last price (for valuations before its next
+    /// tick) and, when given, its session so far (`volume` shares worth `notional`, up to
+    /// `as_of`), so its VWAP continues instead of starting again.
+    pub fn resume(
+        &mut self,
+        symbol: &str,
+        last_price: Option<f64>,
+        session: Option<(u64, f64, DateTime<Utc>)>,
+    ) {
+        let state = self.symbols.entry(symbol.to_string()).or_default();
+        if let Some(price) = last_price.filter(|p| p.is_finite() && *p > 0.0) {
+            state.last_price = Some(price);
+        }
+        if let Some((volume, notional, as_of)) = session {
+            state.session = Session {
+                notional,
+                volume,
+                as_of: Some(as_of),
+            };
+        }
     }
 
     /// Starts a new session for one symbol: its VWAP restarts from the next tick.

@@ -4,7 +4,10 @@
 
 use super::{MarketFeed, Tick};
 use crate::calendar::{self, Exchange, MarketStatusKind};
+use crate::clock::Clock;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 pub struct DuringExchangeHours<F> {
     inner: F,
@@ -27,6 +30,31 @@ fn in_session(country: &str, now: DateTime<Utc>) -> bool {
         .is_none_or(|exchange| calendar::status_at(exchange, now).status == MarketStatusKind::Open)
 }
 
+/// Whether any market a feed trades on is in session, read from the jobs' clock: what tells a
+/// market that has closed from a feed that has stopped.
+#[derive(Clone)]
+pub struct MarketHours {
+    countries: Vec<String>,
+    clock: Arc<dyn Clock>,
+}
+
+impl MarketHours {
+    /// For the symbols' `countries` (repeats are fine).
+    pub fn new(countries: impl IntoIterator<Item = String>, clock: Arc<dyn Clock>) -> Self {
+        let countries: BTreeSet<String> = countries.into_iter().collect();
+        Self {
+            countries: countries.into_iter().collect(),
+            clock,
+        }
+    }
+
+    /// Every market is closed now (false for a feed with no symbols: nothing to wait for).
+    pub fn all_closed(&self) -> bool {
+        let now = self.clock.now();
+        !self.countries.is_empty() && !self.countries.iter().any(|c| in_session(c, now))
+    }
+}
+
 impl<F: MarketFeed> MarketFeed for DuringExchangeHours<F> {
     fn symbols(&self) -> &[String] {
         self.inner.symbols()
@@ -38,6 +66,10 @@ impl<F: MarketFeed> MarketFeed for DuringExchangeHours<F> {
             .into_iter()
             .filter(|tick| in_session(&tick.country, now))
             .collect()
+    }
+
+    fn continue_from(&mut self, prices: &std::collections::BTreeMap<String, f64>) {
+        self.inner.continue_from(prices);
     }
 }
 

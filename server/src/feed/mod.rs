@@ -22,6 +22,7 @@ pub use bars::BarBuilder;
 pub use simulator::{Simulator, SimulatorError, SymbolSpec};
 
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 
 /// One trade (or, from the simulator, the trading of one symbol in one step) as a feed reports it.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,4 +48,8 @@ pub trait MarketFeed: Send {
 
     /// Advances the feed to `now` and returns the trades that happened since the last call.
     fn tick(&mut self, now: DateTime<Utc>) -> Vec<Tick>;
+
+    /// Carries on from the last prices an earlier run stored (symbol → dollars). A feed that
+    /// reports a real market's prices has nothing to carry on and ignores them.
+    fn continue_from(&mut self, _prices: &BTreeMap<String, f64>) {}
 }

@@ -35,7 +35,7 @@ use super::rng::{Rng, SplitMix64, fnv1a64};
 use super::{MarketFeed, Tick};
 use app::intraday::round_cents;
 use chrono::{DateTime, Utc};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Seconds in a trading year (252 days of 6.5 hours), the unit volatilities are quoted in.
 pub const TRADING_SECONDS_PER_YEAR: f64 = 252.0 * 6.5 * 3600.0;
@@ -191,6 +191,23 @@ impl Simulator {
 impl MarketFeed for Simulator {
     fn symbols(&self) -> &[String] {
         &self.symbols
+    }
+
+    /// Continues each listed symbol's path from its price (a restart carrying on where the last
+    /// run left off): a new simulator's first tick reports that price, and every later tick
+    /// moves on from it. The pull back still aims at the symbol's start price. Unknown symbols and prices that are not
+    /// finite and positive are ignored.
+    fn continue_from(&mut self, prices: &BTreeMap<String, f64>) {
+        for path in &mut self.paths {
+            if let Some(price) = prices
+                .get(&path.spec.symbol)
+                .copied()
+                .filter(|p| p.is_finite() && *p >= MIN_PRICE)
+            {
+                path.log_price = price.ln();
+                path.last_price = round_cents(price);
+            }
+        }
     }
 
     /// One tick per symbol, all at `now`, in symbol order. The first call reports the start
@@ -501,5 +518,29 @@ mod tests {
     fn usable_as_a_boxed_feed() {
         let mut feed: Box<dyn MarketFeed> = Box::new(Simulator::new(1));
         assert_eq!(feed.tick(t0()).len(), feed.symbols().len());
+    }
+
+    #[test]
+    fn a_continued_path_starts_from_the_carried_price_and_moves_on_from_it() {
+        let mut sim = Simulator::new(1);
+        let carried = BTreeMap::from([
+            ("AAPL".to_string(), 251.37),
+            ("SPY".to_string(), f64::NAN),
+            ("NOPE".to_string(), 5.0),
+        ]);
+        sim.continue_from(&carried);
+        let first = sim.tick(t0());
+        let price = |ticks: &[Tick], symbol: &str| {
+            ticks.iter().find(|t| t.symbol == symbol).map(|t| t.price)
+        };
+        assert_eq!(price(&first, "AAPL"), Some(251.37));
+        assert_eq!(price(&first, "SPY"), Some(600.0), "a NaN is not a price");
+        assert!(
+            price(&first, "NOPE").is_none(),
+            "unknown symbols are not added"
+        );
+        let next = sim.tick(t0() + Duration::seconds(1));
+        let moved = price(&next, "AAPL").unwrap_or_default();
+        assert!((moved / 251.37 - 1.0).abs() < 0.001, "{moved}");
     }
 }

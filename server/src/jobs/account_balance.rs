@@ -1,5 +1,5 @@
-//! The account balance job, every 10 s: values each paper account at the latest prices and
-//! publishes its `account_balance` to that account's connections only.
+//! The account balance job, every 10 s: values each paper account at the latest prices (its
+//! day change counting from the previous close) and publishes its `account_balance` to that account's connections only.
 
 use super::{Job, JobContext};
 use crate::hub::Audience;
@@ -26,15 +26,12 @@ impl Job for AccountBalanceJob {
             for (book, positions) in ctx.valued_accounts().await? {
                 let now = positions.timestamp;
                 let equity_now = accounts::equity(&book, &positions);
-                let day_open = accounts::day_open_equity(&ctx.db, book.id, now, equity_now)
+                let base = accounts::day_change_base(&ctx.db, book.id, now, equity_now)
                     .await
                     .with_context(|| {
-                        format!(
-                            "cannot read the day's opening equity of {}",
-                            book.account_number
-                        )
+                        format!("cannot read the previous close of {}", book.account_number)
                     })?;
-                let balance = accounts::balance(&book, &positions, day_open);
+                let balance = accounts::balance(&book, &positions, base);
                 ctx.hub.publish_to(
                     Audience::Account(book.id),
                     Topic::AccountBalance,

@@ -1,9 +1,11 @@
 //! The intraday job, every second: advances the feed, closes 1-minute bars, stores each closed
 //! bar and publishes it (`intraday_bar`) with the symbol's session VWAP (`vwap`), then every
 //! symbol's bar still forming (`forming_bar`, a state topic: a slow page keeps only the newest).
+//! It stores each symbol's last price too, where a restart carries on from.
 
 use super::{Job, JobContext};
 use crate::on_pool;
+use crate::trading::desk::{self, Carried};
 use anyhow::Context;
 use app::feature::Feature;
 use app::intraday::IntradayBar;
@@ -25,6 +27,7 @@ impl Job for IntradayJob {
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             let now = ctx.clock.now();
+            let carried;
             let (closed, vwaps, forming) = {
                 let mut market = ctx.market();
                 if market.last_tick_at.is_some_and(|last| now <= last) {
@@ -45,8 +48,24 @@ impl Job for IntradayJob {
                     .iter()
                     .filter_map(|bar| market.bars.vwap(&bar.symbol))
                     .collect();
+                carried = ticks
+                    .iter()
+                    .filter_map(|t| {
+                        Some(Carried {
+                            symbol: t.symbol.clone(),
+                            price: market.bars.last_price(&t.symbol)?,
+                            at: t.at,
+                            session: market
+                                .bars
+                                .session(&t.symbol)
+                                .map(|(volume, notional, _)| (day, volume, notional)),
+                        })
+                    })
+                    .collect::<Vec<_>>();
                 (closed, vwaps, market.bars.partials())
             };
+            // Where a restart carries on from (one write, whatever the number of symbols).
+            desk::store(&ctx.db, &carried).await?;
             for bar in &closed {
                 store_bar(ctx, bar).await?;
                 ctx.hub

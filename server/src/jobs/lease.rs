@@ -226,7 +226,13 @@ impl Keeper {
         tracing::info!(instance = %self.lease.me, epoch = self.epoch, "took over the jobs lease");
         let registry = self.registry.clone();
         let ctx = self.ctx.clone();
-        tokio::spawn(async move { registry.run_once(&ctx).await });
+        tokio::spawn(async move {
+            // The prices carry on from the last lease holder's, not from this instance's start.
+            if let Err(e) = ctx.carry_over().await {
+                tracing::warn!(error = %format!("{e:#}"), "cannot read where the last lease holder left the desk");
+            }
+            registry.run_once(&ctx).await
+        });
     }
 
     fn step_down(&mut self, reason: &str) {

@@ -18,6 +18,7 @@ use crate::feed::{BarBuilder, MarketFeed};
 use crate::hub::Hub;
 use crate::metrics::MetricsRegistry;
 use crate::trading::accounts::{self, Book};
+use crate::trading::desk;
 use anyhow::Context;
 use app::account::Positions;
 use chrono::{DateTime, Utc};
@@ -97,6 +98,33 @@ impl JobContext {
         self.market
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Carries the desk on from what the last run (or the last lease holder) stored: the feed
+    /// continues each symbol's price path from its last stored price, positions are valued at
+    /// it until the symbol trades again, and today's session VWAP continues from its sums. The
+    /// bars of whoever ran before are not this instance's: the builder starts afresh.
+    pub async fn carry_over(&self) -> anyhow::Result<()> {
+        let day = self.clock.now().date_naive();
+        let carried = desk::load(&self.db).await?;
+        let mut market = self.market();
+        let prices: BTreeMap<String, f64> = carried
+            .iter()
+            .map(|(symbol, c)| (symbol.clone(), c.price))
+            .collect();
+        market.feed.continue_from(&prices);
+        let mut bars = BarBuilder::new();
+        for c in carried.values() {
+            // Only today's session carries on; a new day starts a new one.
+            let session = c
+                .session
+                .filter(|(of, ..)| *of == day)
+                .map(|(_, volume, notional)| (volume, notional, c.at));
+            bars.resume(&c.symbol, Some(c.price), session);
+        }
+        market.bars = bars;
+        market.session_day = Some(day);
+        Ok(())
     }
 
     /// The latest traded price of `symbol`.

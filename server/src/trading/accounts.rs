@@ -165,9 +165,11 @@ pub async fn load_books(db: &Database) -> Result<Vec<Book>, sqlx::Error> {
         .collect())
 }
 
-/// The day's opening equity of an account: the first valuation recorded for `day` (UTC),
-/// recording `equity_now` as that if there is none yet.
-pub async fn day_open_equity(
+/// What an account's day change counts from: its equity at the previous close (the last
+/// valuation recorded on an earlier UTC day), or on its first day its first valuation. Records
+/// `equity_now` as the latest valuation of `now`'s day (the close the next day counts from), and
+/// as the day's opening one if it is the first.
+pub async fn day_change_base(
     db: &Database,
     account_id: i64,
     now: DateTime<Utc>,
@@ -176,8 +178,9 @@ pub async fn day_open_equity(
     let day = now.format("%Y-%m-%d").to_string();
     let cents = (equity_now * 100.0).round() as i64;
     on_pool!(db, pool => sqlx::query(
-        "INSERT INTO account_days (account_id, day, open_equity_cents) VALUES ($1, $2, $3) \
-         ON CONFLICT (account_id, day) DO NOTHING",
+        "INSERT INTO account_days (account_id, day, open_equity_cents, close_equity_cents) \
+         VALUES ($1, $2, $3, $3) \
+         ON CONFLICT (account_id, day) DO UPDATE SET close_equity_cents = excluded.close_equity_cents",
     )
     .bind(account_id)
     .bind(&day)
@@ -185,14 +188,25 @@ pub async fn day_open_equity(
     .execute(pool)
     .await
     .map(drop))?;
-    let open: i64 = on_pool!(db, pool => sqlx::query_scalar(
-        "SELECT open_equity_cents FROM account_days WHERE account_id = $1 AND day = $2",
+    let previous_close: Option<i64> = on_pool!(db, pool => sqlx::query_scalar(
+        "SELECT COALESCE(close_equity_cents, open_equity_cents) FROM account_days \
+         WHERE account_id = $1 AND day < $2 ORDER BY day DESC LIMIT 1",
     )
     .bind(account_id)
     .bind(&day)
-    .fetch_one(pool)
+    .fetch_optional(pool)
     .await)?;
-    Ok(open as f64 / 100.0)
+    let base = match previous_close {
+        Some(close) => close,
+        None => on_pool!(db, pool => sqlx::query_scalar(
+            "SELECT open_equity_cents FROM account_days WHERE account_id = $1 AND day = $2",
+        )
+        .bind(account_id)
+        .bind(&day)
+        .fetch_one(pool)
+        .await)?,
+    };
+    Ok(base as f64 / 100.0)
 }
 
 fn pct(part: f64, whole: f64) -> f64 {
@@ -246,8 +260,8 @@ pub fn equity(book: &Book, positions: &Positions) -> f64 {
     round_cents(book.cash_cents as f64 / 100.0 + market_value(positions))
 }
 
-/// The balance that goes with `positions`, given the day's opening equity.
-pub fn balance(book: &Book, positions: &Positions, day_open_equity: f64) -> AccountBalance {
+/// The balance that goes with `positions`, given what the day's change counts from.
+pub fn balance(book: &Book, positions: &Positions, day_base: f64) -> AccountBalance {
     let cash = book.cash_cents as f64 / 100.0;
     let market_value = market_value(positions);
     let long_value: f64 = positions
@@ -258,7 +272,7 @@ pub fn balance(book: &Book, positions: &Positions, day_open_equity: f64) -> Acco
         .sum();
     let unrealized_pnl = round_cents(positions.positions.iter().map(|p| p.pnl).sum());
     let equity = equity(book, positions);
-    let day_change = round_cents(equity - day_open_equity);
+    let day_change = round_cents(equity - day_base);
     AccountBalance {
         account_id: book.id,
         account_number: book.account_number.clone(),
@@ -267,7 +281,7 @@ pub fn balance(book: &Book, positions: &Positions, day_open_equity: f64) -> Acco
         equity,
         market_value,
         day_change,
-        day_change_pct: pct(day_change, day_open_equity),
+        day_change_pct: pct(day_change, day_base),
         unrealized_pnl,
         timestamp: positions.timestamp,
     }

@@ -1,5 +1,7 @@
-//! Paper trading: accounts, their positions, and their valuation at the feed's prices; and
+//! Paper trading: accounts, their positions, and their valuation at the feed's prices; what the
+//! desk carries across a restart (`desk`); and
 //! loading traders' accounts from a file (`thor accounts import`).
 
 pub mod accounts;
+pub mod desk;
 pub mod import;

@@ -1069,3 +1069,68 @@ async fn a_busy_page_never_pushes_a_traders_own_last_diffs_out_of_their_view() {
     );
     app.stop().await;
 }
+
+/// A closed market is quiet, not broken: with exchange hours on, a live intraday feature stays
+/// live past its market's close (no bar, no forming bar: silence far past its limit, judged
+/// again and again); the next morning, the same silence while the market is open rolls it back.
+#[tokio::test]
+async fn a_live_intraday_feature_stays_live_across_its_markets_close() {
+    // Intraday's limit: 0.4 of its 5 s interval, 2 s without a message.
+    let (app, clock) = app_and_clock(|s| {
+        s.market.exchange_hours = true;
+        s.cutover.intraday = Stage::Live;
+        s.cutover.stale_after_cadences = 0.4;
+    })
+    .await;
+    let ops = common::sign_in(&app, "ops").await;
+    let at = |text: &str| {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .expect("an instant")
+            .with_timezone(&Utc)
+    };
+    let silent_for = |app: &common::TestApp| {
+        let last = Feature::Intraday
+            .topics()
+            .iter()
+            .filter_map(|t| app.hub.last_published_us(*t))
+            .max()
+            .expect("intraday was published");
+        Duration::from_micros(u64::try_from(thor_server::clock::now_us() - last).unwrap_or(0))
+    };
+    let wait_for_silence = async |app: &common::TestApp, limit: Duration| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while silent_for(app) <= limit {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "intraday kept publishing"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    // 15:59:58 in New York: the day's last trades. Then the close: the feed stops.
+    clock.set(at("2026-03-09T19:59:58Z"));
+    app.jobs.run_all_once().await;
+    clock.set(at("2026-03-09T20:00:30Z"));
+    app.jobs.run_all_once().await;
+    wait_for_silence(&app, Duration::from_secs(4)).await;
+    let since = judgements(&app).await;
+    judged(&app, since, 2).await;
+    assert!(
+        audit(&app, &ops).await.iter().all(|e| !e.automatic),
+        "rolled back because its market closed"
+    );
+    let evening = status(&app, &ops).await;
+    assert_eq!(feature(&evening, Feature::Intraday).flag.stage, Stage::Live);
+
+    // The next morning, 10:00 in New York: one round of trades, then nothing while open.
+    clock.set(at("2026-03-10T14:00:00Z"));
+    app.jobs.run_all_once().await;
+    let rollback = automatic_rollback(&app, &ops, Feature::Intraday).await;
+    assert!(
+        rollback.reason.contains("not published"),
+        "{}",
+        rollback.reason
+    );
+    assert_eq!(rollback.evidence["rollback"]["markets_closed"], false);
+    app.stop().await;
+}

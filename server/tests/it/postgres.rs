@@ -98,3 +98,13 @@ async fn the_trading_back_end_runs_on_postgres() {
     app.stop().await;
     database.drop_it().await;
 }
+
+#[tokio::test]
+async fn the_desk_carries_on_across_a_restart_on_postgres() {
+    if !common::postgres_may_run("the_desk_carries_on_across_a_restart_on_postgres").await {
+        return;
+    }
+    let database = TempDatabase::create().await;
+    crate::trading::desk_carries_on_across_a_restart(Some(database.url())).await;
+    database.drop_it().await;
+}

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use thor_server::clock::ManualClock;
+use thor_server::config::DatabaseUrl;
 use tokio_tungstenite::tungstenite::Message;
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -113,27 +114,164 @@ async fn accounts_need_a_signed_in_trader() {
 }
 
 #[tokio::test]
-async fn balances_move_with_prices_and_day_change_counts_from_the_days_first_valuation() {
+async fn balances_move_with_prices_and_day_change_counts_from_the_previous_close() {
     let (app, clock) = app_at("2026-03-09T14:30:10Z").await;
     let demo = common::sign_in(&app, "demo").await;
     let (_, first) = get(&app, "/api/account/balance", Some(&demo)).await;
     assert_eq!(
         first["data"]["day_change"], 0.0,
-        "the first valuation opens the day"
+        "on an account's first day, its first valuation opens the day"
     );
     for _ in 0..30 {
         clock.advance(chrono::Duration::seconds(1));
         app.jobs.run_all_once().await;
     }
+    let equity = |balance: &Value| balance["data"]["equity"].as_f64().expect("equity");
+    let day_change = |balance: &Value| balance["data"]["day_change"].as_f64().expect("change");
     let (_, later) = get(&app, "/api/account/balance", Some(&demo)).await;
     assert!(later["seq"].as_u64() > first["seq"].as_u64());
-    assert_ne!(
-        later["data"]["equity"], first["data"]["equity"],
-        "prices moved"
+    assert_ne!(equity(&later), equity(&first), "prices moved");
+    assert!((day_change(&later) - (equity(&later) - equity(&first))).abs() < 0.01);
+
+    // The evening: the day's last valuation is its close.
+    clock.set(at("2026-03-09T23:59:50Z"));
+    app.jobs.run_all_once().await;
+    let (_, close) = get(&app, "/api/account/balance", Some(&demo)).await;
+    // The next morning counts from that close, not from the morning's first valuation.
+    clock.set(at("2026-03-10T14:30:00Z"));
+    app.jobs.run_all_once().await;
+    let (_, morning) = get(&app, "/api/account/balance", Some(&demo)).await;
+    assert_ne!(equity(&morning), equity(&close), "prices moved overnight");
+    let change = equity(&morning) - equity(&close);
+    assert!(
+        (day_change(&morning) - change).abs() < 0.01,
+        "{} against the previous close, not {}",
+        day_change(&morning),
+        change
     );
-    let change = later["data"]["equity"].as_f64().expect("equity")
-        - first["data"]["equity"].as_f64().expect("equity");
-    assert!((later["data"]["day_change"].as_f64().expect("change") - change).abs() < 0.01);
+    let pct = morning["data"]["day_change_pct"].as_f64().expect("pct");
+    assert!(
+        (pct - change / equity(&close) * 100.0).abs() < 0.01,
+        "{pct}"
+    );
+    app.stop().await;
+}
+
+/// A restart carries the desk on: each symbol's next price is its last one moved by at most a
+/// normal tick (not its start price again), the day's change is what it was, and the session
+/// VWAP goes on summing the day's trading instead of starting from the first trade after.
+#[tokio::test]
+async fn the_desk_carries_on_across_a_restart() {
+    desk_carries_on_across_a_restart(None).await;
+}
+
+/// [`the_desk_carries_on_across_a_restart`] on `database` (the SQLite file when `None`).
+pub async fn desk_carries_on_across_a_restart(database: Option<DatabaseUrl>) {
+    let data = tempfile::tempdir().expect("temp dir");
+    let settings = || {
+        let mut settings = common::test_settings(data.path());
+        if let Some(url) = &database {
+            settings.storage.database_url = Some(url.clone());
+        }
+        settings
+    };
+    let clock = Arc::new(ManualClock::new(at("2026-03-09T14:30:10Z")));
+    let app =
+        common::start_with_clock(settings(), tempfile::tempdir().expect("dir"), clock.clone())
+            .await;
+    // A morning's trading, then an afternoon's move in one step: prices far from their start.
+    for instant in ["2026-03-09T14:31:05Z", "2026-03-09T20:00:00Z"] {
+        clock.set(at(instant));
+        app.jobs.run_all_once().await;
+    }
+    let demo = common::sign_in(&app, "demo").await;
+    let prices = |positions: &Value| -> Vec<(String, f64)> {
+        positions["data"]["positions"]
+            .as_array()
+            .expect("positions")
+            .iter()
+            .map(|p| {
+                let symbol = p["symbol"].as_str().expect("symbol").to_string();
+                (symbol, p["current_price"].as_f64().expect("price"))
+            })
+            .collect()
+    };
+    let session = |app: &common::TestApp| -> (u64, f64) {
+        let frame = app
+            .hub
+            .latest_of(
+                app::protocol::Topic::Vwap,
+                thor_server::hub::Audience::Everyone,
+                "SPY",
+            )
+            .expect("a vwap message for SPY");
+        let message: Value = serde_json::from_str(frame.text.as_str()).expect("JSON");
+        let data = &message["data"];
+        (
+            data["session_volume"].as_u64().expect("volume"),
+            data["session_vwap"].as_f64().expect("vwap"),
+        )
+    };
+    let (_, positions) = get(&app, "/api/positions", Some(&demo)).await;
+    let before = prices(&positions);
+    let (_, balance) = get(&app, "/api/account/balance", Some(&demo)).await;
+    let (volume_before, vwap_before) = session(&app);
+    let start_prices = [("AAPL", 230.0), ("MSFT", 440.0), ("SPY", 600.0)];
+    assert!(
+        before
+            .iter()
+            .zip(start_prices)
+            .any(|((_, price), (_, start))| (price / start - 1.0).abs() > 0.005),
+        "the prices must have moved away from their start for this test to tell: {before:?}"
+    );
+    app.stop().await;
+
+    // Six seconds later, a new run on the same database.
+    let clock = Arc::new(ManualClock::new(at("2026-03-09T20:00:06Z")));
+    let app =
+        common::start_with_clock(settings(), tempfile::tempdir().expect("dir"), clock.clone())
+            .await;
+    let demo = common::sign_in(&app, "demo").await;
+    let (_, positions) = get(&app, "/api/positions", Some(&demo)).await;
+    let after = prices(&positions);
+    // A normal tick (1 s) of the most volatile default symbol (27 %) is about 0.011 %.
+    for ((symbol, was), (_, is)) in before.iter().zip(&after) {
+        assert!(
+            (is / was - 1.0).abs() < 0.0005,
+            "{symbol} jumped from {was} to {is} across the restart"
+        );
+    }
+    let (_, balance_after) = get(&app, "/api/account/balance", Some(&demo)).await;
+    assert_eq!(
+        balance_after["data"]["day_change"], balance["data"]["day_change"],
+        "the day's change carries on"
+    );
+    // The minute closes: the session VWAP counts the morning's trading and this bar's.
+    clock.set(at("2026-03-09T20:01:00Z"));
+    app.jobs.run_all_once().await;
+    let (_, bars) = get(
+        &app,
+        "/api/intraday/bars?symbol=SPY&since=2026-03-09T20:00:00Z&session=false",
+        None,
+    )
+    .await;
+    let bar_volume = bars["data"]["bars"][0]["volume"]
+        .as_u64()
+        .expect("the 20:00 bar");
+    // The tick that closed it opened the 20:01 bar.
+    let forming_volume = bars["data"]["forming"]["volume"]
+        .as_u64()
+        .expect("the 20:01 bar");
+    let (volume_after, vwap_after) = session(&app);
+    assert_eq!(
+        volume_after,
+        volume_before + bar_volume + forming_volume,
+        "the session sums the day's trading before the restart too"
+    );
+    assert!(
+        (vwap_after / vwap_before - 1.0).abs() < 0.05,
+        "{vwap_before} → {vwap_after}"
+    );
     app.stop().await;
 }
 
