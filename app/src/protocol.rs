@@ -94,6 +94,10 @@ pub struct Heartbeat {
     pub active_jobs: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topics: Option<BTreeMap<Topic, u64>>,
+    /// Topics whose markets are all closed now (when trading follows exchange hours): quiet,
+    /// not broken, so a page neither calls them stale nor falls back to REST for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub closed: Vec<Topic>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -324,6 +328,7 @@ mod tests {
                 connections: 2,
                 active_jobs: None,
                 topics: None,
+                closed: Vec::new(),
             }),
             seq: 7,
             epoch: 3,

@@ -71,6 +71,12 @@ impl Application {
         } else {
             Box::new(feed)
         };
+        // With exchange hours, what tells a closed market from a silent feed (the heartbeat says
+        // so to pages; the automatic rollback forgives it).
+        let market_hours = settings
+            .market
+            .exchange_hours
+            .then(|| MarketHours::new(countries, clock.clone()));
         let ctx = JobContext {
             db: db.clone(),
             hub: hub.clone(),
@@ -84,6 +90,7 @@ impl Application {
             status: JobBoard::default(),
             // Alone, this instance runs the jobs; sharing a hub, only while it holds the lease.
             lease: Lease::new(settings.hub.redis_url.is_none()),
+            market_hours,
         };
         ctx.lease.register_metrics(&metrics);
         ctx.status.register_metrics(&metrics);
@@ -95,8 +102,8 @@ impl Application {
             symbols.len(),
             &metrics,
         );
-        if settings.market.exchange_hours {
-            cutover.follow_market_hours(MarketHours::new(countries, ctx.clock.clone()));
+        if let Some(hours) = &ctx.market_hours {
+            cutover.follow_market_hours(hours.clone());
         }
         let registry = Arc::new(
             Registry::standard(

@@ -41,6 +41,7 @@ pub fn PanelHead(
             Freshness::Stale if !fallback => {
                 Some("No recent update: this may be out of date.".to_string())
             }
+            Freshness::Closed => Some("Market closed: no trades until it opens.".to_string()),
             Freshness::Stale | Freshness::Fresh => None,
         };
         // A fallback is always said, whatever else is.

@@ -253,6 +253,7 @@ impl Board {
                             socket_open,
                             heartbeat_age_ms,
                             update_age_ms,
+                            markets_closed: live.markets_closed(feature),
                         },
                     )
                 })

@@ -54,6 +54,8 @@ pub enum Freshness {
     Fresh,
     /// Older than a few of its update intervals.
     Stale,
+    /// Quiet because every market it follows is closed (the heartbeat says so).
+    Closed,
     /// The last REST request failed (the shown data, if any, is older).
     Failed(String),
 }
@@ -91,6 +93,9 @@ pub fn use_websocket_aware<T: FeatureData>() -> PanelFeed<T> {
         }
         match age_ms.get() {
             None => Freshness::Loading,
+            Some(age) if age > stale_after && board.live.markets_closed(feature) => {
+                Freshness::Closed
+            }
             Some(age) if age > stale_after => Freshness::Stale,
             Some(_) => Freshness::Fresh,
         }

@@ -5,8 +5,9 @@
 //! - The flag (and this session's ramp bucket) gives the stage: REST, Shadow, or Live.
 //! - A Live feature renders from the socket only while the socket is open, its heartbeat is
 //!   fresh (a quiet heartbeat also means the flag stream may have missed a change), and the
-//!   feature itself has updated within its staleness limit; otherwise it falls back to REST
-//!   polling, and returns on its own once all three hold again.
+//!   feature itself has updated within its staleness limit (or its markets are closed, which the
+//!   heartbeat says); otherwise it falls back to REST polling, and returns on its own once all
+//!   three hold again.
 //! - Before any flag has arrived the page polls REST: it cannot know better yet.
 
 use super::store::HEARTBEAT_STALE_AFTER_MS;
@@ -29,6 +30,9 @@ pub struct Conditions<'a> {
     pub heartbeat_age_ms: Option<f64>,
     /// Milliseconds since the feature's last socket message, if one arrived.
     pub update_age_ms: Option<f64>,
+    /// The server's heartbeat says every market the feature follows is closed: its silence is
+    /// the market's, not the socket's.
+    pub markets_closed: bool,
 }
 
 /// The stage this session is on for `feature` (a session whose bucket is unknown is outside any
@@ -50,7 +54,7 @@ pub fn source(feature: Feature, c: &Conditions<'_>) -> Source {
                 .heartbeat_age_ms
                 .is_some_and(|age| age <= HEARTBEAT_STALE_AFTER_MS);
             let limit = feature.stale_after(STALE_AFTER_CADENCES).as_millis() as f64;
-            let feature_fresh = c.update_age_ms.is_some_and(|age| age <= limit);
+            let feature_fresh = c.markets_closed || c.update_age_ms.is_some_and(|age| age <= limit);
             if c.socket_open && heartbeat_fresh && feature_fresh {
                 Source::WebSocket
             } else {
@@ -93,6 +97,7 @@ mod tests {
             socket_open: true,
             heartbeat_age_ms: Some(800.0),
             update_age_ms: Some(2_000.0),
+            markets_closed: false,
         }
     }
 
@@ -166,6 +171,22 @@ mod tests {
             ..healthy(&live)
         };
         assert_eq!(source(Feature::Intraday, &no_bars), Source::RestFallback);
+        // After the close there are no bars for hours: quiet, not broken, so no fallback.
+        let closed = Conditions {
+            update_age_ms: Some(3_600_000.0),
+            markets_closed: true,
+            ..healthy(&live)
+        };
+        assert_eq!(source(Feature::Intraday, &closed), Source::WebSocket);
+        // A closed market excuses only the silence: a socket that is down still falls back.
+        let closed_and_down = Conditions {
+            socket_open: false,
+            ..closed
+        };
+        assert_eq!(
+            source(Feature::Intraday, &closed_and_down),
+            Source::RestFallback
+        );
         assert_eq!(
             source(Feature::AccountBalance, &healthy(&live)),
             Source::WebSocket

@@ -55,6 +55,7 @@ mod tests {
                 connections: 1,
                 active_jobs: None,
                 topics: None,
+                closed: Vec::new(),
             }),
             seq,
             epoch,

@@ -4,6 +4,7 @@
 // Only the browser's socket writes; the server renders the store as created.
 #![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 
+use crate::feature::Feature;
 use crate::protocol::{Envelope, Heartbeat, ServerMessage, Topic};
 use leptos::prelude::*;
 
@@ -128,6 +129,16 @@ impl LiveStore {
         Some((now - seen).max(0.0))
     }
 
+    /// Whether the latest heartbeat says every market `feature` follows is closed (tracked).
+    pub fn markets_closed(&self, feature: Feature) -> bool {
+        let topics = feature.topics();
+        self.heartbeat.with(|seen| {
+            seen.as_ref().is_some_and(|seen| {
+                !topics.is_empty() && topics.iter().all(|t| seen.heartbeat.closed.contains(t))
+            })
+        })
+    }
+
     pub(super) fn set_state(&self, state: ConnectionState) {
         self.write.state.set(state);
     }
@@ -216,6 +227,7 @@ mod tests {
                 connections: 1,
                 active_jobs: None,
                 topics: None,
+                closed: Vec::new(),
             }),
             seq,
             epoch,

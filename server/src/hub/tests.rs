@@ -10,6 +10,7 @@ fn beat(tick: u64) -> ServerMessage {
         connections: 0,
         active_jobs: None,
         topics: None,
+        closed: Vec::new(),
     })
 }
 

@@ -1,6 +1,7 @@
 //! The heartbeat, once per tick (1 s by default): one `heartbeat` message, so every page can
 //! tell a live server from a silent one. Every `report_every` ticks (and on the first) it also
-//! reports the registered jobs and the latest sequence number of every public topic.
+//! reports the registered jobs and the latest sequence number of every public topic. It names
+//! the topics whose markets are closed, so pages know a quiet chart from a broken socket.
 
 use super::{Job, JobContext};
 use app::protocol::{Heartbeat, ServerMessage, Topic};
@@ -46,6 +47,7 @@ impl Job for HeartbeatJob {
                 connections: ctx.hub.connections() as u64,
                 active_jobs: report.then(|| ctx.status.names()),
                 topics: report.then(|| ctx.hub.latest_seqs()),
+                closed: ctx.closed_topics(),
             };
             ctx.hub
                 .publish(Topic::Heartbeat, ServerMessage::Heartbeat(heartbeat));

@@ -14,6 +14,7 @@ pub mod probe;
 
 use crate::clock::Clock;
 use crate::db::Database;
+use crate::feed::hours::MarketHours;
 use crate::feed::{BarBuilder, MarketFeed};
 use crate::hub::Hub;
 use crate::metrics::MetricsRegistry;
@@ -21,6 +22,8 @@ use crate::trading::accounts::{self, Book};
 use crate::trading::desk;
 use anyhow::Context;
 use app::account::Positions;
+use app::feature::Feature;
+use app::protocol::Topic;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use prometheus_client::metrics::gauge::Gauge;
@@ -43,6 +46,8 @@ pub struct JobContext {
     pub status: JobBoard,
     /// Whether this instance runs the jobs now (always, unless instances share a hub).
     pub lease: Lease,
+    /// When trading follows exchange hours: whether the feed's markets are all closed.
+    pub market_hours: Option<MarketHours>,
 }
 
 /// Whether this instance holds the jobs lease. Alone, it always does; with a shared hub, the
@@ -125,6 +130,23 @@ impl JobContext {
         market.bars = bars;
         market.session_day = Some(day);
         Ok(())
+    }
+
+    /// The topics that are quiet because every market they follow is closed now (none when
+    /// trading goes on around the clock).
+    pub fn closed_topics(&self) -> Vec<Topic> {
+        if !self
+            .market_hours
+            .as_ref()
+            .is_some_and(MarketHours::all_closed)
+        {
+            return Vec::new();
+        }
+        Feature::ALL
+            .into_iter()
+            .filter(|f| f.follows_market_hours())
+            .flat_map(|f| f.topics().iter().copied())
+            .collect()
     }
 
     /// The latest traded price of `symbol`.

@@ -35,6 +35,7 @@ async fn context(dir: &std::path::Path) -> JobContext {
         })),
         status: JobBoard::default(),
         lease: Lease::new(true),
+        market_hours: None,
     }
 }
 

@@ -746,6 +746,7 @@ async fn a_ramp_chooses_the_same_sessions_every_time() {
             socket_open: true,
             heartbeat_age_ms: Some(0.0),
             update_age_ms: Some(0.0),
+            markets_closed: false,
         };
         if first.bucket < 50 {
             inside += 1;
@@ -1121,10 +1122,33 @@ async fn a_live_intraday_feature_stays_live_across_its_markets_close() {
     );
     let evening = status(&app, &ops).await;
     assert_eq!(feature(&evening, Feature::Intraday).flag.stage, Stage::Live);
+    // Pages are told too: the heartbeat names the quiet topics.
+    let closed = |app: &common::TestApp| {
+        let frame = app
+            .hub
+            .latest(
+                app::protocol::Topic::Heartbeat,
+                thor_server::hub::Audience::Everyone,
+            )
+            .expect("a heartbeat");
+        let message: Value = serde_json::from_str(frame.text.as_str()).expect("JSON");
+        message["data"]["closed"].clone()
+    };
+    app.jobs.run_all_once().await;
+    assert_eq!(
+        closed(&app),
+        json!(["intraday_bar", "forming_bar", "vwap"]),
+        "the evening's heartbeat"
+    );
 
     // The next morning, 10:00 in New York: one round of trades, then nothing while open.
     clock.set(at("2026-03-10T14:00:00Z"));
     app.jobs.run_all_once().await;
+    assert_eq!(
+        closed(&app),
+        Value::Null,
+        "the morning's heartbeat names nothing"
+    );
     let rollback = automatic_rollback(&app, &ops, Feature::Intraday).await;
     assert!(
         rollback.reason.contains("not published"),

@@ -97,6 +97,7 @@ async fn a_new_connection_gets_the_latest_heartbeat_at_once() {
             connections: 0,
             active_jobs: None,
             topics: None,
+            closed: Vec::new(),
         })
     };
     let before = app

@@ -319,6 +319,7 @@ mod tests {
                 connections: 0,
                 active_jobs: None,
                 topics: None,
+                closed: Vec::new(),
             }),
         );
         publisher.keep(new_frames.try_recv().expect("a heartbeat"));
