@@ -9,7 +9,7 @@ pub(crate) async fn idle_cell(args: &Args, kind: Kind, n: usize) -> Result<IdleR
         // Let start-up allocations settle before the baseline.
         tokio::time::sleep(Duration::from_secs(1)).await;
         let rss_before_kb = server.rss_kb()?;
-        let clients = Clients::connect(&server, n, args.connect_batch).await;
+        let clients = Clients::connect(&server, n, args.connect_batch, args.probe_only).await;
         // The snapshot and the first live messages arrive and are read.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let rss_after_kb = server.rss_kb()?;
@@ -51,7 +51,7 @@ pub(crate) async fn measure(
     n: usize,
     rate: u32,
 ) -> Result<LoadResult> {
-    let clients = Clients::connect(server, n, args.connect_batch).await;
+    let clients = Clients::connect(server, n, args.connect_batch, args.probe_only).await;
     if clients.connected() == 0 {
         let e = clients.first_connect_error.clone().unwrap_or_default();
         clients.stop().await;
@@ -62,6 +62,7 @@ pub(crate) async fn measure(
 
     // Recording starts before S0 is read, so every probe after S0 is recorded.
     clients.shared.recording.store(true, Ordering::SeqCst);
+    let recording_from = Instant::now();
     let s0 = server.last_probe_seq().await?;
     let opened = Instant::now();
     let window = Duration::from_secs(args.seconds);
@@ -94,6 +95,7 @@ pub(crate) async fn measure(
         peak_rss_kb = peak_rss_kb.max(server.rss_kb()?);
     }
     clients.shared.recording.store(false, Ordering::SeqCst);
+    let recorded_s = recording_from.elapsed().as_secs_f64();
 
     let connected = clients.connected();
     let connect_errors = clients.connect_errors;
@@ -108,7 +110,11 @@ pub(crate) async fn measure(
     let mut out_of_order = 0u64;
     let mut messages = 0u64;
     let mut bytes = 0u64;
+    let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
     for report in &reports {
+        for (kind, count) in &report.by_type {
+            *by_type.entry(kind.to_string()).or_default() += count;
+        }
         let in_window = report
             .samples
             .iter()
@@ -159,5 +165,9 @@ pub(crate) async fn measure(
         peak_rss_kb,
         messages,
         bytes,
+        frames_per_socket_s: by_type
+            .into_iter()
+            .map(|(kind, count)| (kind, count as f64 / connected as f64 / recorded_s))
+            .collect(),
     })
 }

@@ -25,6 +25,8 @@ pub(crate) struct ClientReport {
     pub(crate) out_of_order: u64,
     /// Why the connection ended before the stop, if it did.
     pub(crate) ended: Option<String>,
+    /// Frames received while recording, by message type.
+    pub(crate) by_type: HashMap<Box<str>, u64>,
 }
 
 pub(crate) struct Clients {
@@ -39,7 +41,13 @@ pub(crate) type Socket = WebSocketStream<TcpStream>;
 
 impl Clients {
     /// Opens `n` connections, `batch` at a time; each starts reading as soon as it is open.
-    pub(crate) async fn connect(server: &Server, n: usize, batch: usize) -> Clients {
+    /// With `probe_only`, each connection to thor first unsubscribes from every other topic.
+    pub(crate) async fn connect(
+        server: &Server,
+        n: usize,
+        batch: usize,
+        probe_only: bool,
+    ) -> Clients {
         let shared = Arc::new(Shared {
             drain_target: AtomicU64::new(u64::MAX),
             ..Shared::default()
@@ -54,9 +62,21 @@ impl Clients {
         };
         let addr = server.addr;
         let session = server.session.as_deref();
+        let narrow = (probe_only && server.kind == Kind::Thor).then(probe_only_message);
+        let narrow = narrow.as_deref();
         let mut opening = futures::stream::iter(0..n)
             .map(|_| async move {
-                tokio::time::timeout(Duration::from_secs(20), open(addr, session))
+                let opened = async {
+                    let mut socket = open(addr, session).await?;
+                    if let Some(text) = narrow {
+                        socket
+                            .send(Message::Text(text.into()))
+                            .await
+                            .context("cannot unsubscribe")?;
+                    }
+                    Ok(socket)
+                };
+                tokio::time::timeout(Duration::from_secs(20), opened)
                     .await
                     .unwrap_or_else(|_| Err(anyhow!("connect timed out after 20 s")))
             })
@@ -107,6 +127,17 @@ impl Clients {
         }
         reports
     }
+}
+
+/// `unsubscribe` from every topic but the probe (thor sends the rest to every socket).
+fn probe_only_message() -> String {
+    use app::protocol::Topic;
+    let others: Vec<&str> = Topic::ALL
+        .iter()
+        .filter(|t| **t != Topic::Probe)
+        .map(|t| t.as_str())
+        .collect();
+    serde_json::json!({"type": "unsubscribe", "topics": others}).to_string()
 }
 
 pub(crate) async fn open(addr: SocketAddr, session: Option<&str>) -> Result<Socket> {
@@ -166,6 +197,17 @@ pub(crate) async fn client(
         };
         report.messages += 1;
         report.bytes += text.len() as u64;
+        let Ok(head) = serde_json::from_str::<Head<'_>>(text.as_str()) else {
+            continue;
+        };
+        if shared.recording.load(Ordering::Relaxed) {
+            match report.by_type.get_mut(head.kind) {
+                Some(count) => *count += 1,
+                None => {
+                    report.by_type.insert(head.kind.into(), 1);
+                }
+            }
+        }
         let Some((seq, sent_us)) = parse_probe(text.as_str()) else {
             continue;
         };

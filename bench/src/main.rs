@@ -32,8 +32,9 @@ use server::*;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, ValueEnum};
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -86,6 +87,10 @@ struct Args {
     /// Connections opened concurrently while connecting the clients.
     #[arg(long, default_value_t = 200)]
     connect_batch: usize,
+    /// thor's clients subscribe to the probe alone (each unsubscribes from every other topic
+    /// once connected), so thor sends what the bare server sends and the two compare fairly.
+    #[arg(long)]
+    probe_only: bool,
     /// Which servers to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "thor,bare")]
     servers: Vec<Kind>,
@@ -238,6 +243,8 @@ struct LoadResult {
     /// Every message (all types) and its bytes, over the clients' whole connection.
     messages: u64,
     bytes: u64,
+    /// Frames a socket received per second while recording, by message type.
+    frames_per_socket_s: BTreeMap<String, f64>,
 }
 
 async fn run(args: Args) -> Result<()> {

@@ -106,6 +106,21 @@ pub(crate) fn markdown(args: &Args, report: &Report) -> String {
             ));
         }
     }
+    out.push_str("\nFrames per socket per second while recording, by type:\n\n");
+    for r in &report.load {
+        let kinds: Vec<String> = r
+            .frames_per_socket_s
+            .iter()
+            .map(|(kind, per_s)| format!("{kind} {per_s:.2}"))
+            .collect();
+        out.push_str(&format!(
+            "- {} N={} R={}: {}\n",
+            r.server.name(),
+            r.clients,
+            r.rate,
+            kinds.join(", ")
+        ));
+    }
     let troubles: Vec<String> = report
         .load
         .iter()
