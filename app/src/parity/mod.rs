@@ -273,7 +273,18 @@ impl ParityTracker {
         }
         bars.seen.insert(key, projection);
         while bars.seen.len() > KEEP_BARS {
-            bars.seen.pop_first();
+            // The oldest minute goes first, whichever symbol it is of: evicting by key would
+            // drop the first symbol's newest bars while the other symbols' oldest stayed, and
+            // REST would then show them as missing from the socket.
+            let oldest = bars
+                .seen
+                .keys()
+                .min_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)))
+                .cloned();
+            match oldest {
+                Some(key) => bars.seen.remove(&key),
+                None => break,
+            };
         }
     }
 
@@ -1041,6 +1052,33 @@ mod tests {
             "14:29 and 14:30 predate the socket"
         );
         assert_eq!(taken.diffs[0].at, "SPY 14:32");
+    }
+
+    /// A page open all day on several symbols keeps each symbol's newest bars: the oldest
+    /// minute is forgotten first, whichever symbol it is of.
+    #[test]
+    fn past_the_cap_the_oldest_minutes_are_forgotten_not_the_first_symbols_newest() {
+        let mut t = ParityTracker::new();
+        let minutes = KEEP_BARS as i64;
+        let mut seq = 0;
+        for m in 0..minutes {
+            for symbol in ["AAPL", "SPY"] {
+                seq += 1;
+                t.on_socket(
+                    &env(ServerMessage::IntradayBar(bar_at(symbol, m)), seq),
+                    0.0,
+                );
+            }
+        }
+        let recent: Vec<IntradayBar> = (minutes - 10..minutes).map(|m| bar_at("AAPL", m)).collect();
+        let answer = BarsAnswer {
+            seq,
+            ..bars_answer("AAPL", recent)
+        };
+        t.on_rest_bars(&answer, 0.0);
+        let taken = t.take(Feature::Intraday);
+        assert_eq!(taken.parity.matched, 10, "{:?}", taken.diffs);
+        assert_eq!(taken.parity.missing_on_ws, 0);
     }
 
     #[test]
