@@ -4,7 +4,8 @@
 use super::*;
 
 impl ControlPlane {
-    /// Judges every live feature and rolls back the ones that broke (the lease holder's job calls it).
+    /// Judges every live feature and rolls back the ones that broke (the lease holder's job calls
+    /// it).
     pub async fn judge_live_features(&self) -> anyhow::Result<()> {
         if self.inner.judging.swap(true, Ordering::AcqRel) {
             return Ok(());
@@ -40,7 +41,7 @@ impl ControlPlane {
                 .map(|t| self.inner.hub.metrics().gaps_of(*t))
                 .sum();
             let baseline = self.lock_baseline().get(&feature).copied();
-            let health = rollback::LiveHealth::gather(
+            let mut health = rollback::LiveHealth::gather(
                 feature,
                 since,
                 &pages,
@@ -56,7 +57,6 @@ impl ControlPlane {
                 ),
                 min_users: self.gate_rule().min_pages.clamp(1, 2),
             };
-            let mut health = health;
             health.markets_closed = self.markets_closed(feature, now, rule.stale_after_ms);
             let Some(reason) = rule.judge(&health) else {
                 continue;
@@ -90,15 +90,12 @@ impl ControlPlane {
         let Some(hours) = self.inner.market_hours.get() else {
             return false;
         };
-        if !feature.follows_market_hours() {
-            return false;
-        }
         let mut seen = self
             .inner
             .closed_seen
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if hours.all_closed() {
+        if hours.closed_for(feature) {
             seen.insert(feature, now);
             return true;
         }

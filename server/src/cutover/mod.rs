@@ -12,8 +12,8 @@
 //! - [`faults`]: the test switch that breaks one feature's socket messages (off by default).
 //! - [`traffic`]: REST requests per feature (the evidence that a REST timer can go).
 //! - [`fleet`]: every instance's row about itself, summed into the fleet's figures.
-//! - [`job`]: the lease holder's loop: publish each new flags version, judge live features, keep the
-//!   pages-by-source and gate gauges current.
+//! - [`job`]: the lease holder's loop: publish each new flags version, judge live features, keep
+//!   the pages-by-source and gate gauges current.
 //!
 //! The [`ControlPlane`] itself is here (its state, the flags, publishing them); its other parts
 //! are `impl` blocks of their own: `changes` (operators' changes, the global rollback, and the

@@ -5,6 +5,7 @@
 use super::{MarketFeed, Tick};
 use crate::calendar::{self, Exchange, MarketStatusKind};
 use crate::clock::Clock;
+use app::feature::Feature;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -52,6 +53,12 @@ impl MarketHours {
     pub fn all_closed(&self) -> bool {
         let now = self.clock.now();
         !self.countries.is_empty() && !self.countries.iter().any(|c| in_session(c, now))
+    }
+
+    /// Whether `feature` is quiet now because every market it follows is closed: the one rule
+    /// the heartbeat (what pages are told) and the automatic rollback both read.
+    pub fn closed_for(&self, feature: Feature) -> bool {
+        feature.follows_market_hours() && self.all_closed()
     }
 }
 

@@ -193,10 +193,10 @@ impl MarketFeed for Simulator {
         &self.symbols
     }
 
-    /// Continues each listed symbol's path from its price (a restart carrying on where the last
-    /// run left off): a new simulator's first tick reports that price, and every later tick
-    /// moves on from it. The pull back still aims at the symbol's start price. Unknown symbols and prices that are not
-    /// finite and positive are ignored.
+    /// Continues each listed symbol's path from its price (a restart carrying on where the last run
+    /// left off): a new simulator's first tick reports that price, and every later tick moves on
+    /// from it. The pull back still aims at the symbol's start price. Unknown symbols and prices
+    /// that are not finite and positive are ignored.
     fn continue_from(&mut self, prices: &BTreeMap<String, f64>) {
         for path in &mut self.paths {
             if let Some(price) = prices

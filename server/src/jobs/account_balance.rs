@@ -1,5 +1,6 @@
-//! The account balance job, every 10 s: values each paper account at the latest prices (its
-//! day change counting from the previous close) and publishes its `account_balance` to that account's connections only.
+//! The account balance job, every 10 s: values each paper account at the latest prices (its day
+//! change counting from the previous close) and publishes its `account_balance` to that account's
+//! connections only.
 
 use super::{Job, JobContext};
 use crate::hub::Audience;

@@ -1,12 +1,12 @@
 //! The jobs lease: with instances sharing a hub over Redis, exactly one of them runs the jobs
 //! (and so numbers and publishes every message) at a time.
 //!
-//! `SET P:lease ID NX PX ttl`, renewed every ttl/3 by a compare-and-expire script. The holder
-//! steps down at once when a renewal finds another holder, or when no renewal succeeded for a
-//! whole ttl (it may have expired in Redis); whoever acquires it starts a new, larger epoch and
-//! runs every job once, so the new lease holder's state is out within a second. On shutdown the holder
-//! deletes the lease (if still its own) so another instance takes over at its next attempt
-//! instead of after the TTL.
+//! `SET P:lease ID NX PX ttl`, renewed every ttl/3 by a compare-and-expire script. The holder steps
+//! down at once when a renewal finds another holder, or when no renewal succeeded for a whole ttl
+//! (it may have expired in Redis); whoever acquires it starts a new, larger epoch and runs every
+//! job once, so the new lease holder's state is out within a second. On shutdown the holder deletes
+//! the lease (if still its own) so another instance takes over at its next attempt instead of after
+//! the TTL.
 
 use super::{JobContext, Registry};
 use crate::hub::redis::link::Link;
@@ -218,8 +218,8 @@ impl Keeper {
         self.valid_until = Some(sent + self.lease.ttl);
     }
 
-    /// Starts this lease holder's epoch and runs every job once, at once, so the new lease holder's state
-    /// is out within a second (beside this loop, so the renewals keep their beat).
+    /// Starts this lease holder's epoch and runs every job once, at once, so the new lease holder's
+    /// state is out within a second (beside this loop, so the renewals keep their beat).
     fn take_over(&mut self) {
         self.epoch = self.ctx.hub.begin_epoch();
         self.ctx.lease.set(true);

@@ -135,16 +135,12 @@ impl JobContext {
     /// The topics that are quiet because every market they follow is closed now (none when
     /// trading goes on around the clock).
     pub fn closed_topics(&self) -> Vec<Topic> {
-        if !self
-            .market_hours
-            .as_ref()
-            .is_some_and(MarketHours::all_closed)
-        {
+        let Some(hours) = &self.market_hours else {
             return Vec::new();
-        }
+        };
         Feature::ALL
             .into_iter()
-            .filter(|f| f.follows_market_hours())
+            .filter(|f| hours.closed_for(*f))
             .flat_map(|f| f.topics().iter().copied())
             .collect()
     }

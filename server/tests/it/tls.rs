@@ -487,8 +487,9 @@ async fn two_instances_run_over_tls_to_postgresql_and_redis_and_a_wrong_ca_is_re
     .expect("pg_stat_ssl");
     assert!(encrypted, "the pool's connections are TLS");
 
-    // Signed in on the lease holder (users in PostgreSQL); the follower's socket gets the lease holder's
-    // job round (the demo account valued from PostgreSQL) and its live heartbeats over Redis.
+    // Signed in on the lease holder (users in PostgreSQL); the follower's socket gets the lease
+    // holder's job round (the demo account valued from PostgreSQL) and its live heartbeats over
+    // Redis.
     let demo = common::sign_in_at(holder.addr, "demo").await;
     let mut socket = common::ws_connect_at(follower.addr, &demo, "").await;
     let epoch = holder.hub.epoch();

@@ -1,9 +1,9 @@
 //! The hub shared by several `thor` instances over Redis (`hub.redis-url` / `REDIS_URL`).
 //!
-//! One instance at a time holds the jobs **lease** (`crate::jobs::lease`) and runs the jobs; its hub numbers every
-//! message as usual, delivers it to its own sockets at once, and hands it to the **publisher**
-//! here, which puts it on Redis. Every instance's **subscriber** reads the channel and
-//! [`Hub::ingest`]s what the lease holder numbered, so a socket on any instance sees the same
+//! One instance at a time holds the jobs **lease** (`crate::jobs::lease`) and runs the jobs; its
+//! hub numbers every message as usual, delivers it to its own sockets at once, and hands it to the
+//! **publisher** here, which puts it on Redis. Every instance's **subscriber** reads the channel
+//! and [`Hub::ingest`]s what the lease holder numbered, so a socket on any instance sees the same
 //! messages with the same `epoch` and `seq`.
 //!
 //! Redis keys and channels (`P` is `hub.redis-prefix`, default `thor`):
