@@ -17,6 +17,7 @@ use crate::protocol::{Envelope, ServerMessage};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+mod bars;
 mod project;
 
 pub use project::{
@@ -271,21 +272,7 @@ impl ParityTracker {
             }
             bars.mark_judged(key.clone());
         }
-        bars.seen.insert(key, projection);
-        while bars.seen.len() > KEEP_BARS {
-            // The oldest minute goes first, whichever symbol it is of: evicting by key would
-            // drop the first symbol's newest bars while the other symbols' oldest stayed, and
-            // REST would then show them as missing from the socket.
-            let oldest = bars
-                .seen
-                .keys()
-                .min_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)))
-                .cloned();
-            match oldest {
-                Some(key) => bars.seen.remove(&key),
-                None => break,
-            };
-        }
+        bars.remember(key, projection);
     }
 
     /// A REST answer of a state feature (the envelope the endpoint returned) at page time `now_ms`.
@@ -480,20 +467,6 @@ impl ParityTracker {
             diffs: outcomes.diffs,
             lag_ms: outcomes.lag_ms,
             gaps: outcomes.gaps,
-        }
-    }
-}
-
-impl BarParity {
-    /// `key` is judged: later answers showing it again are not counted twice.
-    fn mark_judged(&mut self, key: (String, i64)) {
-        if self.judged.insert(key.clone()) {
-            self.judged_order.push_back(key);
-        }
-        while self.judged_order.len() > KEEP_BARS {
-            if let Some(old) = self.judged_order.pop_front() {
-                self.judged.remove(&old);
-            }
         }
     }
 }
