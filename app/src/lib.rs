@@ -1,38 +1,29 @@
-//! # Thor's shared crate
+//! # Thor's views
 //!
-//! Compiled twice: into the server (`ssr`), which renders the page, and into the browser bundle
-//! (`hydrate`), which takes the rendered page over. What both must agree on lives here.
+//! Compiled twice: into the `thor` binary (`ssr`), which renders the page, and into the browser
+//! bundle (`hydrate`), which takes the rendered page over. The types both agree on with the
+//! server are `thor_core`'s, re-exported here under their old paths (`app::protocol`, …).
 //!
 //! ## Layout
-//! - [`feature`]: the four live features, and all that is known of each (flag, topics, REST
-//!   path, cadence, name).
-//! - [`account`], [`intraday`], [`global_market`]: the features' payloads.
-//! - [`symbol`]: a ticker symbol, checked where it enters.
-//! - [`cutover`]: stages, flags, page reports and the operator's status; gates as pure rules.
-//! - [`parity`]: how a page compares what REST answered with what the socket brought.
-//! - [`protocol`]: the WebSocket envelope and every message type, used by server and page alike.
-//! - [`topic`]: the hub's topics and how each is delivered (the bottom layer).
 //! - [`live`]: the page's one WebSocket per tab and the store of signals it feeds the panels.
 //! - [`dashboard`]: the trader's screen: its state, `use_websocket_aware`, the engine behind it.
 //! - [`components`]: the panels and the sign-in form, one per file.
-//! - [`shell`] and [`App`]: the HTML document and the dashboard's routes; [`SignedIn`]: who the
-//!   page is for.
+//! - [`shell`] and [`App`]: the HTML document and the dashboard's routes.
+//! - `site` (server side): the pages and the 404 as routes of the server's router.
 
 #![recursion_limit = "256"]
 
-pub mod account;
 pub mod components;
-pub mod cutover;
 pub mod dashboard;
-pub mod feature;
-pub mod global_market;
-pub mod intraday;
 pub mod live;
-pub mod parity;
-pub mod protocol;
-pub mod symbol;
-pub mod timefmt;
-pub mod topic;
+#[cfg(feature = "ssr")]
+pub mod site;
+
+// The shared types, under the paths the views have always used.
+pub use thor_core::{
+    Build, LOGIN_PATH, SignedIn, account, cutover, feature, global_market, intraday, order, parity,
+    protocol, symbol, timefmt, topic,
+};
 
 use components::{Dashboard, NotFound, SignInForm, TopBarUser};
 use leptos::prelude::*;
@@ -41,24 +32,6 @@ use leptos_router::{
     StaticSegment,
     components::{Route, Router, Routes},
 };
-use serde::{Deserialize, Serialize};
-
-/// The path of the sign-in page; every other page needs a session.
-pub const LOGIN_PATH: &str = "/login";
-
-/// The user a page is rendered for. The server checks the session before rendering and puts this
-/// in the request's extensions; the page carries it over to the browser with the rendered HTML.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignedIn {
-    pub username: String,
-}
-
-/// The build of the bundle a page was rendered for: the hashes of its WebAssembly, script and
-/// stylesheet (empty for a development build without hashed names). The server puts it in the
-/// request's extensions and in its socket's first message (`hello`); a page whose server has
-/// moved to another build reloads itself at a quiet moment ([`live::build`]).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Build(pub String);
 
 /// The whole HTML document, rendered by the server around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {

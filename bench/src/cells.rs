@@ -65,6 +65,7 @@ pub(crate) async fn measure(
     let recording_from = Instant::now();
     let s0 = server.last_probe_seq().await?;
     let opened = Instant::now();
+    let cpu_at_open = server.cpu_seconds()?;
     let window = Duration::from_secs(args.seconds);
     let mut peak_rss_kb = server.rss_kb()?;
     while opened.elapsed() < window {
@@ -74,6 +75,7 @@ pub(crate) async fn measure(
     }
     let s1 = server.last_probe_seq().await?;
     let window_s = opened.elapsed().as_secs_f64();
+    let window_cpu_s = server.cpu_seconds()? - cpu_at_open;
     if s1 <= s0 {
         clients.stop().await;
         bail!(
@@ -163,6 +165,9 @@ pub(crate) async fn measure(
         p99_us: stats::percentile(&latencies, 99.0),
         max_us: latencies.last().copied(),
         peak_rss_kb,
+        // Every frame the window's probes made (a socket receives them alone with
+        // `--probe-only`), against the server's CPU over the same window.
+        cpu_us_per_frame: (delivered > 0).then(|| window_cpu_s * 1e6 / delivered as f64),
         messages,
         bytes,
         frames_per_socket_s: by_type

@@ -141,10 +141,19 @@ fn probe_only_message() -> String {
 }
 
 pub(crate) async fn open(addr: SocketAddr, session: Option<&str>) -> Result<Socket> {
+    open_at(addr, session, "").await
+}
+
+/// [`open`] with a query (`?symbols=…&epoch=…`).
+pub(crate) async fn open_at(
+    addr: SocketAddr,
+    session: Option<&str>,
+    query: &str,
+) -> Result<Socket> {
     let tcp = TcpStream::connect(addr)
         .await
         .with_context(|| format!("cannot connect to {addr}"))?;
-    let mut request = format!("ws://{addr}/ws")
+    let mut request = format!("ws://{addr}/ws{query}")
         .into_client_request()
         .context("cannot build the upgrade request")?;
     if let Some(token) = session {

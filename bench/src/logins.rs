@@ -8,8 +8,8 @@
 //! and read again a second after it (what the burst left behind). A last burst with the
 //! default throttle shows what a single attacker meets.
 
-use crate::{Args, Kind, Server, bin_of};
-use anyhow::{Context, Result, bail};
+use crate::{Args, Kind, Server};
+use anyhow::{Context, Result};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -17,13 +17,7 @@ use std::time::{Duration, Instant};
 const BURSTS: usize = 3;
 
 pub(crate) async fn run(args: &Args) -> Result<()> {
-    let bin = bin_of(args, Kind::Thor);
-    if !bin.is_file() {
-        bail!(
-            "{} not found: build it with `cargo build --release -p thor-server`",
-            bin.display()
-        );
-    }
+    let bin = crate::built_thor(args)?;
     eprintln!("{}", crate::machine_line());
     let wide_open = [
         ("THOR_LOGIN_FAILURES_PER_USER", "1000000"),

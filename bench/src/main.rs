@@ -20,9 +20,11 @@ mod cells;
 mod clients;
 mod cutover;
 mod logins;
+mod orders;
 mod report;
 mod rest;
 mod server;
+mod soak;
 mod stats;
 
 use cells::*;
@@ -122,6 +124,30 @@ struct Args {
     /// `--suite logins`: concurrent wrong sign-ins per burst.
     #[arg(long, default_value_t = 64)]
     logins: usize,
+    /// `--suite orders`: market orders timed one by one from the POST to the fill on a socket.
+    #[arg(long, default_value_t = 40)]
+    order_fills: usize,
+    /// `--suite orders`: concurrent clients placing orders.
+    #[arg(long, default_value_t = 16)]
+    order_clients: usize,
+    /// `--suite orders`: market orders placed at once and filled by the next trades.
+    #[arg(long, default_value_t = 100)]
+    order_batch: usize,
+    /// `--suite soak`: how long the fleet runs, minutes.
+    #[arg(long, default_value_t = 60)]
+    soak_minutes: u64,
+    /// `--suite soak`: seconds between restarts (the instances take turns).
+    #[arg(long, default_value_t = 600)]
+    restart_every: u64,
+    /// `--suite soak`: each page leaves and comes back on average this often, minutes.
+    #[arg(long, default_value_t = 10.0)]
+    churn_minutes: f64,
+    /// `--suite soak`: REST requests per second beside the sockets.
+    #[arg(long, default_value_t = 20)]
+    soak_rest_per_second: u32,
+    /// `--suite soak`: seconds between RSS samples.
+    #[arg(long, default_value_t = 60)]
+    soak_sample_seconds: u64,
     /// `--suite bundle`: the release site (`cargo leptos build --release`).
     #[arg(long, env = "THOR_BENCH_SITE_ROOT", default_value = "target/site")]
     site_root: PathBuf,
@@ -136,6 +162,10 @@ enum Suite {
     Cutover,
     /// The dashboard's first load: bytes on the wire per file, Brotli and gzip.
     Bundle,
+    /// Paper orders through the API: placed and filled per second, click to fill on a page.
+    Orders,
+    /// Two instances sharing PostgreSQL and Redis, restarted in turn under open pages.
+    Soak,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -240,6 +270,8 @@ struct LoadResult {
     p99_us: Option<u32>,
     max_us: Option<u32>,
     peak_rss_kb: u64,
+    /// The server's CPU time over the window per probe delivered in it, µs.
+    cpu_us_per_frame: Option<f64>,
     /// Every message (all types) and its bytes, over the clients' whole connection.
     messages: u64,
     bytes: u64,
@@ -252,6 +284,8 @@ async fn run(args: Args) -> Result<()> {
         Suite::Rest => return rest::run(&args).await,
         Suite::Logins => return logins::run(&args).await,
         Suite::Bundle => return bundle::run(&args).await,
+        Suite::Orders => return orders::run(&args).await,
+        Suite::Soak => return soak::run(&args).await,
         Suite::Cutover => return run_cutover(&args, args.cutover_changes).await,
         Suite::Ws => {}
     }
@@ -362,6 +396,18 @@ async fn run_cutover(args: &Args, changes: usize) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The `thor` binary under test, or why it cannot be run.
+fn built_thor(args: &Args) -> Result<&Path> {
+    let bin = bin_of(args, Kind::Thor);
+    if !bin.is_file() {
+        bail!(
+            "{} not found: build it with `cargo build --release -p thor-server`",
+            bin.display()
+        );
+    }
+    Ok(bin)
 }
 
 fn bin_of(args: &Args, kind: Kind) -> &Path {

@@ -106,6 +106,24 @@ pub(crate) fn markdown(args: &Args, report: &Report) -> String {
             ));
         }
     }
+    out.push_str(
+        "\nServer CPU per delivered probe (the window's CPU time over its deliveries):\n\n",
+    );
+    for &n in &args.clients {
+        for &rate in &args.rates {
+            let cpu = |kind| load(kind, n, rate).and_then(|r| r.cpu_us_per_frame);
+            let ratio = match (cpu(Kind::Thor), cpu(Kind::Bare)) {
+                (Some(t), Some(b)) if b > 0.0 => format!(", thor/bare {:.2}", t / b),
+                _ => String::new(),
+            };
+            let us = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.2} µs"));
+            out.push_str(&format!(
+                "- N={n} R={rate}: thor {}, bare {}{ratio}\n",
+                us(cpu(Kind::Thor)),
+                us(cpu(Kind::Bare))
+            ));
+        }
+    }
     out.push_str("\nFrames per socket per second while recording, by type:\n\n");
     for r in &report.load {
         let kinds: Vec<String> = r

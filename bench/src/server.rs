@@ -126,23 +126,7 @@ impl Server {
 
     /// Signs in as the seeded demo user `user` (whose password is its name).
     pub(crate) async fn sign_in_as(&self, user: &str) -> Result<String> {
-        let response = self
-            .http
-            .post(format!("http://{}/api/auth/login", self.addr))
-            .json(&serde_json::json!({"username": user, "password": user}))
-            .send()
-            .await
-            .context("POST /api/auth/login")?;
-        if !response.status().is_success() {
-            bail!("POST /api/auth/login answered {}", response.status());
-        }
-        response
-            .headers()
-            .get_all(reqwest::header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| session_from_set_cookie(v).map(str::to_string))
-            .ok_or_else(|| anyhow!("POST /api/auth/login set no thor_session cookie"))
+        sign_in_at(&self.http, self.addr, user).await
     }
 
     /// The last probe `seq` the server has published (0 before the first).
@@ -195,6 +179,13 @@ impl Server {
         let status =
             std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
         status_line_kb(&status, field).ok_or_else(|| anyhow!("no {field} in {path}"))
+    }
+
+    /// The CPU time (user + system) the server has used so far, seconds.
+    pub(crate) fn cpu_seconds(&self) -> Result<f64> {
+        let path = format!("/proc/{}/stat", self.child.id());
+        let stat = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+        cpu_seconds_of(&stat).ok_or_else(|| anyhow!("no CPU times in {path}"))
     }
 
     pub(crate) fn log_tail(&self) -> String {
@@ -281,3 +272,51 @@ pub(crate) fn status_line_kb(status: &str, field: &str) -> Option<u64> {
 
 // ---------------------------------------------------------------------------------------------
 // The clients.
+
+/// utime + stime of a /proc/<pid>/stat line, in seconds. The fields after the command name
+/// (which may hold spaces, so it is skipped by its closing parenthesis): state is the first,
+/// utime the 12th, stime the 13th.
+pub(crate) fn cpu_seconds_of(stat: &str) -> Option<f64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf reads a constant of the system; no pointers.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (per_second > 0).then(|| ticks as f64 / per_second as f64)
+}
+
+/// Signs in at `addr` as the seeded demo user `user` (whose password is its name); the
+/// session token.
+pub(crate) async fn sign_in_at(
+    http: &reqwest::Client,
+    addr: SocketAddr,
+    user: &str,
+) -> Result<String> {
+    let response = http
+        .post(format!("http://{addr}/api/auth/login"))
+        .json(&serde_json::json!({"username": user, "password": user}))
+        .send()
+        .await
+        .context("POST /api/auth/login")?;
+    if !response.status().is_success() {
+        bail!("POST /api/auth/login answered {}", response.status());
+    }
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| session_from_set_cookie(v).map(str::to_string))
+        .ok_or_else(|| anyhow!("POST /api/auth/login set no thor_session cookie"))
+}
+
+#[cfg(test)]
+mod cpu_tests {
+    #[test]
+    fn cpu_times_are_read_past_a_command_name_with_spaces() {
+        let stat = "42 (thor (x) y) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 1 2 3";
+        // SAFETY: as in cpu_seconds_of.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        assert_eq!(super::cpu_seconds_of(stat), Some(300.0 / hz));
+    }
+}

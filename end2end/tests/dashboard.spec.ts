@@ -2,6 +2,11 @@ import { test, expect, signIn } from './fixtures';
 
 const MONEY = /^-?\$[\d,]+\.\d\d$/;
 
+/// `hh:mm` of an instant on a zone's clock.
+function clock(ms: number, timeZone: string): string {
+  return new Date(ms).toLocaleTimeString('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+}
+
 // The first HTML the server sends a signed-in trader already has the numbers: no loading screen
 // while the WebAssembly arrives.
 test('the first HTML of / for a signed-in trader contains the balance, positions, chart and markets', async ({
@@ -19,7 +24,8 @@ test('the first HTML of / for a signed-in trader contains the balance, positions
   expect(html).toContain('data-testid="position-row"');
   expect(html).toContain('data-testid="market-XNYS"');
   expect(html).toContain('data-testid="chart"');
-  expect(html).toContain('Times in UTC');
+  // The chart reads the exchange's clock by default (SPY trades in New York).
+  expect(html).toMatch(/Times in New York \(UTC−0[45]:00\)/);
 });
 
 test('every panel shows its data at once, and hydration does not refetch what the server rendered', async ({
@@ -142,12 +148,13 @@ test('an operator changes a flag from the keyboard, with a reason, and every pag
     const accountRequests: string[] = [];
     page.on('request', (request) => {
       const path = new URL(request.url()).pathname;
-      if (path === '/api/account/balance' || path === '/api/positions') accountRequests.push(path);
+      if (['/api/account/balance', '/api/positions', '/api/orders'].includes(path)) accountRequests.push(path);
     });
     await signIn(page, 'ops', 'ops');
     await expect(page.getByTestId('topbar-connection')).toHaveText('Live');
-    // An operator has no paper account, and their page does not ask for one.
-    await expect(page.getByTestId('no-account')).toHaveCount(2);
+    // An operator has no paper account (balance, positions, orders), and their page does not ask
+    // for one.
+    await expect(page.getByTestId('no-account')).toHaveCount(3);
     const controls = page.getByTestId('operator-controls');
     await expect(controls).toBeVisible();
     // The fleet's evidence beside the controls: the gate says what it still needs.
@@ -210,4 +217,112 @@ test('market countdowns tick every second on the page, without a request', async
   const second = await countdown.textContent();
   await expect.poll(async () => countdown.textContent(), { timeout: 3_000 }).not.toBe(second);
   expect(asked).toBe(0);
+});
+
+test('the chart’s crosshair reads out the bar under the pointer, and under the keyboard', async ({ signedIn: page }) => {
+  const chart = page.getByTestId('chart');
+  const candles = chart.locator('g.candle');
+  await expect(candles.first()).toBeVisible();
+  const readout = page.getByTestId('chart-crosshair');
+  // Times on New York's clock, the exchange's (the default).
+  const utc = async (i: number) =>
+    `${clock(Number(await candles.nth(i).getAttribute('data-minute')), 'America/New_York')} New York`;
+  const ohlcv = /: open [\d,]+\.\d\d, high [\d,]+\.\d\d, low [\d,]+\.\d\d, close [\d,]+\.\d\d, volume [\d,]+; session VWAP [\d,]+\.\d\d$/;
+
+  // The pointer over the first bar's slot: its time, OHLCV and VWAP, and the crosshair's line.
+  const first = await utc(0);
+  await candles.first().hover();
+  await expect(readout).toContainText(first);
+  await expect(readout).toHaveText(ohlcv);
+  await expect(page.getByTestId('chart-crosshair-line')).toHaveCount(1);
+  // It stays on that bar while new ones come, and leaves with the pointer.
+  await page.waitForTimeout(1_500);
+  await expect(readout).toContainText(first);
+  await page.mouse.move(1, 1);
+  await expect(readout).toHaveText('');
+
+  // The keyboard: focus the chart, End is the latest bar, ArrowLeft the one before, Home the
+  // first; the chart keeps the focus through the bars' updates; Escape clears.
+  await chart.focus();
+  await page.keyboard.press('End');
+  const count = await candles.count();
+  await expect(readout).toContainText(await utc(count - 1));
+  await page.waitForTimeout(1_500);
+  await expect(chart).toBeFocused();
+  if (count > 1) {
+    await page.keyboard.press('ArrowLeft');
+    await expect(readout).toContainText(await utc(count - 2));
+  }
+  await page.keyboard.press('Home');
+  await expect(readout).toContainText(first);
+  await expect(readout).toHaveText(ohlcv);
+  await page.keyboard.press('Escape');
+  await expect(readout).toHaveText('');
+});
+
+test.describe('in Kolkata', () => {
+  test.use({ timezoneId: 'Asia/Kolkata' });
+
+  test('the chart’s interval and clock are the trader’s, and the next page starts with them', async ({ signedIn: page }) => {
+    const chart = page.getByTestId('chart');
+    const candles = chart.locator('g.candle');
+    await expect(candles.first()).toBeVisible();
+    const readout = page.getByTestId('chart-crosshair');
+    // A closed bar first: from then on the page's polls ask only for what follows it, so the
+    // longer window's request below is the history's, not a chart still starting (a server of
+    // this spec's may be younger than a minute).
+    test.setTimeout(120_000);
+    await expect(chart.locator('g.candle:not(.forming)').first()).toBeVisible({ timeout: 70_000 });
+
+    // 15-minute bars: the page asks for fifteen hours of history (with the session's trading
+    // before it), whatever the feature's source, and draws bars that start on the quarter hour.
+    const history = page.waitForRequest((r) => {
+      const url = new URL(r.url());
+      const since = url.searchParams.get('since');
+      return (
+        url.pathname === '/api/intraday/bars' &&
+        url.searchParams.get('session') === 'true' &&
+        since !== null &&
+        Date.now() - Date.parse(since) > 14.9 * 3_600_000
+      );
+    });
+    await page.getByTestId('chart-interval').selectOption('15');
+    await history;
+    await expect(page.locator('#chart-title')).toHaveText('SPY, 15-minute bars');
+    await expect
+      .poll(async () => (await candles.evaluateAll((gs) => gs.map((g) => Number(g.getAttribute('data-minute'))))).every((m) => m % 900_000 === 0))
+      .toBe(true);
+    // One forming bar at most, and the crosshair reads the 15-minute bar out (the first: the
+    // last may be replaced by a newer one meanwhile).
+    expect(await chart.locator('g.candle.forming').count()).toBeLessThanOrEqual(1);
+    const start = Number(await candles.first().getAttribute('data-minute'));
+    await candles.first().hover();
+    await expect(readout).toContainText(`${clock(start, 'America/New_York')} New York`);
+
+    // The browser's clock: Kolkata is UTC+05:30.
+    await page.getByTestId('chart-zone').selectOption('browser');
+    await expect(page.getByTestId('chart-zone-caption')).toHaveText("Times in your browser's zone (UTC+05:30)");
+    await page.mouse.move(1, 1);
+    await candles.first().hover();
+    await expect(readout).toContainText(`${clock(start, 'Asia/Kolkata')} local`);
+    await expect(page.getByTestId('chart-latest')).toContainText(' local (');
+
+    // The next page starts with them: the server's first HTML is already drawn that way.
+    const html = await (await page.request.get('/')).text();
+    expect(html).toContain('SPY, 15-minute bars');
+    expect(html).toContain('(UTC+05:30)');
+    await page.reload();
+    await expect(page.getByTestId('chart-interval')).toHaveValue('15');
+    await expect(page.getByTestId('chart-zone')).toHaveValue('browser');
+    await expect(page.locator('#chart-title')).toHaveText('SPY, 15-minute bars');
+
+    // Back to 1 minute in UTC.
+    await page.getByTestId('chart-interval').selectOption('1');
+    await page.getByTestId('chart-zone').selectOption('utc');
+    await expect(page.getByTestId('chart-zone-caption')).toHaveText('Times in UTC');
+    await expect(page.locator('#chart-title')).toHaveText('SPY, 1-minute bars');
+    const minute = Number(await candles.first().getAttribute('data-minute'));
+    await candles.first().hover();
+    await expect(readout).toContainText(`${new Date(minute).toISOString().slice(11, 16)} UTC`);
+  });
 });

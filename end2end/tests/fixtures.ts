@@ -15,7 +15,7 @@ export function thor(args: string[], options: { input?: string; dataDir?: string
   });
 }
 
-/// The four live features: their names, socket types, REST paths and cadences (app/src/feature.rs).
+/// The live features: their names, socket types, REST paths and cadences (app/src/feature.rs).
 /// `types` are the socket types a feature's `[WS]` lines carry (intraday's forming bar comes every
 /// second; its closed bars once a minute).
 export const FEATURES = [
@@ -23,6 +23,7 @@ export const FEATURES = [
   { name: 'positions', types: ['positions'], path: '/api/positions', cadenceMs: 10_000 },
   { name: 'intraday', types: ['forming_bar', 'intraday_bar', 'vwap'], path: '/api/intraday/bars', cadenceMs: 1_000 },
   { name: 'global_market', types: ['market_status'], path: '/api/global-markets/status', cadenceMs: 10_000 },
+  { name: 'orders', types: ['orders'], path: '/api/orders', cadenceMs: 10_000 },
 ] as const;
 
 /// Signs in through the real sign-in form (fill, submit) and lands on the dashboard.

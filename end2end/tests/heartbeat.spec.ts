@@ -34,7 +34,8 @@ test('the page opens exactly one WebSocket', async ({ page }) => {
   await expect(page.getByTestId('connection-state')).toHaveText('Live');
   await expect(page.getByTestId('heartbeat-seq')).toHaveText(/^\d+$/);
   expect(sockets.filter((url) => new URL(url).pathname === '/ws')).toHaveLength(1);
-  expect(new URL(sockets[0]).search, 'a first connection has nothing to resume').toBe('');
+  // It asks for the charted symbol's bars, and has nothing to resume.
+  expect(new URL(sockets[0]).search, 'a first connection has nothing to resume').toBe('?symbols=SPY');
 });
 
 test('health reports the embedded defaults', async ({ request }) => {

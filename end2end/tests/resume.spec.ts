@@ -22,7 +22,8 @@ test('a socket closed for falling behind (4008) comes back at once and resumes w
   await expect(seq).toHaveText(/^\d+$/);
   const seen = Number(await seq.textContent());
   expect(sockets).toHaveLength(1);
-  expect(new URL(sockets[0].url()).search).toBe('');
+  // A first connection asks for the charted symbol, and has nothing to resume.
+  expect(new URL(sockets[0].url()).search).toBe('?symbols=SPY');
 
   await sockets[0].close({ code: 4008, reason: 'you fell behind' });
   await expect.poll(() => sockets.length, { timeout: 2_000 }).toBe(2);
@@ -30,6 +31,7 @@ test('a socket closed for falling behind (4008) comes back at once and resumes w
   // The reconnect names the epoch and at least the heartbeat it had seen.
   const resumed = new URL(sockets[1].url());
   expect(resumed.pathname).toBe('/ws');
+  expect(resumed.searchParams.get('symbols')).toBe('SPY');
   expect(resumed.searchParams.get('epoch')).toMatch(/^\d+$/);
   const since = resumed.searchParams.get('since') ?? '';
   const heartbeat = since.split(',').find((part) => part.startsWith('heartbeat:'));

@@ -17,16 +17,25 @@ use crate::metrics::MetricsRegistry;
 use crate::state::AppState;
 use crate::{api, assets, auth, http, local_operator, ws};
 use anyhow::Context;
-use app::{App, shell};
 use axum::Router;
 use axum::routing::get;
-use leptos_axum::{LeptosRoutes, generate_route_list};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+/// The pages, given by whoever links the views (the `thor` binary, the end-to-end tests:
+/// `app::site`): the server's library never depends on them, so a change to a view does not
+/// rebuild it.
+#[derive(Clone, Copy)]
+pub struct Site {
+    /// Adds the pages' routes (the session check is layered on them after).
+    pub pages: fn(Router<AppState>, &AppState) -> Router<AppState>,
+    /// Makes the site's other files and the 404 page the router's fallback.
+    pub fallback: fn(Router<AppState>) -> Router<AppState>,
+}
 
 pub struct Application {
     listener: TcpListener,
@@ -39,14 +48,15 @@ pub struct Application {
 
 impl Application {
     /// Opens the database (applying migrations), binds the listener and starts the jobs.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    pub async fn build(settings: Settings, site: Site) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock), site).await
     }
 
     /// [`Application::build`] with the jobs reading time from `clock`.
     pub async fn build_with_clock(
         settings: Settings,
         clock: Arc<dyn Clock>,
+        site: Site,
     ) -> anyhow::Result<Self> {
         // Settings made in code (tests, embedders) keep the same rules as loaded ones.
         settings.validate()?;
@@ -65,7 +75,10 @@ impl Application {
         let hub = Hub::new(epoch, HubLimits::from(&settings.hub), &metrics);
 
         let symbols = Arc::new(feed.symbols().to_vec());
-        let countries: Vec<String> = feed.specs().map(|spec| spec.country.clone()).collect();
+        let countries: Vec<(String, String)> = feed
+            .specs()
+            .map(|spec| (spec.symbol.clone(), spec.country.clone()))
+            .collect();
         let feed: Box<dyn MarketFeed> = if settings.market.exchange_hours {
             Box::new(DuringExchangeHours::new(feed))
         } else {
@@ -91,6 +104,8 @@ impl Application {
             // Alone, this instance runs the jobs; sharing a hub, only while it holds the lease.
             lease: Lease::new(settings.hub.redis_url.is_none()),
             market_hours,
+            orders_pushed: Default::default(),
+            pushes: Default::default(),
         };
         ctx.lease.register_metrics(&metrics);
         ctx.status.register_metrics(&metrics);
@@ -180,6 +195,7 @@ impl Application {
             metrics,
             jobs: ctx.status.clone(),
             lease: ctx.lease.clone(),
+            desk: ctx.clone(),
             symbols,
             clock: ctx.clock.clone(),
             started: Instant::now(),
@@ -189,7 +205,7 @@ impl Application {
         registry.spawn(&ctx, &state.stop, true, &mut jobs);
         state.cutover.announce(local, &state.stop, &mut jobs);
 
-        let router = router(state.clone());
+        let router = router(state.clone(), site);
         tracing::info!(
             addr = %local,
             database = %url.redacted(),
@@ -337,17 +353,14 @@ async fn refuse_default_passwords_off_loopback(
 }
 
 /// Every route, behind the layers every request passes ([`http::layers`]).
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, site: Site) -> Router {
     let settings = state.settings.http.clone();
     let metrics = state.metrics.clone();
-    http::layers(routes(state), &settings, &metrics)
+    http::layers(routes(state, site), &settings, &metrics)
 }
 
-fn routes(state: AppState) -> Router {
-    let routes = generate_route_list(App);
-    let options = state.leptos_options.clone();
-    Router::new()
-        .leptos_routes(&state, routes, move || shell(options.clone()))
+fn routes(state: AppState, site: Site) -> Router {
+    let router = (site.pages)(Router::new(), &state)
         // Only the pages above: the sign-in form is open, the rest need a session.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -355,11 +368,7 @@ fn routes(state: AppState) -> Router {
         ))
         .merge(api::router())
         .merge(assets::router(&state.leptos_options))
-        .route("/ws", get(ws::upgrade))
-        // The site's other files (the favicon) and the 404 page: asked after on each use.
-        .fallback(axum::handler::Handler::layer(
-            leptos_axum::file_and_error_handler::<AppState, _>(shell),
-            axum::middleware::from_fn(assets::revalidate),
-        ))
-        .with_state(state)
+        .route("/ws", get(ws::upgrade));
+    // The site's other files (the favicon) and the 404 page: asked after on each use.
+    (site.fallback)(router).with_state(state)
 }

@@ -27,7 +27,7 @@ use tower_http::services::ServeDir;
 /// The cache policy of a hashed (content-addressed) file: its name changes with its content.
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// The cache policy of everything else static: kept, but asked after (a 304 when unchanged).
-pub const REVALIDATE: &str = "no-cache";
+pub use thor_core::REVALIDATE;
 
 /// The bundle's extensions worth compressing (images and fonts are compressed already).
 const COMPRESSIBLE: [&str; 4] = ["js", "mjs", "wasm", "css"];
@@ -67,7 +67,7 @@ pub fn find_hashes(options: &mut LeptosOptions, hash_file: &Path) {
 /// The build the pages load: the hashes of the WebAssembly, the script and the stylesheet, from
 /// the hash file [`find_hashes`] found (`wasm.js.css`); empty without one (a development build,
 /// whose pages never reload for a build).
-pub fn build_id(options: &LeptosOptions) -> app::Build {
+pub fn build_id(options: &LeptosOptions) -> thor_core::Build {
     // `cargo leptos watch` rebuilds under plain names and leaves the hash file behind: the pages
     // load those, a development build.
     let pkg = pkg_dir(options);
@@ -75,13 +75,13 @@ pub fn build_id(options: &LeptosOptions) -> app::Build {
         .iter()
         .any(|kind| pkg.join(format!("{}.{kind}", options.output_name)).exists());
     if !options.hash_files || rebuilt {
-        return app::Build::default();
+        return thor_core::Build::default();
     }
     let text = match std::fs::read_to_string(options.hash_file.as_ref()) {
         Ok(text) => text,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the hash file for the build id");
-            return app::Build::default();
+            return thor_core::Build::default();
         }
     };
     let hash = |kind: &str| {
@@ -91,7 +91,7 @@ pub fn build_id(options: &LeptosOptions) -> app::Build {
             .map(|(_, hash)| hash.trim().to_string())
             .unwrap_or_default()
     };
-    app::Build(format!("{}.{}.{}", hash("wasm"), hash("js"), hash("css")))
+    thor_core::Build(format!("{}.{}.{}", hash("wasm"), hash("js"), hash("css")))
 }
 
 /// The hashed files `hash_file` names that `pkg` has neither under that name nor (rebuilt by
@@ -148,17 +148,6 @@ async fn cache_policy(request: Request, next: Next) -> Response {
         HeaderValue::from_static(if hashed { IMMUTABLE } else { REVALIDATE }),
     );
     headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
-    response
-}
-
-/// Answers without a cache policy of their own get [`REVALIDATE`] (not the browser's guess).
-pub async fn revalidate(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    if !response.headers().contains_key(header::CACHE_CONTROL) {
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static(REVALIDATE));
-    }
     response
 }
 

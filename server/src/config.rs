@@ -33,8 +33,6 @@ mod tests;
 pub use declare::Declared;
 pub use readme::configuration_table;
 
-use app::cutover::Stage;
-use app::symbol::Symbol;
 use declare::{Entry, declare_settings};
 use figment::Figment;
 use kinds::Kind;
@@ -42,6 +40,8 @@ use layers::Origin;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use thor_core::cutover::Stage;
+use thor_core::symbol::Symbol;
 
 /// The file `thor` reads when `--config`/`THOR_CONFIG` names none and it exists here.
 pub const DEFAULT_CONFIG_FILE: &str = "Leptos.toml";
@@ -163,6 +163,9 @@ declare_settings! {
         /// Start `global_market` Live (`true`) or in Shadow (`false`, unset)
         global_market: Stage = Stage::Shadow,
             key "global-market-live", env "WS_FEATURE_GLOBAL_MARKET";
+        /// Start `orders` Live (`true`) or in Shadow (`false`, unset)
+        orders: Stage = Stage::Shadow,
+            key "orders-live", env "WS_FEATURE_ORDERS";
         /// Gate: lowest match rate (the 95 % Wilson lower bound, in percent) to go live
         gate_min_match_percent: f64 = 99.5,
             key "gate-min-match-percent", env "THOR_GATE_MIN_MATCH_PERCENT";

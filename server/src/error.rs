@@ -87,7 +87,11 @@ impl IntoResponse for ApiError {
 }
 
 fn error_response(status: StatusCode, code: &str, message: String) -> Response {
-    (status, Json(app::protocol::ErrorBody::new(code, message))).into_response()
+    (
+        status,
+        Json(thor_core::protocol::ErrorBody::new(code, message)),
+    )
+        .into_response()
 }
 
 /// The code of an error answer made outside our handlers (the router, a layer, an extractor).

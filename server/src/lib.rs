@@ -58,5 +58,5 @@ pub mod state;
 pub mod trading;
 pub mod ws;
 
-pub use application::Application;
+pub use application::{Application, Site};
 pub use config::Settings;

@@ -2,7 +2,7 @@
 //!
 //! [`require_session`] wraps the Leptos routes. Without a live session a page answers
 //! `303 See Other` to `/login`; with one, the signed-in user goes into the request's extensions,
-//! where the rendering app finds it (see `app::SignedIn`), and `/login` itself redirects to the
+//! where the rendering app finds it (see `thor_core::SignedIn`), and `/login` itself redirects to the
 //! dashboard. Pages depend on the cookie, so no cache keeps them.
 
 use crate::api::intraday::closed_bars;
@@ -10,14 +10,15 @@ use crate::auth::{ramp_bucket, token_from_headers};
 use crate::clock::now_ms;
 use crate::hub::Audience;
 use crate::state::AppState;
-use app::dashboard::{CHART_MINUTES, Initial, PALETTE_COOKIE};
-use app::protocol::{Envelope, ServerMessage, Topic};
-use app::{LOGIN_PATH, SignedIn};
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use thor_core::chart_view::{CHART_VIEW_COOKIE, ChartView};
+use thor_core::initial::{Initial, PALETTE_COOKIE};
+use thor_core::protocol::{Envelope, ServerMessage, Topic};
+use thor_core::{LOGIN_PATH, SignedIn};
 
 pub async fn require_session(
     State(state): State<AppState>,
@@ -30,7 +31,7 @@ pub async fn require_session(
     };
     let user = signed_in.as_ref().map(|s| s.user.clone());
     let on_login_page = request.uri().path() == LOGIN_PATH;
-    // Every page, the sign-in form too: the build its bundle is (see `app::live::build`).
+    // Every page, the sign-in form too: the build its bundle is (see the views' `live::build`).
     request.extensions_mut().insert(state.build.clone());
     let mut response = match (user, on_login_page) {
         (Some(_), true) => Redirect::to("/").into_response(),
@@ -74,9 +75,12 @@ async fn initial(
         _ => state.cutover.flags().await.ok().map(|(flags, _)| flags),
     };
     // Without its bars the chart fetches them itself; the rest of the page still renders.
+    let chart_view = crate::auth::cookie(headers, CHART_VIEW_COOKIE)
+        .map(ChartView::from_cookie)
+        .unwrap_or_default();
     let bars = match state.symbols.first() {
         Some(symbol) => {
-            let since = chart_start(state.clock.now());
+            let since = chart_start(state.clock.now(), chart_view.window_minutes());
             match closed_bars(state, symbol, since, true).await {
                 Ok(bars) => Some(bars),
                 Err(error) => {
@@ -91,10 +95,12 @@ async fn initial(
         operator,
         has_account: account.is_some(),
         colour_blind: colour_blind(headers),
+        chart_view,
         bucket: token_from_headers(headers).map_or(0, |token| ramp_bucket(&token)),
         flags,
         balance: own(Topic::AccountBalance),
         positions: own(Topic::Positions),
+        orders: own(Topic::Orders),
         markets: latest(Topic::MarketStatus, Audience::Everyone),
         bars,
         symbols: state.symbols.as_ref().clone(),
@@ -102,9 +108,9 @@ async fn initial(
     }
 }
 
-/// The first minute the chart shows.
-fn chart_start(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
-    let minute_ms = (now.timestamp_millis() / 60_000 - CHART_MINUTES) * 60_000;
+/// The first minute of a chart `minutes` long.
+fn chart_start(now: chrono::DateTime<chrono::Utc>, minutes: i64) -> chrono::DateTime<chrono::Utc> {
+    let minute_ms = (now.timestamp_millis() / 60_000 - minutes) * 60_000;
     chrono::DateTime::from_timestamp_millis(minute_ms).unwrap_or(now)
 }
 

@@ -6,7 +6,7 @@ use crate::config::Settings;
 use crate::cutover::ControlPlane;
 use crate::db::Database;
 use crate::hub::Hub;
-use crate::jobs::{JobBoard, Lease};
+use crate::jobs::{JobBoard, JobContext, Lease};
 use crate::metrics::MetricsRegistry;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// The build of the bundle the pages load (`assets::build_id`), said first on every socket.
-    pub build: app::Build,
+    pub build: thor_core::Build,
     pub settings: Arc<Settings>,
     pub db: Database,
     pub hub: Hub,
@@ -35,6 +35,8 @@ pub struct AppState {
     pub jobs: JobBoard,
     /// Whether this instance runs the jobs (holds the lease).
     pub lease: Lease,
+    /// What the jobs reach: a handler that changes an account (an order) pushes it with it.
+    pub desk: JobContext,
     /// The symbols the feed trades, in its order.
     pub symbols: Arc<Vec<String>>,
     pub clock: Arc<dyn Clock>,

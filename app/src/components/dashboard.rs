@@ -1,10 +1,10 @@
-//! The trader's one screen: the five panels over one board, laid out, and the palette switch.
+//! The trader's one screen: the panels over one board, laid out, and the palette switch.
 
 use super::{
     AccountBalancePanel, CutoverPanel, GlobalMarketPanel, HeartbeatPanel, IntradayPanel,
-    PositionsPanel,
+    OrdersPanel, PositionsPanel,
 };
-use crate::dashboard::{Board, Initial};
+use crate::dashboard::{Board, Initial, PALETTE_COOKIE, remember};
 use crate::feature::Feature;
 use crate::live;
 use leptos::prelude::*;
@@ -46,7 +46,7 @@ pub fn Dashboard() -> impl IntoView {
                     on:click=move |_| {
                         let on = !board.colour_blind.get_untracked();
                         board.colour_blind.set(on);
-                        remember_palette(on);
+                        remember(PALETTE_COOKIE, if on { "cb" } else { "standard" });
                     }
                 >
                     "Colour-blind-safe colours"
@@ -65,6 +65,11 @@ pub fn Dashboard() -> impl IntoView {
                 } else {
                     view! { <NoAccount feature=Feature::Positions/> }.into_any()
                 }}
+                {if board.has_account {
+                    view! { <OrdersPanel/> }.into_any()
+                } else {
+                    view! { <NoAccount feature=Feature::Orders/> }.into_any()
+                }}
                 <CutoverPanel/>
                 <HeartbeatPanel/>
             </div>
@@ -78,13 +83,14 @@ pub fn Dashboard() -> impl IntoView {
 fn NoAccount(feature: Feature) -> impl IntoView {
     let class = match feature {
         Feature::Positions => "panel positions",
+        Feature::Orders => "panel orders",
         _ => "panel balance",
     };
     view! {
         <section class=class data-testid=format!("panel-{}", feature.name())>
             <header class="panel-head"><h2>{feature.display_name()}</h2></header>
             <p class="empty" data-testid="no-account">
-                "Operators have no paper account: balances and positions are the traders' own."
+                "Operators have no paper account: balances, positions and orders are the traders' own."
             </p>
         </section>
     }
@@ -99,25 +105,4 @@ fn initial_from_request() -> Option<Initial> {
 #[cfg(not(feature = "ssr"))]
 fn initial_from_request() -> Option<Initial> {
     None
-}
-
-/// Remembers the palette for a year in a cookie, which the server reads for the next first paint.
-fn remember_palette(colour_blind: bool) {
-    #[cfg(feature = "hydrate")]
-    {
-        use wasm_bindgen::JsCast;
-        let value = if colour_blind { "cb" } else { "standard" };
-        let cookie = format!(
-            "{}={value}; Path=/; Max-Age=31536000; SameSite=Lax",
-            crate::dashboard::PALETTE_COOKIE
-        );
-        // web-sys: gloo-net has no cookies.
-        if let Ok(html) = document().dyn_into::<web_sys::HtmlDocument>()
-            && let Err(e) = html.set_cookie(&cookie)
-        {
-            leptos::logging::warn!("[dashboard] cannot remember the palette: {e:?}");
-        }
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = colour_blind;
 }

@@ -2,12 +2,14 @@
 
 mod account_balance;
 mod change;
+mod chart_layout;
 mod cutover_status;
 mod dashboard;
 mod global_market;
 mod heartbeat;
 mod intraday;
 mod not_found;
+mod orders;
 mod panel_head;
 mod positions;
 mod sign_in;
@@ -21,6 +23,7 @@ pub use global_market::GlobalMarketPanel;
 pub use heartbeat::HeartbeatPanel;
 pub use intraday::IntradayPanel;
 pub use not_found::NotFound;
+pub use orders::OrdersPanel;
 pub use panel_head::PanelHead;
 pub use positions::PositionsPanel;
 pub use sign_in::SignInForm;

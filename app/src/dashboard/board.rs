@@ -3,7 +3,6 @@
 //! seen of parity. The server renders it from [`Initial`]; in the browser only the engine
 //! (`engine.rs`) writes it.
 
-use super::initial::Initial;
 use crate::account::{AccountBalance, Positions};
 use crate::cutover::{Diff, Flags, ParityCounts, Source};
 use crate::feature::Feature;
@@ -11,9 +10,12 @@ use crate::global_market::GlobalMarkets;
 use crate::intraday::{IntradayBar, SessionSoFar};
 use crate::live::choose::{self, Conditions};
 use crate::live::{ConnectionState, LiveStore};
+use crate::order::Orders;
 use crate::parity::BarsAnswer;
 use crate::protocol::{Envelope, ServerMessage, Topic};
 use leptos::prelude::*;
+use thor_core::chart_view::ChartView;
+use thor_core::initial::Initial;
 
 /// A feature's value as shown, with its place in the stream (`epoch`, `seq`) and when this page
 /// got it (page clock, ms since the Unix epoch). Where it came from is the feature's source
@@ -44,13 +46,14 @@ pub struct Chart {
     pub bars: Vec<IntradayBar>,
     pub forming: Option<IntradayBar>,
     pub before: SessionSoFar,
+    /// From when its bars are complete (the earliest `since` of the history it took in).
+    pub since_ms: Option<i64>,
 }
 
 impl Chart {
     pub fn from_answer(answer: &BarsAnswer) -> Chart {
         let mut chart = Chart {
             symbol: answer.data.symbol.clone(),
-            before: answer.data.before.unwrap_or_default(),
             ..Chart::default()
         };
         chart.merge(answer);
@@ -58,10 +61,18 @@ impl Chart {
     }
 
     /// Takes in a REST answer for the same symbol: its closed bars join (or correct) those held,
-    /// and its forming bar replaces an older one.
+    /// and its forming bar replaces an older one. An answer with the session's trading from
+    /// before an earlier `since` (a longer window's history) extends the chart back to it.
     pub fn merge(&mut self, answer: &BarsAnswer) {
         if answer.data.symbol != self.symbol {
             return;
+        }
+        let since_ms = answer.data.since.timestamp_millis();
+        if let Some(before) = answer.data.before
+            && self.since_ms.is_none_or(|held| since_ms < held)
+        {
+            self.before = before;
+            self.since_ms = Some(since_ms);
         }
         for bar in &answer.data.bars {
             self.close(bar.clone());
@@ -101,6 +112,13 @@ impl Chart {
                 self.before.pv += old.vwap * old.volume as f64;
                 self.before.volume += old.volume;
             }
+            // Complete from the first bar kept on.
+            if self.since_ms.is_some() {
+                self.since_ms = self
+                    .bars
+                    .first()
+                    .map(|b| b.timestamp_minute.timestamp_millis());
+            }
         }
     }
 
@@ -121,6 +139,11 @@ impl Chart {
         if after_closed && newer {
             self.forming = Some(bar);
         }
+    }
+
+    /// Whether it holds `symbol`'s bars from `from_ms` on (else it needs that history first).
+    pub fn covers(&self, symbol: &str, from_ms: i64) -> bool {
+        self.symbol == symbol && self.since_ms.is_some_and(|since| since <= from_ms)
     }
 
     /// The latest minute of a closed bar.
@@ -159,6 +182,8 @@ pub struct Board {
     /// When the server rendered the page: "now" until the page's own clock runs.
     pub rendered_at_ms: f64,
     pub colour_blind: RwSignal<bool>,
+    /// The chart's interval and time zone.
+    pub chart_view: RwSignal<ChartView>,
     pub symbols: StoredValue<Vec<String>>,
     /// The chart's symbol.
     pub symbol: RwSignal<String>,
@@ -168,10 +193,11 @@ pub struct Board {
     pub positions: RwSignal<Option<Shown<Positions>>>,
     pub global_market: RwSignal<Option<Shown<GlobalMarkets>>>,
     pub intraday: RwSignal<Option<Shown<Chart>>>,
+    pub orders: RwSignal<Option<Shown<Orders>>>,
     pub live: LiveStore,
-    health: [RwSignal<PanelHealth>; 4],
-    parity: [RwSignal<PageParity>; 4],
-    sources: [Memo<Source>; 4],
+    health: [RwSignal<PanelHealth>; Feature::ALL.len()],
+    parity: [RwSignal<PageParity>; Feature::ALL.len()],
+    sources: [Memo<Source>; Feature::ALL.len()],
 }
 
 fn index(feature: Feature) -> usize {
@@ -204,6 +230,10 @@ impl Board {
         });
         let markets = initial.markets.and_then(|e| match e.message.clone() {
             ServerMessage::MarketStatus(m) => Some(shown(e, m, at)),
+            _ => None,
+        });
+        let orders = initial.orders.and_then(|e| match e.message.clone() {
+            ServerMessage::Orders(o) => Some(shown(e, o, at)),
             _ => None,
         });
         let chart = initial.bars.as_ref().map(|answer| Shown {
@@ -265,6 +295,7 @@ impl Board {
             bucket,
             rendered_at_ms: at,
             colour_blind: RwSignal::new(initial.colour_blind),
+            chart_view: RwSignal::new(initial.chart_view),
             symbols: StoredValue::new(initial.symbols),
             symbol: RwSignal::new(symbol),
             flags,
@@ -272,6 +303,7 @@ impl Board {
             positions: RwSignal::new(positions),
             global_market: RwSignal::new(markets),
             intraday: RwSignal::new(chart),
+            orders: RwSignal::new(orders),
             live,
             health: Feature::ALL.map(|_| RwSignal::new(PanelHealth::default())),
             parity: Feature::ALL.map(|_| RwSignal::new(PageParity::default())),
@@ -279,9 +311,14 @@ impl Board {
         }
     }
 
-    /// Whether this page shows `feature` at all (an operator has no balance or positions).
+    /// Whether this page shows `feature` at all (an operator has no balance, positions or
+    /// orders).
     pub fn shows(&self, feature: Feature) -> bool {
-        self.has_account || !matches!(feature, Feature::AccountBalance | Feature::Positions)
+        self.has_account
+            || !matches!(
+                feature,
+                Feature::AccountBalance | Feature::Positions | Feature::Orders
+            )
     }
 
     /// The source `feature` renders from right now (see [`choose::source`]).
@@ -315,6 +352,7 @@ impl Board {
             Feature::GlobalMarket => self
                 .global_market
                 .with(|s| s.as_ref().map(|s| s.received_at_ms)),
+            Feature::Orders => self.orders.with(|s| s.as_ref().map(|s| s.received_at_ms)),
         }
     }
 
@@ -345,6 +383,7 @@ impl Board {
             ServerMessage::AccountBalance(b) => apply(self.account_balance, b, envelope, at),
             ServerMessage::Positions(p) => apply(self.positions, p, envelope, at),
             ServerMessage::MarketStatus(m) => apply(self.global_market, m, envelope, at),
+            ServerMessage::Orders(o) => apply(self.orders, o, envelope, at),
             _ => {}
         }
     }
@@ -438,5 +477,60 @@ mod tests {
             4,
             "another symbol's bar is not this chart's"
         );
+    }
+
+    fn answer(since_minute: u32, bars: &[u32], before: Option<SessionSoFar>) -> BarsAnswer {
+        use crate::intraday::IntradayBars;
+        BarsAnswer {
+            seq: 1,
+            epoch: 1,
+            data: IntradayBars {
+                symbol: "SPY".into(),
+                since: Utc
+                    .with_ymd_and_hms(2026, 3, 9, 14, since_minute, 0)
+                    .single()
+                    .expect("a time"),
+                bars: bars.iter().map(|m| bar(*m, *m as f64)).collect(),
+                forming: None,
+                before,
+            },
+        }
+    }
+
+    #[test]
+    fn a_longer_windows_history_extends_the_chart_back_and_its_session_sum_with_it() {
+        let minute = |m: u32| bar(m, 0.0).timestamp_minute.timestamp_millis();
+        let late = SessionSoFar {
+            pv: 500.0,
+            volume: 50,
+        };
+        let mut chart = Chart::from_answer(&answer(30, &[30, 31], Some(late)));
+        assert!(chart.covers("SPY", minute(30)));
+        assert!(!chart.covers("SPY", minute(10)), "it needs more history");
+        assert!(!chart.covers("AAPL", minute(30)));
+        // The next poll (no session sum) changes nothing of where it starts.
+        chart.merge(&answer(31, &[31, 32], None));
+        assert_eq!((chart.since_ms, chart.before), (Some(minute(30)), late));
+        // The longer history: from 14:10, with what traded before 14:10.
+        let early = SessionSoFar {
+            pv: 100.0,
+            volume: 10,
+        };
+        chart.merge(&answer(10, &[10, 20, 30, 31], Some(early)));
+        assert!(chart.covers("SPY", minute(10)));
+        assert_eq!(chart.before, early);
+        let minutes: Vec<i64> = chart
+            .bars
+            .iter()
+            .map(|b| b.timestamp_minute.timestamp_millis())
+            .collect();
+        assert_eq!(
+            minutes,
+            [10, 20, 30, 31, 32].map(minute),
+            "the held bars stay, the older ones join"
+        );
+        // A late answer for a shorter window does not take the earlier sum away.
+        chart.merge(&answer(30, &[30], Some(late)));
+        assert_eq!((chart.since_ms, chart.before), (Some(minute(10)), early));
     }
 }

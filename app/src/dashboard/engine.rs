@@ -9,7 +9,6 @@
 //!   server its sources, parity and the version it runs (`POST /api/cutover/report`).
 
 use super::board::{Board, Chart, Shown};
-use super::initial::CHART_MINUTES;
 use crate::cutover::{FeatureReport, PageReport, Source};
 use crate::feature::Feature;
 use crate::intraday::IntradayBar;
@@ -117,18 +116,21 @@ pub fn start(board: Board) {
         }
     });
 
-    // Another symbol: its bars come from REST at once, whatever the source (the socket has no
-    // history).
+    // Another symbol: the socket follows it instead, its parity starts afresh, and its bars
+    // come from REST at once, whatever the source (the socket has no history).
     let symbol_changed = engine.clone();
     Effect::new(move |previous: Option<String>| {
         let symbol = board.symbol.get();
-        if previous.is_some_and(|p| p != symbol) {
+        if let Some(previous) = previous.filter(|p| *p != symbol) {
             board.intraday.set(None);
             let mut engine = symbol_changed.borrow_mut();
+            engine.parity.forget_symbol(&previous);
+            engine.parity.forget_symbol(&symbol);
             if let Some(poll) = engine.polls.get_mut(&Feature::Intraday) {
                 poll.last_ms = 0.0;
             }
         }
+        live::show_symbols(vec![symbol.clone()]);
         symbol
     });
 
@@ -253,13 +255,7 @@ fn tick(engine: &Shared) {
                 continue;
             };
             let was = poll.last_source.replace(source);
-            // A chart without its symbol's history gets it from REST, whatever the source: the
-            // socket has only what comes next.
-            let history = feature == Feature::Intraday
-                && board.intraday.with_untracked(|chart| {
-                    let symbol = board.symbol.get_untracked();
-                    chart.as_ref().is_none_or(|c| c.value.symbol != symbol)
-                });
+            let history = feature == Feature::Intraday && needs_history(board);
             if poll.in_flight || !(choose::polls_rest(source) || history) {
                 continue;
             }
@@ -312,6 +308,27 @@ fn tick(engine: &Shared) {
     }
 }
 
+/// The first minute of the chart's window now (its view's interval times its bars).
+fn window_start_ms(board: Board) -> i64 {
+    let minutes = board.chart_view.with_untracked(|v| v.window_minutes());
+    ((now() as i64) / 60_000 - minutes) * 60_000
+}
+
+/// Whether the chart lacks its symbol's bars over its window: a new symbol, or a longer interval
+/// than its history covers. REST brings them whatever the source (the socket has only what
+/// comes next).
+fn needs_history(board: Board) -> bool {
+    let symbol = board.symbol.get_untracked();
+    // Two minutes' slack: a page clock a little behind the server's that rendered the window
+    // does not fetch it again.
+    let from = window_start_ms(board) + 2 * 60_000;
+    board.intraday.with_untracked(|chart| {
+        chart
+            .as_ref()
+            .is_none_or(|c| !c.value.covers(&symbol, from))
+    })
+}
+
 enum Answer {
     State(Envelope),
     Bars(BarsAnswer),
@@ -323,16 +340,18 @@ async fn fetch(engine: &Shared, feature: Feature) -> Result<Answer, String> {
             let board = engine.borrow().board;
             let symbol = board.symbol.get_untracked();
             // From a little before the last bar held (it may have been corrected), or the
-            // chart's whole window.
-            let last = board.intraday.with_untracked(|c| {
-                c.as_ref()
-                    .filter(|c| c.value.symbol == symbol)
-                    .and_then(|c| c.value.last_closed_ms())
-            });
-            // A chart that has its bars draws the VWAP line on from them: no session sum again.
+            // chart's whole window (a chart that has its bars draws the VWAP line on from them:
+            // no session sum again).
+            let last = if needs_history(board) {
+                None
+            } else {
+                board
+                    .intraday
+                    .with_untracked(|c| c.as_ref().and_then(|c| c.value.last_closed_ms()))
+            };
             let (since_ms, session) = match last {
                 Some(last) => (last - 2 * 60_000, "false"),
-                None => (((now() as i64) / 60_000 - CHART_MINUTES) * 60_000, "true"),
+                None => (window_start_ms(board), "true"),
             };
             let since = chrono::DateTime::from_timestamp_millis(since_ms)
                 .map(|t| crate::timefmt::iso_utc(&t))
@@ -344,23 +363,10 @@ async fn fetch(engine: &Shared, feature: Feature) -> Result<Answer, String> {
         }
         _ => feature.rest_path().to_string(),
     };
-    let response = Request::get(&url)
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach the server: {e}"))?;
-    let status = response.status();
-    let text = response
-        .text()
-        .await
-        .map_err(|e| format!("cannot read the answer: {e}"))?;
-    if status == 401 {
-        // The session is gone: the socket's check sends the page to sign in.
-        return Err("signed out".into());
-    }
-    if !(200..300).contains(&status) {
-        let message = super::api_error_message(&text).unwrap_or_else(|| format!("HTTP {status}"));
-        return Err(message);
-    }
+    let request = Request::get(&url)
+        .build()
+        .map_err(|e| format!("cannot ask the server: {e}"))?;
+    let text = super::send(request).await?;
     match feature {
         Feature::Intraday => serde_json::from_str::<BarsAnswer>(&text).map(Answer::Bars),
         _ => serde_json::from_str::<Envelope>(&text).map(Answer::State),

@@ -10,6 +10,7 @@ use crate::cutover::Source;
 use crate::feature::Feature;
 use crate::global_market::GlobalMarkets;
 use crate::live::choose::STALE_AFTER_CADENCES;
+use crate::order::Orders;
 use leptos::prelude::*;
 
 /// A feature's data, as a panel uses it.
@@ -43,6 +44,13 @@ impl FeatureData for GlobalMarkets {
     const FEATURE: Feature = Feature::GlobalMarket;
     fn slot(board: &Board) -> RwSignal<Option<Shown<Self>>> {
         board.global_market
+    }
+}
+
+impl FeatureData for Orders {
+    const FEATURE: Feature = Feature::Orders;
+    fn slot(board: &Board) -> RwSignal<Option<Shown<Self>>> {
+        board.orders
     }
 }
 

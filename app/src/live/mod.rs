@@ -5,6 +5,8 @@
 //! dashboard opens the socket after hydration ([`connect`]). The page remembers the epoch and the
 //! last `seq` of every topic it received, and every reconnect asks the server to resume from
 //! there (`/ws?epoch=E&since=topic:seq,…`), so nothing still in the server's buffer is missed.
+//! The socket carries the per-symbol topics (bars, forming bar, VWAP) of the symbols the page
+//! shows ([`show_symbols`]: `?symbols=SPY`, and `subscribe`/`unsubscribe` when they change).
 //! A socket the server closed for a restart (1012) or for falling behind (4008) comes back at once;
 //! any other loss, with jittered exponential backoff.
 //!
@@ -55,6 +57,16 @@ pub fn connect(live: LiveStore) {
 #[cfg(feature = "hydrate")]
 pub fn listen(listener: impl Fn(&crate::protocol::Envelope, &str) + 'static) {
     socket::listen(listener);
+}
+
+/// The page shows these symbols (the chart's): the socket receives the bars, forming bar and
+/// VWAP of these alone, from its next open or at once if it is open (browser only). Until a
+/// page says, a socket receives every symbol's.
+pub fn show_symbols(symbols: Vec<String>) {
+    #[cfg(feature = "hydrate")]
+    socket::show_symbols(symbols);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = symbols;
 }
 
 /// The page is leaving (signing out): close the socket and never reconnect.

@@ -33,11 +33,24 @@ impl ResumePoint {
 
     /// The query string for `/ws`: empty until there is something to resume.
     pub fn query(&self) -> String {
-        match self.epoch {
-            Some(epoch) if !self.seqs.is_empty() => {
-                format!("?epoch={epoch}&since={}", format_since(&self.seqs))
-            }
-            _ => String::new(),
+        self.query_for(None)
+    }
+
+    /// The query string for `/ws`, asking for `symbols` only (`None`: every symbol).
+    pub fn query_for(&self, symbols: Option<&[String]>) -> String {
+        let mut params = Vec::new();
+        if let Some(symbols) = symbols {
+            params.push(format!("symbols={}", symbols.join(",")));
+        }
+        if let Some(epoch) = self.epoch
+            && !self.seqs.is_empty()
+        {
+            params.push(format!("epoch={epoch}&since={}", format_since(&self.seqs)));
+        }
+        if params.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", params.join("&"))
         }
     }
 }
@@ -60,6 +73,7 @@ mod tests {
             seq,
             epoch,
             ts: 0,
+            prev: None,
         }
     }
 
@@ -69,6 +83,19 @@ mod tests {
         assert_eq!(resume.query(), "");
         resume.note_epoch(3);
         assert_eq!(resume.query(), "", "an epoch alone resumes nothing");
+    }
+
+    #[test]
+    fn a_page_asks_for_the_symbols_it_shows_and_resumes_with_them() {
+        let mut resume = ResumePoint::default();
+        let spy = ["SPY".to_string()];
+        assert_eq!(resume.query_for(Some(&spy)), "?symbols=SPY");
+        assert_eq!(resume.query_for(Some(&[])), "?symbols=", "none at all");
+        resume.note(&heartbeat(3, 12));
+        assert_eq!(
+            resume.query_for(Some(&["SPY".to_string(), "AAPL".to_string()])),
+            "?symbols=SPY,AAPL&epoch=3&since=heartbeat:12"
+        );
     }
 
     #[test]
@@ -83,6 +110,7 @@ mod tests {
             seq: 0,
             epoch: 3,
             ts: 0,
+            prev: None,
         };
         resume.note(&pong);
         assert_eq!(

@@ -3,7 +3,7 @@
 
 use super::{ConnectionState, LiveStore, ResumePoint};
 use crate::protocol::{Envelope, ServerMessage, close_code};
-use futures::channel::oneshot;
+use futures::channel::{mpsc, oneshot};
 use futures::future::{Either, select};
 use futures::{SinkExt, StreamExt};
 use gloo_net::http::Request;
@@ -39,6 +39,33 @@ type Listener = std::rc::Rc<dyn Fn(&Envelope, &str)>;
 thread_local! {
     static TAB: RefCell<Tab> = const { RefCell::new(Tab::NotStarted) };
     static LISTENERS: RefCell<Vec<Listener>> = const { RefCell::new(Vec::new()) };
+    /// The symbols whose bars, forming bar and VWAP the page shows (`None`: every symbol).
+    static SYMBOLS: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+    /// Tells the connection task that [`SYMBOLS`] changed.
+    static SYMBOLS_CHANGED: RefCell<Option<mpsc::UnboundedSender<()>>> = const { RefCell::new(None) };
+}
+
+/// The page shows these symbols now: the open socket changes its subscription, and every
+/// later socket asks for them when it opens.
+pub(super) fn show_symbols(symbols: Vec<String>) {
+    let changed = SYMBOLS.with(|held| {
+        let mut held = held.borrow_mut();
+        let changed = held.as_ref() != Some(&symbols);
+        *held = Some(symbols);
+        changed
+    });
+    if changed {
+        SYMBOLS_CHANGED.with(|tx| {
+            if let Some(tx) = tx.borrow().as_ref() {
+                // The task has ended (the page is leaving): nothing to tell.
+                let _ = tx.unbounded_send(());
+            }
+        });
+    }
+}
+
+fn shown_symbols() -> Option<Vec<String>> {
+    SYMBOLS.with(|held| held.borrow().clone())
 }
 
 /// Hands every message the socket brings to `listener`, in order: for what needs each message
@@ -61,6 +88,8 @@ pub(super) fn start(live: LiveStore) {
     let Some(leaving) = leaving else {
         return;
     };
+    let (symbols_changed, changes) = mpsc::unbounded();
+    SYMBOLS_CHANGED.with(|tx| *tx.borrow_mut() = Some(symbols_changed));
     live.tick(js_sys::Date::now());
     let ticking = set_interval_with_handle(
         move || live.tick(js_sys::Date::now()),
@@ -69,7 +98,7 @@ pub(super) fn start(live: LiveStore) {
     if let Err(e) = ticking {
         leptos::logging::warn!("[WS] cannot start the page clock: {e:?}");
     }
-    leptos::task::spawn_local(stay_connected(live, leaving));
+    leptos::task::spawn_local(stay_connected(live, leaving, changes));
 }
 
 /// The page is leaving: close the socket (the task does, it owns it) and never reconnect.
@@ -94,13 +123,25 @@ enum Ended {
 }
 
 /// Opens the socket, follows it until it closes, waits, and opens the next, until the page leaves.
-async fn stay_connected(live: LiveStore, mut leaving: oneshot::Receiver<()>) {
+async fn stay_connected(
+    live: LiveStore,
+    mut leaving: oneshot::Receiver<()>,
+    mut changes: mpsc::UnboundedReceiver<()>,
+) {
     let mut resume = ResumePoint::default();
     // Attempts since the last socket that opened.
     let mut failures: u32 = 0;
     loop {
-        let ended = match open(&resume) {
-            Some(socket) => follow(socket, live, &mut resume, &mut leaving).await,
+        let symbols = shown_symbols();
+        let ended = match open(&resume, symbols.as_deref()) {
+            Some(socket) => {
+                let followed = Followed {
+                    socket,
+                    symbols,
+                    changes: &mut changes,
+                };
+                follow(followed, live, &mut resume, &mut leaving).await
+            }
             None => Ended::Refused,
         };
         let code = match ended {
@@ -137,9 +178,10 @@ async fn stay_connected(live: LiveStore, mut leaving: oneshot::Receiver<()>) {
     }
 }
 
-/// Opens a socket to `/ws`, resuming from `resume`; `None` if the browser refuses to.
-fn open(resume: &ResumePoint) -> Option<WebSocket> {
-    let Some(url) = socket_url(resume) else {
+/// Opens a socket to `/ws` for `symbols`, resuming from `resume`; `None` if the browser
+/// refuses to.
+fn open(resume: &ResumePoint, symbols: Option<&[String]>) -> Option<WebSocket> {
+    let Some(url) = socket_url(resume, symbols) else {
         leptos::logging::warn!("[WS] cannot work out the socket address from the page");
         return None;
     };
@@ -152,33 +194,76 @@ fn open(resume: &ResumePoint) -> Option<WebSocket> {
     }
 }
 
-/// `/ws`, or on a reconnect `/ws?epoch=E&since=topic:seq,…` to resume where the page left off.
-fn socket_url(resume: &ResumePoint) -> Option<String> {
+/// `/ws?symbols=…`, and on a reconnect `&epoch=E&since=topic:seq,…` to resume where the page
+/// left off.
+fn socket_url(resume: &ResumePoint, symbols: Option<&[String]>) -> Option<String> {
     // web-sys: gloo-net has no view of the page's own address.
     let location = window().location();
     let protocol = location.protocol().ok()?;
     let host = location.host().ok()?;
     let scheme = if protocol == "https:" { "wss" } else { "ws" };
-    Some(format!("{scheme}://{host}/ws{}", resume.query()))
+    Some(format!("{scheme}://{host}/ws{}", resume.query_for(symbols)))
 }
 
-/// Reads one socket into the store until it closes or the page leaves.
+/// One open socket, the symbols it is subscribed to, and word of the page's changing them.
+struct Followed<'a> {
+    socket: WebSocket,
+    /// `None`: every symbol.
+    symbols: Option<Vec<String>>,
+    changes: &'a mut mpsc::UnboundedReceiver<()>,
+}
+
+impl Followed<'_> {
+    /// Subscribes to the symbols the page shows now and unsubscribes from those it no longer
+    /// does (added first, so the chart never goes without its symbol's bars).
+    async fn follow_symbols(&mut self) {
+        let Some(wanted) = shown_symbols() else {
+            return;
+        };
+        let held = self.symbols.clone().unwrap_or_default();
+        let added: Vec<&String> = wanted.iter().filter(|s| !held.contains(s)).collect();
+        let removed: Vec<&String> = held.iter().filter(|s| !wanted.contains(s)).collect();
+        let messages = [("subscribe", added), ("unsubscribe", removed)];
+        for (kind, symbols) in messages.iter().filter(|(_, s)| !s.is_empty()) {
+            let text = serde_json::json!({ "type": kind, "symbols": symbols }).to_string();
+            if let Err(e) = self.socket.send(Message::Text(text)).await {
+                // The socket is closing: the next one opens with the symbols shown.
+                leptos::logging::warn!("[WS] cannot {kind}: {e}");
+                return;
+            }
+        }
+        self.symbols = Some(wanted);
+    }
+}
+
+/// Reads one socket into the store until it closes or the page leaves, following the symbols
+/// the page shows.
 async fn follow(
-    mut socket: WebSocket,
+    mut followed: Followed<'_>,
     live: LiveStore,
     resume: &mut ResumePoint,
     leaving: &mut oneshot::Receiver<()>,
 ) -> Ended {
-    let Some(opened) = unless_leaving(opened(&mut socket), leaving).await else {
-        return leave(socket);
+    let Some(opened) = unless_leaving(opened(&mut followed.socket), leaving).await else {
+        return leave(followed.socket);
     };
     if !opened {
         return Ended::NeverOpened;
     }
     live.opened();
+    // The symbols may have changed while the socket was opening.
+    followed.follow_symbols().await;
     loop {
-        let Some(next) = unless_leaving(socket.next(), leaving).await else {
-            return leave(socket);
+        let step = select(followed.socket.next(), followed.changes.next());
+        let Some(step) = unless_leaving(step, leaving).await else {
+            return leave(followed.socket);
+        };
+        let next = match step {
+            Either::Left((next, _)) => next,
+            Either::Right(_) => {
+                followed.follow_symbols().await;
+                continue;
+            }
         };
         match next {
             Some(Ok(Message::Text(text))) => match serde_json::from_str::<Envelope>(&text) {

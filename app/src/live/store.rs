@@ -232,6 +232,7 @@ mod tests {
             seq,
             epoch,
             ts: 0,
+            prev: None,
         }
     }
 
@@ -297,6 +298,7 @@ mod tests {
                 seq: 0,
                 epoch: 3,
                 ts: 0,
+                prev: None,
             },
             1_000.0,
         );

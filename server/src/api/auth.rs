@@ -13,7 +13,6 @@
 use super::{ApiError, parse_json};
 use crate::auth::{self, CurrentUser, SignIn, User};
 use crate::state::AppState;
-use app::LOGIN_PATH;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Form, FromRequest, Request, State};
@@ -22,6 +21,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
+use thor_core::LOGIN_PATH;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

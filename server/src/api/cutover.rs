@@ -16,17 +16,17 @@ use super::{ApiError, parse_json};
 use crate::auth::{CurrentUser, Operator, Role, ramp_bucket, token_from_headers};
 use crate::cutover::faults::DEFAULT_DELAY;
 use crate::state::AppState;
-use app::cutover::{
-    AuditEntry, ChangeRequest, CutoverStatus, FaultRequest, Flags, MyCutover, PageReport,
-    RollbackRequest,
-};
-use app::feature::Feature;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use std::time::Duration;
+use thor_core::cutover::{
+    AuditEntry, ChangeRequest, CutoverStatus, FaultRequest, Flags, MyCutover, PageReport,
+    RollbackRequest,
+};
+use thor_core::feature::Feature;
 
 fn storage(e: anyhow::Error) -> ApiError {
     ApiError::database(format!("{e:#}"))

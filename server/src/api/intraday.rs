@@ -4,23 +4,23 @@
 //! and the session's trading before `since` (for the VWAP line). The answer is an envelope whose
 //! `seq` is the latest `intraday_bar` seq it includes.
 //!
-//! [`Feature::Intraday`]: app::feature::Feature::Intraday
+//! [`Feature::Intraday`]: thor_core::feature::Feature::Intraday
 
 use super::ApiError;
 use crate::clock::now_ms;
 use crate::hub::Audience;
 use crate::on_pool;
 use crate::state::AppState;
-use app::feature::Feature;
-use app::intraday::{IntradayBar, IntradayBars, SessionSoFar};
-use app::parity::BarsAnswer;
-use app::protocol::{Envelope, ServerMessage, Topic};
-use app::symbol::Symbol;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use thor_core::feature::Feature;
+use thor_core::intraday::{IntradayBar, IntradayBars, SessionSoFar};
+use thor_core::parity::BarsAnswer;
+use thor_core::protocol::{Envelope, ServerMessage, Topic};
+use thor_core::symbol::Symbol;
 
 const MAX_BARS: i64 = 1440;
 

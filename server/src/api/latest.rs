@@ -4,9 +4,9 @@
 use super::ApiError;
 use crate::hub::{Audience, Frame};
 use crate::state::AppState;
-use app::protocol::Topic;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use thor_core::protocol::Topic;
 
 pub fn latest_message(frame: Option<Frame>) -> Result<Response, ApiError> {
     let frame = frame.ok_or_else(|| {

@@ -9,13 +9,14 @@ pub mod intraday;
 mod jobs;
 mod latest;
 mod metrics;
+mod orders;
 mod positions;
 
 use crate::error::{ApiError, parse_json};
 use crate::state::AppState;
-use app::feature::Feature;
 use axum::Router;
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
+use thor_core::feature::Feature;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -33,6 +34,11 @@ pub fn router() -> Router<AppState> {
             Feature::GlobalMarket.rest_path(),
             get(global_market::status),
         )
+        .route(
+            Feature::Orders.rest_path(),
+            get(orders::list).post(orders::place),
+        )
+        .route("/api/orders/{id}", delete(orders::cancel))
         .route("/api/jobs", get(jobs::list))
         .route("/api/cutover", get(cutover::status))
         .route("/api/cutover/mine", get(cutover::mine))

@@ -1,15 +1,15 @@
 //! The positions feature's REST resource ([`Feature::Positions`]'s `rest_path`): the signed-in
 //! trader's positions, as last pushed on the socket.
 //!
-//! [`Feature::Positions`]: app::feature::Feature::Positions
+//! [`Feature::Positions`]: thor_core::feature::Feature::Positions
 
 use super::{ApiError, latest};
 use crate::auth::OwnAccount;
 use crate::state::AppState;
-use app::feature::Feature;
-use app::protocol::Topic;
 use axum::extract::State;
 use axum::response::Response;
+use thor_core::feature::Feature;
+use thor_core::protocol::Topic;
 
 pub async fn list(
     State(state): State<AppState>,

@@ -11,10 +11,12 @@ pub mod exchanges;
 #[cfg(test)]
 mod tests;
 
-pub use app::global_market::{GlobalMarkets, MarketEventKind, MarketStatus, MarketStatusKind};
 pub use exchanges::{
     EarlyClose, Exchange, Holiday, HourMinute, Sessions, Ymd, exchange_by_code, exchange_by_id,
     exchanges,
+};
+pub use thor_core::global_market::{
+    GlobalMarkets, MarketEventKind, MarketStatus, MarketStatusKind,
 };
 
 use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};

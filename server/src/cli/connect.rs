@@ -241,7 +241,7 @@ pub(super) fn unreachable(base: &str, error: &reqwest::Error) -> Failure {
 pub(super) async fn error_text(response: reqwest::Response) -> String {
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
-    match app::protocol::ErrorBody::message_of(&body) {
+    match thor_core::protocol::ErrorBody::message_of(&body) {
         Some(message) => format!("{message} ({status})"),
         None => status.to_string(),
     }

@@ -15,16 +15,16 @@
 
 use crate::local_operator;
 use anyhow::Context;
-use app::cutover::{
-    AuditEntry, ChangeRequest, CutoverStatus, FeatureStatus, Flags, Mark, Ramp, Reason,
-    RollbackRequest, Stage,
-};
-use app::feature::Feature;
 use clap::Subcommand;
 use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
+use thor_core::cutover::{
+    AuditEntry, ChangeRequest, CutoverStatus, FeatureStatus, Flags, Mark, Ramp, Reason,
+    RollbackRequest, Stage,
+};
+use thor_core::feature::Feature;
 
 mod connect;
 mod render;

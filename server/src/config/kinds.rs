@@ -2,11 +2,11 @@
 //! variable, and how it is shown in messages and in the README.
 
 use super::DatabaseUrl;
-use app::cutover::Stage;
 use figment::value::Value;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+use thor_core::cutover::Stage;
 
 /// A type a setting may have. Reasons for a refusal are phrased to follow the value: `"abc"`:
 /// "must be a whole number …".

@@ -3,14 +3,14 @@
 //! it touches only what the socket carries (REST keeps the truth), on this instance.
 
 use crate::hub::Frame;
-use app::cutover::FaultKind;
-use app::feature::Feature;
-use axum::extract::ws::Utf8Bytes;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use thor_core::cutover::FaultKind;
+use thor_core::feature::Feature;
+use tungstenite::Utf8Bytes;
 
 /// How late `delay` delivers when no delay is given.
 pub const DEFAULT_DELAY: Duration = Duration::from_secs(5);
@@ -99,6 +99,9 @@ fn rewrite(text: &str, kind: FaultKind) -> Option<String> {
                 *status = Value::from(flipped);
             } else if let Some(close) = data.get_mut("close") {
                 *close = Value::from(close.as_f64()? + 1.0);
+            } else if let Some(open) = data.get_mut("open") {
+                let quantity = open.get_mut(0)?.get_mut("quantity")?;
+                *quantity = Value::from(quantity.as_i64()? + 1);
             } else {
                 return None;
             }
@@ -148,5 +151,17 @@ mod tests {
         assert!(rewrite(bar, FaultKind::Corrupt).is_some_and(|t| t.contains("11.0")));
         assert!(rewrite(bar, FaultKind::Misroute).is_some_and(|t| t.contains("SPYX")));
         assert_eq!(rewrite("not json", FaultKind::Corrupt), None);
+
+        let orders = r#"{"type":"orders","seq":2,"epoch":1,"ts":0,"data":{"account_id":7,"open":[{"id":1,"quantity":5}],"finished":[]}}"#;
+        assert!(rewrite(orders, FaultKind::Corrupt).is_some_and(|t| t.contains("\"quantity\":6")));
+        assert!(
+            rewrite(orders, FaultKind::Misroute).is_some_and(|t| t.contains("\"account_id\":8"))
+        );
+        let none_open = r#"{"type":"orders","seq":2,"epoch":1,"ts":0,"data":{"account_id":7,"open":[],"finished":[]}}"#;
+        assert_eq!(
+            rewrite(none_open, FaultKind::Corrupt),
+            None,
+            "nothing to corrupt: sent as it is"
+        );
     }
 }

@@ -6,9 +6,9 @@ use crate::config::CutoverSettings;
 use crate::db::Database;
 use crate::on_pool;
 use anyhow::Context;
-use app::cutover::{AuditEntry, Flag, Stage};
-use app::feature::Feature;
 use std::collections::BTreeMap;
+use thor_core::cutover::{AuditEntry, Flag, Stage};
+use thor_core::feature::Feature;
 
 /// The stage each feature starts in: `WS_FEATURE_*=true` is Live, anything else allowed
 /// (`false`, unset) is Shadow.
@@ -21,6 +21,7 @@ pub fn starting_stages(settings: &CutoverSettings) -> BTreeMap<Feature, Stage> {
                 Feature::Positions => settings.positions,
                 Feature::Intraday => settings.intraday,
                 Feature::GlobalMarket => settings.global_market,
+                Feature::Orders => settings.orders,
             };
             (feature, stage)
         })

@@ -9,10 +9,10 @@
 use crate::db::Database;
 use crate::on_pool;
 use anyhow::Context;
-use app::cutover::InstanceStatus;
-use app::feature::Feature;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use thor_core::cutover::InstanceStatus;
+use thor_core::feature::Feature;
 
 /// How often each instance writes its row.
 pub const BEAT: Duration = Duration::from_secs(2);

@@ -51,12 +51,6 @@ use crate::hub::Audience;
 use crate::hub::Hub;
 use crate::jobs::Lease;
 use crate::metrics::MetricsRegistry;
-use app::cutover::{
-    AuditEntry, ChangeRequest, CutoverStatus, FeatureStatus, Flag, Flags, GateRule, GateVerdict,
-    Mark, Mode, MyCutover, MyFeature, MyPage, PageReport, Reason, Stage,
-};
-use app::feature::Feature;
-use app::protocol::{Envelope, ServerMessage, Topic};
 use faults::Faults;
 use flags::{Change, FlagRow};
 use prometheus_client::metrics::counter::Counter;
@@ -67,6 +61,12 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use thor_core::cutover::{
+    AuditEntry, ChangeRequest, CutoverStatus, FeatureStatus, Flag, Flags, GateRule, GateVerdict,
+    Mark, Mode, MyCutover, MyFeature, MyPage, PageReport, Reason, Stage,
+};
+use thor_core::feature::Feature;
+use thor_core::protocol::{Envelope, ServerMessage, Topic};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use traffic::RestTraffic;

@@ -12,12 +12,12 @@ use crate::db::Database;
 use crate::error::ApiError;
 use crate::on_pool;
 use anyhow::Context;
-use app::cutover::{
+use std::collections::{BTreeMap, BTreeSet};
+use thor_core::cutover::{
     Diff, FeatureReport, GateEvidence, GateRule, GateVerdict, MAX_PAGE_ID, MAX_REPORT_DIFFS,
     PageCounts, PageReport, ParityCounts, Source,
 };
-use app::feature::Feature;
-use std::collections::{BTreeMap, BTreeSet};
+use thor_core::feature::Feature;
 
 /// Diffs the server keeps per feature.
 const KEEP_DIFFS: i64 = 20;

@@ -2,9 +2,9 @@
 //! since the feature went live and what the server itself saw; the lease holder's job applies them.
 
 use super::reports::PageState;
-use app::cutover::Source;
-use app::feature::Feature;
 use std::collections::BTreeSet;
+use thor_core::cutover::Source;
+use thor_core::feature::Feature;
 
 /// What is known of one live feature's health.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -114,7 +114,7 @@ fn my_page(page: reports::PageState, since: u64) -> MyPage {
     MyPage {
         source: page.source(),
         applied_version: page.applied_version.max(0) as u64,
-        parity: app::cutover::ParityCounts {
+        parity: thor_core::cutover::ParityCounts {
             matched: count(page.matched),
             mismatched: count(page.mismatched),
             missing_on_ws: count(page.missing_on_ws),

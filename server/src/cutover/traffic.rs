@@ -3,9 +3,9 @@
 //! (once a feature is live it should fall to zero). Counted per instance.
 
 use crate::metrics::MetricsRegistry;
-use app::feature::Feature;
 use prometheus_client::metrics::counter::Counter;
 use std::sync::Mutex;
+use thor_core::feature::Feature;
 
 /// Minutes kept.
 const MINUTES: usize = 15;

@@ -26,9 +26,9 @@
 //! Prices in the returned payloads are rounded to cents; sums are kept unrounded.
 
 use super::Tick;
-use app::intraday::{IntradayBar, Vwap, round_cents};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use std::collections::BTreeMap;
+use thor_core::intraday::{IntradayBar, Vwap, round_cents};
 
 /// The length of a bar.
 const BAR: TimeDelta = TimeDelta::minutes(1);

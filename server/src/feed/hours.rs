@@ -5,10 +5,10 @@
 use super::{MarketFeed, Tick};
 use crate::calendar::{self, Exchange, MarketStatusKind};
 use crate::clock::Clock;
-use app::feature::Feature;
 use chrono::{DateTime, Utc};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use thor_core::feature::Feature;
 
 pub struct DuringExchangeHours<F> {
     inner: F,
@@ -36,17 +36,28 @@ fn in_session(country: &str, now: DateTime<Utc>) -> bool {
 #[derive(Clone)]
 pub struct MarketHours {
     countries: Vec<String>,
+    /// Each symbol's country.
+    symbols: BTreeMap<String, String>,
     clock: Arc<dyn Clock>,
 }
 
 impl MarketHours {
-    /// For the symbols' `countries` (repeats are fine).
-    pub fn new(countries: impl IntoIterator<Item = String>, clock: Arc<dyn Clock>) -> Self {
-        let countries: BTreeSet<String> = countries.into_iter().collect();
+    /// For the feed's `(symbol, country)` pairs.
+    pub fn new(symbols: impl IntoIterator<Item = (String, String)>, clock: Arc<dyn Clock>) -> Self {
+        let symbols: BTreeMap<String, String> = symbols.into_iter().collect();
+        let countries: BTreeSet<String> = symbols.values().cloned().collect();
         Self {
             countries: countries.into_iter().collect(),
+            symbols,
             clock,
         }
+    }
+
+    /// Whether `symbol` trades now (a symbol the feed does not know is taken as trading).
+    pub fn trading(&self, symbol: &str) -> bool {
+        self.symbols
+            .get(symbol)
+            .is_none_or(|country| in_session(country, self.clock.now()))
     }
 
     /// Every market is closed now (false for a feed with no symbols: nothing to wait for).

@@ -33,9 +33,9 @@
 
 use super::rng::{Rng, SplitMix64, fnv1a64};
 use super::{MarketFeed, Tick};
-use app::intraday::round_cents;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
+use thor_core::intraday::round_cents;
 
 /// Seconds in a trading year (252 days of 6.5 hours), the unit volatilities are quoted in.
 pub const TRADING_SECONDS_PER_YEAR: f64 = 252.0 * 6.5 * 3600.0;

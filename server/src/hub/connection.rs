@@ -6,10 +6,10 @@ use super::queue::ConnQueue;
 use super::resume::Fill;
 use super::{Frame, Hub};
 use crate::clock::now_us;
-use app::protocol::{Resumed, Subscription, Topic};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
+use thor_core::protocol::{Resumed, Subscription, Topic};
 use tokio::sync::Notify;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
@@ -40,13 +40,15 @@ pub struct Connection {
 }
 
 impl Hub {
-    /// Registers a connection for `account` and queues what it gets at once: the current
-    /// state of every topic it may see, or, with `resume` (epoch and last seq per topic), what
-    /// it missed — with the `resumed` reply that says which.
+    /// Registers a connection for `account`, subscribed to every topic and to `symbols` (`None`:
+    /// every symbol), and queues what it gets at once: the current state of every topic it may
+    /// see, or, with `resume` (epoch and last seq per topic), what it missed — with the
+    /// `resumed` reply that says which.
     pub fn connect(
         &self,
         slot: Slot,
         account: Option<i64>,
+        symbols: Option<BTreeSet<Arc<str>>>,
         resume: Option<(u64, &BTreeMap<Topic, u64>)>,
     ) -> (Connection, Option<Resumed>) {
         let shared = Arc::new(ConnShared {
@@ -61,6 +63,7 @@ impl Hub {
         let mut state = self.state();
         let resumed = {
             let mut queue = shared.queue();
+            queue.set_symbols(symbols);
             let fill = match resume {
                 Some((epoch, seqs)) => Fill::Resume {
                     epoch,

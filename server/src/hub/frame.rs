@@ -1,10 +1,10 @@
 //! What the hub carries: a message serialised once, with its stream's numbering, and who may
 //! see it.
 
-use app::protocol::{ServerMessage, Topic};
-use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 use std::sync::Arc;
+use thor_core::protocol::{ServerMessage, Topic};
+use tungstenite::Utf8Bytes;
 
 /// Who may receive a message: everyone, or only the connections signed in to one account.
 #[derive(

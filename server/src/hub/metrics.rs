@@ -3,10 +3,10 @@
 //! their fallbacks, rate limiting, the shared hub's gaps, and the send lag.
 
 use crate::metrics::MetricsRegistry;
-use app::protocol::{SnapshotReason, Topic};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
+use thor_core::protocol::{SnapshotReason, Topic};
 
 /// Upper bounds (seconds) of the send-lag histogram: publish to written-to-socket.
 const LAG_BUCKETS: [f64; 12] = [

@@ -41,7 +41,6 @@ pub use streams::Ingested;
 
 use crate::config::HubSettings;
 use crate::metrics::MetricsRegistry;
-use app::protocol::Topic;
 use connection::ConnShared;
 use metrics::HubMetrics;
 use serde::Serialize;
@@ -49,6 +48,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use streams::Stream;
+use thor_core::protocol::Topic;
 use tokio::sync::{Semaphore, mpsc};
 
 /// Sizes and limits of the hub.

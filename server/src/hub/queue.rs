@@ -5,14 +5,14 @@
 //! - `Replay` topics (bars) are queued in order and never replaced.
 //! - When the queue is full, a `Droppable` message is dropped; anything else marks the
 //!   connection as overflowed: its queue is emptied (memory back at once) and the socket is
-//!   closed with [`app::protocol::close_code::TOO_SLOW`]; the client reconnects and resumes
+//!   closed with [`thor_core::protocol::close_code::TOO_SLOW`]; the client reconnects and resumes
 //!   from the replay buffer, so a slow client loses nothing that is still buffered and never
 //!   holds more than `capacity` messages.
 
 use super::Frame;
-use app::protocol::{Delivery, Topic};
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
+use thor_core::protocol::{Delivery, Topic};
 
 /// What happened to one pushed message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

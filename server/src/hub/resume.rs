@@ -4,9 +4,9 @@
 
 use super::queue::ConnQueue;
 use super::{Hub, State};
-use app::protocol::{Delivery, Resumed, SnapshotReason, Topic};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use thor_core::protocol::{Delivery, Resumed, SnapshotReason, Topic};
 
 /// What a connection is sent when it connects, subscribes or resumes.
 #[derive(Clone, Copy)]

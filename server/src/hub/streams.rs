@@ -7,9 +7,9 @@ use super::frame::key_of;
 use super::queue::Pushed;
 use super::{Audience, Frame, Hub, State};
 use crate::clock::{now_ms, now_us};
-use app::protocol::{Delivery, Envelope, ServerMessage, Topic};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use thor_core::protocol::{Delivery, Envelope, ServerMessage, Topic};
 
 #[derive(Default)]
 pub(super) struct Stream {
@@ -76,14 +76,31 @@ impl Hub {
             return stream_seq;
         }
         let epoch = state.epoch;
+        let seq = state
+            .numbering
+            .get(&(topic, audience))
+            .copied()
+            .unwrap_or(0)
+            .max(stream_seq)
+            + 1;
+        // A closed bar names the seq of its symbol's previous one: how a page subscribed to
+        // some symbols tells a lost bar from one of a symbol it does not follow.
+        let prev = match &key {
+            Some(key) if topic.delivery() == Delivery::Replay => state
+                .streams
+                .get(&(topic, audience))
+                .and_then(|s| s.latest.get(&Some(key.clone())))
+                .map(|f| f.seq),
+            _ => None,
+        };
         let numbered = state.numbering.entry((topic, audience)).or_default();
-        let seq = (*numbered).max(stream_seq) + 1;
         let sent_us = now_us();
         let envelope = Envelope {
             message,
             seq,
             epoch,
             ts: sent_us / 1000,
+            prev,
         };
         let text = match serde_json::to_string(&envelope) {
             Ok(text) => text,

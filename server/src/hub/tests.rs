@@ -1,7 +1,7 @@
 use super::*;
-use app::intraday::IntradayBar;
-use app::protocol::{Envelope, Heartbeat, ServerMessage, SnapshotReason};
 use std::collections::VecDeque;
+use thor_core::intraday::IntradayBar;
+use thor_core::protocol::{Envelope, Heartbeat, ServerMessage, SnapshotReason};
 
 fn beat(tick: u64) -> ServerMessage {
     ServerMessage::Heartbeat(Heartbeat {
@@ -43,7 +43,7 @@ fn hub(epoch: u64) -> Hub {
 
 fn connect(hub: &Hub, account: Option<i64>) -> Connection {
     let slot = hub.admit().expect("a free slot");
-    hub.connect(slot, account, None).0
+    hub.connect(slot, account, None, None).0
 }
 
 async fn seqs_of(conn: &Connection) -> Vec<(Topic, u64)> {
@@ -164,7 +164,7 @@ async fn resume_replays_what_the_buffer_holds_and_falls_back_to_a_snapshot_beyon
     hub.publish(Topic::Heartbeat, beat(1));
     // The ring keeps seqs 3..=5.
     let seqs = BTreeMap::from([(Topic::IntradayBar, 2)]);
-    let (conn, resumed) = hub.connect(hub.admit().expect("slot"), None, Some((5, &seqs)));
+    let (conn, resumed) = hub.connect(hub.admit().expect("slot"), None, None, Some((5, &seqs)));
     let resumed = resumed.expect("a resumed reply");
     assert_eq!(resumed.replayed.get(&Topic::IntradayBar), Some(&3));
     assert!(resumed.snapshot.is_empty());
@@ -258,7 +258,9 @@ fn the_connection_limit_holds_and_slots_come_back() {
         },
         &MetricsRegistry::default(),
     );
-    let first = hub.admit().map(|slot| hub.connect(slot, None, None).0);
+    let first = hub
+        .admit()
+        .map(|slot| hub.connect(slot, None, None, None).0);
     let second = hub.admit();
     assert!(first.is_some() && second.is_some());
     assert!(
@@ -322,7 +324,7 @@ fn each_user_has_a_connection_limit_of_their_own() {
     let hub = hub(1);
     let first = hub
         .admit_user(7, 2)
-        .map(|slot| hub.connect(slot, Some(70), None).0);
+        .map(|slot| hub.connect(slot, Some(70), None, None).0);
     let second = hub.admit_user(7, 2);
     assert!(first.is_ok() && second.is_ok());
     assert_eq!(hub.admit_user(7, 2).err(), Some(Refused::UserLimit));
@@ -342,7 +344,7 @@ async fn ending_a_session_ends_its_connections_and_ending_a_user_ends_all_of_the
             .admit_user(user, 10)
             .expect("a slot")
             .in_session(Arc::from(session));
-        hub.connect(slot, Some(user * 10), None).0
+        hub.connect(slot, Some(user * 10), None, None).0
     };
     let a1 = open(7, "aaa");
     let a2 = open(7, "aaa");
@@ -372,7 +374,7 @@ async fn a_plain_connect_gets_only_the_state_its_account_may_see_and_no_resumed_
     let hub = hub(1);
     hub.publish_to(Audience::Account(7), Topic::Heartbeat, beat(1));
     hub.publish(Topic::Heartbeat, beat(2));
-    let (eight, resumed) = hub.connect(hub.admit().expect("slot"), Some(8), None);
+    let (eight, resumed) = hub.connect(hub.admit().expect("slot"), Some(8), None, None);
     assert_eq!(resumed, None, "a connect without seqs is no resume");
     let (frames, _) = batch(&eight).await;
     let audiences: Vec<Audience> = frames.iter().map(|f| f.audience).collect();
@@ -392,7 +394,7 @@ async fn subscribing_to_a_topic_again_sends_its_current_state() {
 #[tokio::test]
 async fn a_resume_of_a_state_topic_sends_only_what_changed_after_the_clients_seq() {
     let vwap = |symbol: &str, value: f64| {
-        ServerMessage::Vwap(app::intraday::Vwap {
+        ServerMessage::Vwap(thor_core::intraday::Vwap {
             symbol: symbol.to_string(),
             as_of: chrono::DateTime::from_timestamp(0, 0).unwrap_or_default(),
             session_vwap: value,

@@ -2,10 +2,10 @@
 //! instant and publishes it (`market_status`) to everyone.
 
 use super::{Job, JobContext};
-use app::feature::Feature;
-use app::protocol::{ServerMessage, Topic};
 use futures::future::BoxFuture;
 use std::time::Duration;
+use thor_core::feature::Feature;
+use thor_core::protocol::{ServerMessage, Topic};
 
 pub struct GlobalMarketJob;
 

@@ -4,10 +4,10 @@
 //! the topics whose markets are closed, so pages know a quiet chart from a broken socket.
 
 use super::{Job, JobContext};
-use app::protocol::{Heartbeat, ServerMessage, Topic};
 use futures::future::BoxFuture;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use thor_core::protocol::{Heartbeat, ServerMessage, Topic};
 use tokio::time::Instant;
 
 pub struct HeartbeatJob {

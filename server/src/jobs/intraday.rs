@@ -1,17 +1,21 @@
 //! The intraday job, every second: advances the feed, closes 1-minute bars, stores each closed
 //! bar and publishes it (`intraday_bar`) with the symbol's session VWAP (`vwap`), then every
 //! symbol's bar still forming (`forming_bar`, a state topic: a slow page keeps only the newest).
-//! It stores each symbol's last price too, where a restart carries on from.
+//! It stores each symbol's last price too, where a restart carries on from, and fills the open
+//! orders the second's trades cross (pushing each filled account's orders, positions and
+//! balance at once).
 
-use super::{Job, JobContext};
+use super::{Job, JobContext, orders};
 use crate::on_pool;
 use crate::trading::desk::{self, Carried};
+use crate::trading::fills;
 use anyhow::Context;
-use app::feature::Feature;
-use app::intraday::IntradayBar;
-use app::protocol::{ServerMessage, Topic};
 use futures::future::BoxFuture;
+use std::collections::BTreeMap;
 use std::time::Duration;
+use thor_core::feature::Feature;
+use thor_core::intraday::IntradayBar;
+use thor_core::protocol::{ServerMessage, Topic};
 
 pub struct IntradayJob;
 
@@ -78,6 +82,16 @@ impl Job for IntradayJob {
                 ctx.hub
                     .publish(Topic::FormingBar, ServerMessage::FormingBar(bar));
             }
+            // This second's trades fill the orders they cross, pushed at once.
+            let trades: BTreeMap<String, i64> = carried
+                .iter()
+                .map(|c| (c.symbol.clone(), (c.price * 100.0).round() as i64))
+                .collect();
+            let filled = fills::fill_pass(&ctx.db, &trades, ctx.market_hours.as_ref(), now)
+                .await
+                .context("cannot fill the open orders")?;
+            orders::push_accounts(ctx, &filled).await?;
+            orders::push_changed(ctx, &filled).await?;
             Ok(())
         })
     }

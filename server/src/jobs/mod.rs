@@ -9,6 +9,7 @@ pub mod global_market;
 pub mod heartbeat;
 pub mod intraday;
 pub mod lease;
+pub mod orders;
 pub mod positions;
 pub mod probe;
 
@@ -21,9 +22,6 @@ use crate::metrics::MetricsRegistry;
 use crate::trading::accounts::{self, Book};
 use crate::trading::desk;
 use anyhow::Context;
-use app::account::Positions;
-use app::feature::Feature;
-use app::protocol::Topic;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use prometheus_client::metrics::gauge::Gauge;
@@ -32,6 +30,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use thor_core::account::Positions;
+use thor_core::feature::Feature;
+use thor_core::protocol::Topic;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -48,6 +49,11 @@ pub struct JobContext {
     pub lease: Lease,
     /// When trading follows exchange hours: whether the feed's markets are all closed.
     pub market_hours: Option<MarketHours>,
+    /// Each account's latest order change pushed (`orders::push_changed`).
+    pub orders_pushed: Arc<tokio::sync::Mutex<BTreeMap<i64, i64>>>,
+    /// Held by whatever reads an account's values and publishes them (the account jobs, the
+    /// orders' pushes): a snapshot read before a fill is never published after the fill's.
+    pub pushes: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Whether this instance holds the jobs lease. Alone, it always does; with a shared hub, the
@@ -291,6 +297,7 @@ impl Registry {
             Arc::new(account_balance::AccountBalanceJob),
             Arc::new(positions::PositionsJob),
             Arc::new(global_market::GlobalMarketJob),
+            Arc::new(orders::OrdersJob),
             Arc::new(heartbeat::HeartbeatJob::new(
                 heartbeat_interval,
                 heartbeat_report_every,

@@ -3,10 +3,10 @@
 
 use super::{Job, JobContext};
 use crate::hub::Audience;
-use app::feature::Feature;
-use app::protocol::{ServerMessage, Topic};
 use futures::future::BoxFuture;
 use std::time::Duration;
+use thor_core::feature::Feature;
+use thor_core::protocol::{ServerMessage, Topic};
 
 pub struct PositionsJob;
 
@@ -21,6 +21,9 @@ impl Job for PositionsJob {
 
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
+            // Not beside a push of an order's change (a valuation read before a fill must not
+            // be published after the fill's).
+            let _turn = ctx.pushes.lock().await;
             for (book, positions) in ctx.valued_accounts().await? {
                 ctx.hub.publish_to(
                     Audience::Account(book.id),

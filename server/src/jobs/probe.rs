@@ -4,10 +4,10 @@
 
 use super::{Job, JobContext};
 use crate::clock::now_us;
-use app::protocol::{Probe, ServerMessage, Topic};
 use futures::future::BoxFuture;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use thor_core::protocol::{Probe, ServerMessage, Topic};
 
 pub struct ProbeJob {
     interval: Duration,

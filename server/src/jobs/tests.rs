@@ -5,8 +5,8 @@
 use super::*;
 use crate::clock::TokioClock;
 use crate::feed::Simulator;
-use app::protocol::{Envelope, ServerMessage, Topic};
 use std::sync::atomic::{AtomicU64, Ordering};
+use thor_core::protocol::{Envelope, ServerMessage, Topic};
 
 async fn context(dir: &std::path::Path) -> JobContext {
     let url =
@@ -36,6 +36,8 @@ async fn context(dir: &std::path::Path) -> JobContext {
         status: JobBoard::default(),
         lease: Lease::new(true),
         market_hours: None,
+        orders_pushed: Default::default(),
+        pushes: Default::default(),
     }
 }
 
@@ -146,6 +148,7 @@ fn thors_jobs_have_the_cadences_of_the_brief() {
             ("account_balance", 10),
             ("positions", 10),
             ("global_market", 10),
+            ("orders", 10),
             ("heartbeat", 1),
         ]
     );
@@ -214,7 +217,7 @@ async fn the_heartbeat_beats_every_tick_and_reports_jobs_every_thirtieth() {
     tokio::time::pause();
     let conn = ctx
         .hub
-        .connect(ctx.hub.admit().expect("a slot"), None, None)
+        .connect(ctx.hub.admit().expect("a slot"), None, None, None)
         .0;
     let registry = Registry::new(vec![Arc::new(heartbeat::HeartbeatJob::new(
         Duration::from_secs(1),

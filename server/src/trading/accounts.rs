@@ -4,9 +4,9 @@
 use crate::db::Database;
 use crate::on_pool;
 use anyhow::Context;
-use app::account::{AccountBalance, Position, Positions};
-use app::intraday::round_cents;
 use chrono::{DateTime, Utc};
+use thor_core::account::{AccountBalance, Position, Positions};
+use thor_core::intraday::round_cents;
 
 /// An account as stored: cash and holdings, in cents.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,6 +14,8 @@ pub struct Book {
     pub id: i64,
     pub account_number: String,
     pub cash_cents: i64,
+    /// Cash held by open buy orders.
+    pub reserved_cents: i64,
     pub holdings: Vec<Holding>,
 }
 
@@ -124,6 +126,7 @@ struct AccountRow {
     id: i64,
     account_number: String,
     cash_cents: i64,
+    reserved_cents: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -136,14 +139,34 @@ struct HoldingRow {
 
 /// Every account with its holdings (symbols in alphabetical order).
 pub async fn load_books(db: &Database) -> Result<Vec<Book>, sqlx::Error> {
+    load(db, None).await
+}
+
+/// Every account's id.
+pub async fn account_ids(db: &Database) -> Result<Vec<i64>, sqlx::Error> {
+    on_pool!(db, pool => sqlx::query_scalar("SELECT id FROM accounts ORDER BY id")
+        .fetch_all(pool)
+        .await)
+}
+
+/// One account with its holdings, if it exists.
+pub async fn load_book(db: &Database, id: i64) -> Result<Option<Book>, sqlx::Error> {
+    Ok(load(db, Some(id)).await?.into_iter().next())
+}
+
+async fn load(db: &Database, only: Option<i64>) -> Result<Vec<Book>, sqlx::Error> {
     let accounts: Vec<AccountRow> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT id, account_number, cash_cents FROM accounts ORDER BY id",
+        "SELECT id, account_number, cash_cents, reserved_cents FROM accounts \
+         WHERE ($1 IS NULL OR id = $1) ORDER BY id",
     )
+    .bind(only)
     .fetch_all(pool)
     .await)?;
     let holdings: Vec<HoldingRow> = on_pool!(db, pool => sqlx::query_as(
-        "SELECT account_id, symbol, quantity, entry_price_cents FROM positions ORDER BY account_id, symbol",
+        "SELECT account_id, symbol, quantity, entry_price_cents FROM positions \
+         WHERE ($1 IS NULL OR account_id = $1) ORDER BY account_id, symbol",
     )
+    .bind(only)
     .fetch_all(pool)
     .await)?;
     Ok(accounts
@@ -152,6 +175,7 @@ pub async fn load_books(db: &Database) -> Result<Vec<Book>, sqlx::Error> {
             id: account.id,
             account_number: account.account_number,
             cash_cents: account.cash_cents,
+            reserved_cents: account.reserved_cents,
             holdings: holdings
                 .iter()
                 .filter(|h| h.account_id == account.id)
@@ -264,12 +288,6 @@ pub fn equity(book: &Book, positions: &Positions) -> f64 {
 pub fn balance(book: &Book, positions: &Positions, day_base: f64) -> AccountBalance {
     let cash = book.cash_cents as f64 / 100.0;
     let market_value = market_value(positions);
-    let long_value: f64 = positions
-        .positions
-        .iter()
-        .filter(|p| p.quantity > 0)
-        .map(|p| p.market_value)
-        .sum();
     let unrealized_pnl = round_cents(positions.positions.iter().map(|p| p.pnl).sum());
     let equity = equity(book, positions);
     let day_change = round_cents(equity - day_base);
@@ -277,7 +295,8 @@ pub fn balance(book: &Book, positions: &Positions, day_base: f64) -> AccountBala
         account_id: book.id,
         account_number: book.account_number.clone(),
         cash,
-        buying_power: round_cents(cash + long_value * 0.5),
+        // A cash account: what open buy orders hold is not free to spend.
+        buying_power: round_cents((book.cash_cents - book.reserved_cents) as f64 / 100.0),
         equity,
         market_value,
         day_change,
@@ -297,6 +316,7 @@ mod tests {
             id: 1,
             account_number: "THOR-1".into(),
             cash_cents: 1_000_000,
+            reserved_cents: 25_000,
             holdings: vec![
                 Holding {
                     symbol: "AAA".into(),
@@ -339,7 +359,10 @@ mod tests {
         assert_eq!(balance.cash, 10_000.0);
         assert_eq!(balance.market_value, 1_180.0);
         assert_eq!(balance.equity, 11_180.0);
-        assert_eq!(balance.buying_power, 10_590.0);
+        assert_eq!(
+            balance.buying_power, 9_750.0,
+            "cash less what open buys hold"
+        );
         assert_eq!(balance.unrealized_pnl, 80.0);
         assert_eq!((balance.day_change, balance.day_change_pct), (180.0, 1.64));
         assert_eq!(balance.timestamp, at);

@@ -73,3 +73,22 @@ pub(super) fn known_symbols(
         })
         .collect()
 }
+
+/// The symbols a page asks for at connect time (`/ws?symbols=SPY,AAPL`; empty: none): `None`
+/// without the parameter (every symbol), or why the list is refused.
+pub(super) fn connect_symbols(
+    all: &[Arc<str>],
+    param: Option<&str>,
+) -> Result<Option<BTreeSet<Arc<str>>>, String> {
+    let Some(param) = param else {
+        return Ok(None);
+    };
+    let asked = param
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(Symbol::parse)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("bad symbols parameter: {e}"))?;
+    let known = known_symbols(all, &asked).map_err(|e| e.message)?;
+    Ok(Some(known.into_iter().collect()))
+}

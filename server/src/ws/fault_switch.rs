@@ -2,8 +2,8 @@
 
 use crate::cutover::faults::{Action, Faults};
 use crate::hub::Frame;
-use axum::extract::ws::Utf8Bytes;
 use std::collections::VecDeque;
+use tungstenite::Utf8Bytes;
 
 /// Frames the fault switch's `delay` may hold back per connection.
 pub(super) const MAX_DELAYED: usize = 4096;

@@ -42,13 +42,13 @@ pub mod wire;
 use super::{Audience, Frame, Hub};
 use crate::config::DatabaseUrl;
 use anyhow::Context;
-use app::protocol::Topic;
 use link::Link;
 use publisher::Publisher;
 use redis::Client;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use subscriber::Reader;
+use thor_core::protocol::Topic;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -231,8 +231,8 @@ pub(crate) mod test_support {
     use super::{Frame, Hub, IO_TIMEOUT};
     use crate::hub::HubLimits;
     use crate::metrics::MetricsRegistry;
-    use app::protocol::{Probe, ServerMessage, Topic};
     use redis::Client;
+    use thor_core::protocol::{Probe, ServerMessage, Topic};
     use tokio::sync::mpsc;
 
     pub fn client() -> Client {

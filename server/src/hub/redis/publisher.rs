@@ -6,8 +6,8 @@ use super::Keys;
 use super::link::{Backoff, Link};
 use super::wire::encode;
 use crate::hub::Frame;
-use app::protocol::Delivery;
 use std::collections::{BTreeSet, VecDeque};
+use thor_core::protocol::Delivery;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

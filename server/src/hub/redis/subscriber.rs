@@ -7,10 +7,10 @@ use super::wire::decode_logged;
 use super::{IO_TIMEOUT, Keys, SideChannel};
 use crate::hub::{Frame, Hub, Ingested};
 use anyhow::Context;
-use app::protocol::Delivery;
 use redis::Client;
 use redis::aio::PubSub;
 use std::time::Duration;
+use thor_core::protocol::Delivery;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
@@ -245,7 +245,7 @@ mod tests {
     use crate::hub::redis::test_support::{
         client, forget, holder_hub, hub, prefix, probe, redis_may_run,
     };
-    use app::protocol::{ServerMessage, Topic};
+    use thor_core::protocol::{ServerMessage, Topic};
 
     fn publisher(keys: &Keys, capacity: usize) -> Publisher {
         Publisher::new(Link::new(client(), IO_TIMEOUT), keys.clone(), capacity)
@@ -313,7 +313,7 @@ mod tests {
         }
         new.publish(
             Topic::Heartbeat,
-            ServerMessage::Heartbeat(app::protocol::Heartbeat {
+            ServerMessage::Heartbeat(thor_core::protocol::Heartbeat {
                 tick: 1,
                 uptime_s: 0,
                 connections: 0,

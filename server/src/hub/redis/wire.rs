@@ -2,10 +2,10 @@
 //! JSON field names.
 
 use crate::hub::{Audience, Frame};
-use app::protocol::Topic;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::sync::Arc;
+use thor_core::protocol::Topic;
 
 /// A frame as Redis carries it: the hub's numbering and the serialised envelope.
 #[derive(Debug, Serialize, Deserialize)]

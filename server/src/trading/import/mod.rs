@@ -13,9 +13,9 @@ use crate::clock::now_ms;
 use crate::db::Database;
 use crate::on_pool;
 use anyhow::{Context, bail};
-use app::symbol::Symbol;
 use serde::Deserialize;
 use std::path::Path;
+use thor_core::symbol::Symbol;
 
 mod parse;
 
@@ -172,13 +172,24 @@ pub async fn import(
         for (spec, user_id, existing) in plan {
             let account_id: i64 = match existing {
                 Some(id) => {
-                    sqlx::query("UPDATE accounts SET cash_cents = $1 WHERE id = $2")
+                    sqlx::query("UPDATE accounts SET cash_cents = $1, reserved_cents = 0 WHERE id = $2")
                         .bind(spec.cash_cents)
                         .bind(id)
                         .execute(&mut *tx)
                         .await
                         .context("cannot update the account")?;
                     // The old holdings go, and the day change counts from the new ones.
+                    // Its open orders end: what they held is of the old account.
+                    sqlx::query(
+                        "UPDATE orders SET status = 'cancelled', \
+                         reason = 'the account was imported again', ended_ms = $1, \
+                         updated_ms = $1 WHERE account_id = $2 AND status = 'open'",
+                    )
+                    .bind(now_ms())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .context("cannot cancel the account's open orders")?;
                     for statement in [
                         "DELETE FROM positions WHERE account_id = $1",
                         "DELETE FROM account_days WHERE account_id = $1",

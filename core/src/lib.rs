@@ -1,0 +1,55 @@
+//! # What Thor's server, page and tools agree on
+//!
+//! No views and no server: the server's library depends on this crate and not on the views
+//! (`app`), which re-exports it, so a change to a component does not rebuild the whole server.
+//!
+//! ## Layout
+//! - [`feature`]: the live features, and all that is known of each (flag, topics, REST path,
+//!   cadence, name).
+//! - [`account`], [`intraday`], [`global_market`]: the features' payloads.
+//! - [`order`]: paper orders: the checked request and what the desk reports.
+//! - [`symbol`]: a ticker symbol, checked where it enters.
+//! - [`cutover`]: stages, flags, page reports and the operator's status; gates as pure rules.
+//! - [`parity`]: how a page compares what REST answered with what the socket brought.
+//! - [`protocol`]: the WebSocket envelope and every message type, used by server and page alike.
+//! - [`topic`]: the hub's topics and how each is delivered (the bottom layer).
+//! - [`initial`] and [`chart_view`]: what the server renders the dashboard with, and the chart's
+//!   view as the trader chose it; [`SignedIn`] and [`Build`]: who and which build a page is for.
+//! - [`timefmt`]: times as text without chrono's `format`.
+
+pub mod account;
+pub mod chart_view;
+pub mod cutover;
+pub mod feature;
+pub mod global_market;
+pub mod initial;
+pub mod intraday;
+pub mod order;
+pub mod parity;
+pub mod protocol;
+pub mod symbol;
+pub mod timefmt;
+pub mod topic;
+
+use serde::{Deserialize, Serialize};
+
+/// The `Cache-Control` of what is asked after on each use: pages, and files without a hash in
+/// their names.
+pub const REVALIDATE: &str = "no-cache";
+
+/// The path of the sign-in page; every other page needs a session.
+pub const LOGIN_PATH: &str = "/login";
+
+/// The user a page is rendered for. The server checks the session before rendering and puts this
+/// in the request's extensions; the page carries it over to the browser with the rendered HTML.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedIn {
+    pub username: String,
+}
+
+/// The build of the bundle a page was rendered for: the hashes of its WebAssembly, script and
+/// stylesheet (empty for a development build without hashed names). The server puts it in the
+/// request's extensions and in its socket's first message (`hello`); a page whose server has
+/// moved to another build reloads itself at a quiet moment (the views' `live::build`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Build(pub String);
