@@ -1103,11 +1103,7 @@ async fn a_live_intraday_feature_stays_live_across_its_markets_close() {
     })
     .await;
     let ops = common::sign_in(&app, "ops").await;
-    let at = |text: &str| {
-        chrono::DateTime::parse_from_rfc3339(text)
-            .expect("an instant")
-            .with_timezone(&Utc)
-    };
+    let at = common::at;
     let silent_for = |app: &common::TestApp| {
         let last = Feature::Intraday
             .topics()

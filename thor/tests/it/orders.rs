@@ -7,7 +7,6 @@
 use crate::common;
 
 use app::protocol::{Envelope, ServerMessage};
-use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -17,11 +16,7 @@ use thor_server::clock::ManualClock;
 use thor_server::config::DatabaseUrl;
 use tokio_tungstenite::tungstenite::Message;
 
-fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .expect("an RFC 3339 instant")
-        .with_timezone(&Utc)
-}
+use crate::common::at;
 
 /// A server on `database` (a fresh SQLite file when `None`) with its clock at `instant`.
 async fn desk(

@@ -55,9 +55,7 @@ async fn the_trading_back_end_runs_on_postgres() {
     use thor_server::clock::ManualClock;
 
     let database = TempDatabase::create().await;
-    let start = chrono::DateTime::parse_from_rfc3339("2026-03-09T14:30:10Z")
-        .expect("instant")
-        .with_timezone(&chrono::Utc);
+    let start = common::at("2026-03-09T14:30:10Z");
     let clock = Arc::new(ManualClock::new(start));
     let data = tempfile::tempdir().expect("temp dir");
     let mut settings = common::test_settings(data.path());

@@ -32,6 +32,13 @@ pub struct TestApp {
 }
 
 /// Settings for a test server: port 0, a fresh SQLite file, a quick heartbeat.
+/// A test's instant, written in RFC 3339 (`"2026-03-09T14:30:10Z"`), for a `ManualClock`.
+pub fn at(text: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .expect("an RFC 3339 instant")
+        .with_timezone(&chrono::Utc)
+}
+
 pub fn test_settings(data_dir: &std::path::Path) -> Settings {
     let mut settings = Settings::default();
     settings.site.addr = SocketAddr::from(([127, 0, 0, 1], 0));
