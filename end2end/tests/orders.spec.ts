@@ -4,10 +4,10 @@ import { OwnServer } from './own-server';
 
 // The fifth feature, `orders`, at each of its stages: a trader places an order from the ticket on
 // the page (keyboard only: the fields, Enter to review, Enter to place), and the fill shows in
-// Orders, Positions and Balance: over the socket when Live (the next trade fills it, within a
-// second, and Positions and Balance follow the Orders panel within a second), by REST polling
-// within a cadence otherwise; in Shadow
-// the page's parity stays at 100 % across the edit. The other trader's page shows none of it.
+// Orders, Positions and Balance: over the socket when Live (the next trade fills it, and all three
+// panels show the fill within a second of it, by the page's clock), by REST polling within a
+// cadence otherwise; in Shadow the page's parity stays at 100 % across the edit. The other
+// trader's page shows none of it.
 // A server of this spec's own, so the accounts start from the demo seed.
 const own = new OwnServer(Number(process.env.THOR_E2E_ORDERS_PORT ?? 3106));
 
@@ -40,6 +40,29 @@ async function held(page: Page, symbol: string): Promise<number> {
 
 async function cash(page: Page): Promise<number> {
   return Number((await page.getByTestId('balance-cash').textContent())?.replace(/[$,]/g, ''));
+}
+
+/// Stamps, in the page, the moment (epoch ms) each panel first shows the coming fill: a new filled
+/// order in Orders, a changed AAPL quantity in Positions, a changed cash figure in Balance.
+async function stampArrivals(page: Page, filledBefore: number, before: { aapl: number; cash: number }) {
+  await page.evaluate(
+    ({ filledBefore, aapl, cashText }) => {
+      const seen: Record<string, number> = {};
+      (window as unknown as { thorArrivals: Record<string, number> }).thorArrivals = seen;
+      const check = () => {
+        const now = Date.now();
+        const filled = document.querySelectorAll('[data-testid="finished-order"][data-status="filled"]').length;
+        if (seen.orders === undefined && filled > filledBefore) seen.orders = now;
+        const row = document.querySelector('[data-testid="position-row"][data-symbol="AAPL"] td');
+        const held = row ? Number(row.textContent?.replace(/,/g, '')) : 0;
+        if (seen.positions === undefined && held !== aapl) seen.positions = now;
+        const cash = document.querySelector('[data-testid="balance-cash"]')?.textContent;
+        if (seen.balance === undefined && cash !== cashText) seen.balance = now;
+      };
+      new MutationObserver(check).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+    },
+    { filledBefore, aapl: before.aapl, cashText: await page.getByTestId('balance-cash').textContent() },
+  );
 }
 
 // What a fill changes is three features; each stage puts all three there.
@@ -88,6 +111,7 @@ for (const { stage, verb, source, within } of stages) {
       await demo.getByTestId('ticket-quantity').fill(String(quantity));
       await demo.getByTestId('ticket-quantity').press('Enter');
       await expect(demo.getByTestId('ticket-confirm')).toContainText(`Buy ${quantity} AAPL at market`);
+      if (stage === 'live') await stampArrivals(demo, filledBefore, before);
       await demo.getByTestId('ticket-place').press('Enter');
       await expect(demo.getByTestId('ticket-outcome')).toContainText('placed');
 
@@ -103,6 +127,21 @@ for (const { stage, verb, source, within } of stages) {
         (await filled.first().locator('.order-status').textContent())?.replace(/[^\d.]/g, ''),
       );
       await expect.poll(() => cash(demo), { timeout: after }).toBeCloseTo(before.cash - quantity * price, 2);
+
+      if (stage === 'live') {
+        // A market order fills on the next trade (up to a second after the click); from that fill,
+        // the page shows it in Orders, Positions and Balance within a second, by the browser's own
+        // clock (the server's is the same machine's).
+        // The REST answer is the socket's envelope: `{ type: 'orders', data, seq, epoch, ts }`.
+        const { data: orders } = await (await demo.request.get('/api/orders')).json();
+        const order = orders.finished.find((o: { status: string; quantity: number }) => o.status === 'filled' && o.quantity === quantity);
+        const filledAt = Date.parse(order.ended_at);
+        const seen = await demo.evaluate(() => (window as unknown as { thorArrivals: Record<string, number> }).thorArrivals);
+        for (const panel of ['orders', 'positions', 'balance']) {
+          expect(seen[panel], `${panel} showed the fill`).toBeDefined();
+          expect(seen[panel] - filledAt, `${panel}: ms from the fill to the page`).toBeLessThanOrEqual(1_000);
+        }
+      }
 
       if (stage === 'shadow') {
         // The socket's copy of every REST answer matched, across the edit.
