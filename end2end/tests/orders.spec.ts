@@ -44,7 +44,7 @@ async function cash(page: Page): Promise<number> {
 
 /// Stamps, in the page, the moment (epoch ms) each panel first shows the coming fill: a new filled
 /// order in Orders, a changed AAPL quantity in Positions, a changed cash figure in Balance.
-async function stampArrivals(page: Page, filledBefore: number, before: { aapl: number; cash: number }) {
+async function stampArrivals(page: Page, filledBefore: number, aapl: number) {
   await page.evaluate(
     ({ filledBefore, aapl, cashText }) => {
       const seen: Record<string, number> = {};
@@ -61,7 +61,7 @@ async function stampArrivals(page: Page, filledBefore: number, before: { aapl: n
       };
       new MutationObserver(check).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
     },
-    { filledBefore, aapl: before.aapl, cashText: await page.getByTestId('balance-cash').textContent() },
+    { filledBefore, aapl, cashText: await page.getByTestId('balance-cash').textContent() },
   );
 }
 
@@ -111,7 +111,7 @@ for (const { stage, verb, source, within } of stages) {
       await demo.getByTestId('ticket-quantity').fill(String(quantity));
       await demo.getByTestId('ticket-quantity').press('Enter');
       await expect(demo.getByTestId('ticket-confirm')).toContainText(`Buy ${quantity} AAPL at market`);
-      if (stage === 'live') await stampArrivals(demo, filledBefore, before);
+      if (stage === 'live') await stampArrivals(demo, filledBefore, before.aapl);
       await demo.getByTestId('ticket-place').press('Enter');
       await expect(demo.getByTestId('ticket-outcome')).toContainText('placed');
 
@@ -135,6 +135,7 @@ for (const { stage, verb, source, within } of stages) {
         // The REST answer is the socket's envelope: `{ type: 'orders', data, seq, epoch, ts }`.
         const { data: orders } = await (await demo.request.get('/api/orders')).json();
         const order = orders.finished.find((o: { status: string; quantity: number }) => o.status === 'filled' && o.quantity === quantity);
+        expect(order, 'the filled order in GET /api/orders').toBeDefined();
         const filledAt = Date.parse(order.ended_at);
         const seen = await demo.evaluate(() => (window as unknown as { thorArrivals: Record<string, number> }).thorArrivals);
         for (const panel of ['orders', 'positions', 'balance']) {

@@ -1103,7 +1103,6 @@ async fn a_live_intraday_feature_stays_live_across_its_markets_close() {
     })
     .await;
     let ops = common::sign_in(&app, "ops").await;
-    let at = common::at;
     let silent_for = |app: &common::TestApp| {
         let last = Feature::Intraday
             .topics()
@@ -1124,9 +1123,9 @@ async fn a_live_intraday_feature_stays_live_across_its_markets_close() {
         }
     };
     // 15:59:58 in New York: the day's last trades. Then the close: the feed stops.
-    clock.set(at("2026-03-09T19:59:58Z"));
+    clock.set(common::at("2026-03-09T19:59:58Z"));
     app.jobs.run_all_once().await;
-    clock.set(at("2026-03-09T20:00:30Z"));
+    clock.set(common::at("2026-03-09T20:00:30Z"));
     app.jobs.run_all_once().await;
     wait_for_silence(&app, Duration::from_secs(4)).await;
     let since = judgements(&app).await;
@@ -1157,7 +1156,7 @@ async fn a_live_intraday_feature_stays_live_across_its_markets_close() {
     );
 
     // The next morning, 10:00 in New York: one round of trades, then nothing while open.
-    clock.set(at("2026-03-10T14:00:00Z"));
+    clock.set(common::at("2026-03-10T14:00:00Z"));
     app.jobs.run_all_once().await;
     assert_eq!(
         closed(&app),

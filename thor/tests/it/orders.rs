@@ -4,7 +4,7 @@
 //! orders ending with their session, and one trader's orders out of every other's sight. Each
 //! scenario takes the database to run on, so `postgres.rs` runs the same ones on PostgreSQL.
 
-use crate::common;
+use crate::common::{self, at};
 
 use app::protocol::{Envelope, ServerMessage};
 use futures::StreamExt;
@@ -15,8 +15,6 @@ use std::time::Duration;
 use thor_server::clock::ManualClock;
 use thor_server::config::DatabaseUrl;
 use tokio_tungstenite::tungstenite::Message;
-
-use crate::common::at;
 
 /// A server on `database` (a fresh SQLite file when `None`) with its clock at `instant`.
 async fn desk(

@@ -2,7 +2,7 @@
 //! moves: balances and positions per trader (and only theirs), bars closed and stored each
 //! minute, market status, the jobs' records, and bad input refused.
 
-use crate::common;
+use crate::common::{self, at};
 
 use app::protocol::{Envelope, ServerMessage};
 use futures::StreamExt;
@@ -13,8 +13,6 @@ use std::time::Duration;
 use thor_server::clock::ManualClock;
 use thor_server::config::DatabaseUrl;
 use tokio_tungstenite::tungstenite::Message;
-
-use crate::common::at;
 
 async fn app_at(instant: &str) -> (common::TestApp, Arc<ManualClock>) {
     let data = tempfile::tempdir().expect("temp dir");

@@ -31,7 +31,6 @@ pub struct TestApp {
     pub data_dir: tempfile::TempDir,
 }
 
-/// Settings for a test server: port 0, a fresh SQLite file, a quick heartbeat.
 /// A test's instant, written in RFC 3339 (`"2026-03-09T14:30:10Z"`), for a `ManualClock`.
 pub fn at(text: &str) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(text)
@@ -39,6 +38,7 @@ pub fn at(text: &str) -> chrono::DateTime<chrono::Utc> {
         .with_timezone(&chrono::Utc)
 }
 
+/// Settings for a test server: port 0, a fresh SQLite file, a quick heartbeat.
 pub fn test_settings(data_dir: &std::path::Path) -> Settings {
     let mut settings = Settings::default();
     settings.site.addr = SocketAddr::from(([127, 0, 0, 1], 0));
