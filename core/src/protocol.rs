@@ -13,12 +13,15 @@ use crate::order::Orders;
 use crate::symbol::Symbol;
 pub use crate::topic::{Delivery, Topic};
 
+mod read;
+
 /// Every message the server sends: `{"type": …, "seq": …, "epoch": …, "ts": …, "data": …}`.
 ///
 /// `seq` is per topic and grows by one per message; `epoch` changes whenever sequences restart
 /// (a new server run), so a page that sees a new epoch knows its old sequence numbers mean
 /// nothing. Messages addressed to one connection (`pong`, `error`) carry `seq` 0.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Read by hand (`read.rs`): a derived, flattened reader buffers every message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Envelope {
     #[serde(flatten)]
     pub message: ServerMessage,
@@ -33,7 +36,9 @@ pub struct Envelope {
     pub prev: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Written by serde (adjacently tagged, `{"type": …, "data": …}`), read by
+/// [`ServerMessage::read`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// The first message on every connection: which build of the page the server serves. A page
@@ -350,7 +355,7 @@ mod tests {
         assert_eq!(json["ts"], 1_700_000_000_000_i64);
         assert_eq!(json["data"]["tick"], 7);
         assert!(json["data"].get("active_jobs").is_none());
-        let back: Envelope = serde_json::from_value(json).expect("envelope parses back");
+        let back: Envelope = serde_json::from_str(&json.to_string()).expect("envelope parses back");
         assert_eq!(back, envelope);
     }
 
