@@ -21,6 +21,7 @@ pub struct AccountBalance {
     pub day_change_pct: f64,
     pub unrealized_pnl: f64,
     /// When the valuation was made (the prices' time).
+    #[serde(deserialize_with = "crate::timefmt::read::utc")]
     pub timestamp: DateTime<Utc>,
 }
 
@@ -28,6 +29,7 @@ pub struct AccountBalance {
 pub struct Positions {
     pub account_id: i64,
     pub positions: Vec<Position>,
+    #[serde(deserialize_with = "crate::timefmt::read::utc")]
     pub timestamp: DateTime<Utc>,
 }
 

@@ -93,6 +93,7 @@ pub struct MarketStatus {
     /// The next transition, skipping weekends and holidays.
     pub next_event: MarketEventKind,
     /// When [`next_event`](Self::next_event) happens; always after the instant.
+    #[serde(deserialize_with = "crate::timefmt::read::utc")]
     pub next_event_at: DateTime<Utc>,
     /// Whole seconds until `next_event_at`, rounded up (so at least 1).
     pub seconds_to_next_event: i64,
@@ -112,6 +113,7 @@ impl MarketStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GlobalMarkets {
     /// The instant the statuses are computed for.
+    #[serde(deserialize_with = "crate::timefmt::read::utc")]
     pub as_of: DateTime<Utc>,
     pub markets: Vec<MarketStatus>,
 }

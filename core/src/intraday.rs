@@ -15,6 +15,7 @@ pub struct IntradayBar {
     /// The country of the symbol's exchange, e.g. `"USA"`.
     pub country: String,
     /// The bar's open time: the start of its minute, always whole-minute aligned.
+    #[serde(deserialize_with = "crate::timefmt::read::utc")]
     pub timestamp_minute: DateTime<Utc>,
     pub open: f64,
     pub high: f64,
@@ -33,6 +34,7 @@ pub struct IntradayBar {
 pub struct Vwap {
     pub symbol: String,
     /// The time of the last trade included.
+    #[serde(deserialize_with = "crate::timefmt::read::utc")]
     pub as_of: DateTime<Utc>,
     /// `sum(price * size) / sum(size)` over the session's trades.
     pub session_vwap: f64,
@@ -44,6 +46,7 @@ pub struct Vwap {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IntradayBars {
     pub symbol: String,
+    #[serde(deserialize_with = "crate::timefmt::read::utc")]
     pub since: DateTime<Utc>,
     pub bars: Vec<IntradayBar>,
     /// The bar still forming, while the symbol trades (what `forming_bar` last carried).

@@ -313,10 +313,12 @@ pub struct Order {
     pub limit_price: Option<f64>,
     pub time_in_force: TimeInForce,
     pub status: OrderStatus,
+    #[serde(deserialize_with = "crate::timefmt::read::utc")]
     pub placed_at: DateTime<Utc>,
     /// The price it filled at.
     pub fill_price: Option<f64>,
     /// When it was filled, cancelled, expired or rejected.
+    #[serde(default, deserialize_with = "crate::timefmt::read::utc_opt")]
     pub ended_at: Option<DateTime<Utc>>,
     /// Why it expired or was rejected.
     pub reason: Option<String>,
@@ -329,6 +331,7 @@ pub struct Orders {
     pub account_id: i64,
     pub open: Vec<Order>,
     pub finished: Vec<Order>,
+    #[serde(deserialize_with = "crate::timefmt::read::utc")]
     pub timestamp: DateTime<Utc>,
 }
 

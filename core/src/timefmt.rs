@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Datelike, FixedOffset, TimeZone, Timelike, Utc};
 
+pub mod read;
+
 /// `14:05`.
 pub fn hh_mm<Tz: TimeZone>(t: &DateTime<Tz>) -> String {
     format!("{:02}:{:02}", t.hour(), t.minute())
