@@ -1,6 +1,7 @@
 //! `--suite bundle`: what a first load of the dashboard costs on the wire, for a trader and for an
-//! operator. Starts the release `thor` on the release site (`cargo leptos build --release`),
-//! signs in, fetches the dashboard's HTML and every bundle file it names with
+//! operator. Starts the release `thor` on the release site (`cargo leptos build --release
+//! --split`), signs in, fetches the dashboard's HTML and every bundle file it names (an
+//! operator's page also names the operator tools' chunk and its loader) with
 //! `Accept-Encoding: br`, then `gzip`, then none, and prints the body bytes each answer carried
 //! (no decompression on this side). The operator's page also asks, once hydrated, for the fleet's
 //! status and the audit trail: those answers are counted too.
@@ -15,13 +16,13 @@ pub(crate) async fn run(args: &Args) -> Result<()> {
     let bin = bin_of(args, Kind::Thor);
     if !bin.is_file() {
         bail!(
-            "{} not found: build it with `cargo leptos build --release`",
+            "{} not found: build it with `cargo leptos build --release --split`",
             bin.display()
         );
     }
     let site = args.site_root.canonicalize().with_context(|| {
         format!(
-            "no site at {}: run `cargo leptos build --release`",
+            "no site at {}: run `cargo leptos build --release --split`",
             args.site_root.display()
         )
     })?;
@@ -83,17 +84,25 @@ async fn measure(server: &Server, token: Option<&str>) -> Result<Vec<Row>> {
     let mut rows = vec![fetch_all(server, cookie, "/").await?];
     let html = get(server, cookie, "/", None).await?.1;
     let html = String::from_utf8_lossy(&html);
-    let mut assets: Vec<String> = html
+    // Every bundle file the page names: the main bundle for everyone, and on an operator's page
+    // also the operator tools' chunk and its loader (preloaded in the head, `--split`).
+    let mut assets: Vec<String> = Vec::new();
+    for name in html
         .split("\"/pkg/")
         .skip(1)
         .filter_map(|rest| rest.split('"').next())
-        .map(|name| format!("/pkg/{name}"))
-        .collect();
-    assets.dedup();
+    {
+        let path = format!("/pkg/{name}");
+        if !assets.contains(&path) {
+            assets.push(path);
+        }
+    }
     for extension in [".js", ".wasm", ".css"] {
-        let Some(path) = assets.iter().find(|p| p.ends_with(extension)) else {
+        if !assets.iter().any(|p| p.ends_with(extension)) {
             bail!("the dashboard names no {extension} file under /pkg");
-        };
+        }
+    }
+    for path in &assets {
         rows.push(fetch_all(server, cookie, path).await?);
     }
     // An operator's page asks for the fleet and the audit trail once it has hydrated.

@@ -65,7 +65,8 @@ pub fn find_hashes(options: &mut LeptosOptions, hash_file: &Path) {
 }
 
 /// The build the pages load: the hashes of the WebAssembly, the script and the stylesheet, from
-/// the hash file [`find_hashes`] found (`wasm.js.css`); empty without one (a development build,
+/// the hash file [`find_hashes`] found (`wasm.js.css`, then `.split` for the split chunks' loader
+/// when built with `--split`); empty without one (a development build,
 /// whose pages never reload for a build).
 pub fn build_id(options: &LeptosOptions) -> thor_core::Build {
     // `cargo leptos watch` rebuilds under plain names and leaves the hash file behind: the pages
@@ -91,7 +92,14 @@ pub fn build_id(options: &LeptosOptions) -> thor_core::Build {
             .map(|(_, hash)| hash.trim().to_string())
             .unwrap_or_default()
     };
-    thor_core::Build(format!("{}.{}.{}", hash("wasm"), hash("js"), hash("css")))
+    let mut id = format!("{}.{}.{}", hash("wasm"), hash("js"), hash("css"));
+    // `--split`: the loader of the lazily loaded chunks, whose hash follows theirs. A deploy that
+    // changed only the operator tools is a new build too.
+    let split = hash("split");
+    if !split.is_empty() {
+        id = format!("{id}.{split}");
+    }
+    thor_core::Build(id)
 }
 
 /// The hashed files `hash_file` names that `pkg` has neither under that name nor (rebuilt by

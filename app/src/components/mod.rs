@@ -9,6 +9,7 @@ mod global_market;
 mod heartbeat;
 mod intraday;
 mod not_found;
+mod operator;
 mod orders;
 mod panel_head;
 mod positions;

@@ -70,7 +70,6 @@ impl ServerMessage {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::account::{AccountBalance, Position, Positions};
     use crate::cutover::{Flag, Flags, Stage};
     use crate::feature::Feature;

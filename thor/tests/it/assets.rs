@@ -3,8 +3,10 @@
 //! decodes to exactly the file on disk; hashed names are cached for a year, the rest revalidated.
 //!
 //! `cargo test` runs before the release build, so the site is a small one made here, laid out as
-//! `cargo leptos build --release` lays it out (`hash-files = true`): `pkg/thor.<hash>.{js,wasm,css}`
-//! and a `hash.txt` naming the hashes.
+//! `cargo leptos build --release --split` lays it out (`hash-files = true`):
+//! `pkg/thor.<hash>.{js,wasm,css}`, the operator tools' chunk and its loader
+//! (`split_thor_operator_tools.<hash>.wasm`, `__wasm_split.<hash>.js`), and a `hash.txt` naming
+//! the hashes.
 
 use crate::common;
 
@@ -16,6 +18,11 @@ use std::path::PathBuf;
 const JS_HASH: &str = "Jx2w_Qm8d1Rk4Tz0Ua7Vb-";
 const WASM_HASH: &str = "Wq9e-Rt5y7Ui1Op3As6Df_";
 const CSS_HASH: &str = "Cz1x_Cv3b5Nm7Lk9Jh2Gf-";
+/// The chunk an operator's page loads once hydrated, and the script that loads it: named by no
+/// trader's page, fetched like the rest.
+const CHUNK: &str = "split_thor_operator_tools.Sp1t_Ch4nkOp5Tools9-x_.wasm";
+const LOADER_HASH: &str = "Lo4d_Er7Spl1tJsHash3x_";
+const LOADER: &str = "__wasm_split.Lo4d_Er7Spl1tJsHash3x_.js";
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
@@ -41,13 +48,15 @@ impl Site {
         let css: String = (0..200)
             .map(|i| format!(".panel-{i} {{ margin: {i}px; color: #333; }}\n"))
             .collect();
-        std::fs::write(pkg.join(format!("thor.{JS_HASH}.js")), js).expect("js");
-        std::fs::write(pkg.join(format!("thor.{WASM_HASH}.wasm")), wasm).expect("wasm");
+        std::fs::write(pkg.join(format!("thor.{JS_HASH}.js")), &js).expect("js");
+        std::fs::write(pkg.join(format!("thor.{WASM_HASH}.wasm")), &wasm).expect("wasm");
         std::fs::write(pkg.join(format!("thor.{CSS_HASH}.css")), css).expect("css");
+        std::fs::write(pkg.join(CHUNK), &wasm[..wasm.len() / 4]).expect("chunk");
+        std::fs::write(pkg.join(LOADER), &js[..js.len() / 4]).expect("loader");
         std::fs::write(dir.path().join("site/favicon.ico"), [0u8; 148]).expect("favicon");
         std::fs::write(
             dir.path().join("hash.txt"),
-            format!("js: {JS_HASH}\nwasm: {WASM_HASH}\ncss: {CSS_HASH}\n"),
+            format!("js: {JS_HASH}\nwasm: {WASM_HASH}\ncss: {CSS_HASH}\nsplit: {LOADER_HASH}\n"),
         )
         .expect("hash file");
         Self { dir }
@@ -156,8 +165,12 @@ async fn the_page_loads_the_bundle_by_hashed_names_compressed_and_cached_for_a_y
     for plain in ["/pkg/thor.js", "/pkg/thor.wasm", "/pkg/thor.css"] {
         assert!(!html.contains(plain), "no plain name {plain} in the page");
     }
+    assert!(
+        !html.contains(CHUNK),
+        "a trader's page names no operator chunk"
+    );
 
-    for name in &files {
+    for name in files.iter().map(String::as_str).chain([CHUNK, LOADER]) {
         siblings_written(&site, name).await;
         let on_disk = std::fs::read(site.pkg(name)).expect("the built file");
         for (asked, expected) in [
@@ -273,7 +286,7 @@ async fn a_sibling_older_than_its_file_is_made_again_at_start() {
 async fn the_page_and_the_socket_name_the_same_build_and_a_development_build_names_none() {
     let site = Site::new();
     let app = site.serve().await;
-    let build = format!("{WASM_HASH}.{JS_HASH}.{CSS_HASH}");
+    let build = format!("{WASM_HASH}.{JS_HASH}.{CSS_HASH}.{LOADER_HASH}");
     let html = dashboard_html(&app).await;
     assert!(
         html.contains(&format!(r#"<meta name="thor-build" content="{build}">"#)),
