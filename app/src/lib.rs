@@ -28,10 +28,6 @@ pub use thor_core::{
 use components::{Dashboard, NotFound, SignInForm, TopBarUser};
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, Link, Meta, MetaTags, Title, provide_meta_context};
-use leptos_router::{
-    StaticSegment,
-    components::{Route, Router, Routes},
-};
 
 /// The whole HTML document, rendered by the server around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -86,26 +82,63 @@ pub fn App() -> impl IntoView {
         <Meta name="description" content="Thor: live trading dashboard"/>
         <Meta name="thor-build" content=build.0/>
         <Title text="Thor"/>
-        <Router>
-            <header class="topbar">
-                // A full page load, so the server decides whether "/" needs a sign-in first.
-                <a class="brand" href="/" rel="external">"Thor"</a>
-                <span class="tagline">"live trading dashboard"</span>
-                {signed_in.map(|user| view! {
-                    <span data-testid="topbar-connection" class=move || live.state.get().css_class()>
-                        {move || live.state.get().label()}
-                    </span>
-                    <TopBarUser user/>
-                })}
-            </header>
-            <main class="dashboard">
-                <Routes fallback=NotFound>
-                    <Route path=StaticSegment("") view=Dashboard/>
-                    <Route path=StaticSegment("login") view=SignInForm/>
-                </Routes>
-            </main>
-        </Router>
+        <header class="topbar">
+            // A full page load, so the server decides whether "/" needs a sign-in first.
+            <a class="brand" href="/" rel="external">"Thor"</a>
+            <span class="tagline">"live trading dashboard"</span>
+            {signed_in.map(|user| view! {
+                <span data-testid="topbar-connection" class=move || live.state.get().css_class()>
+                    {move || live.state.get().label()}
+                </span>
+                <TopBarUser user/>
+            })}
+        </header>
+        <main class="dashboard">{page()}</main>
     }
+}
+
+/// The page at this address. There are two, and every move between them is a full page load (the
+/// server decides whether "/" needs a sign-in first), so there is no client-side router: Leptos'
+/// router cost the bundle 137 KB of WebAssembly, 43 KB with Brotli (twiggy, 2026-12-05), for a
+/// choice made once per load.
+fn page() -> AnyView {
+    match address().0.as_str() {
+        "/" => view! { <Dashboard/> }.into_any(),
+        LOGIN_PATH => view! { <SignInForm/> }.into_any(),
+        _ => view! { <NotFound/> }.into_any(),
+    }
+}
+
+/// The path and query (without its `?`) of the page's address: the request's on the server, the
+/// window's in the browser, which are the same (a page hydrates where it was rendered).
+#[cfg(feature = "ssr")]
+pub(crate) fn address() -> (String, String) {
+    use_context::<http::request::Parts>()
+        .map(|parts| {
+            let query = parts.uri.query().unwrap_or_default().to_string();
+            (parts.uri.path().to_string(), query)
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(not(feature = "ssr"))]
+pub(crate) fn address() -> (String, String) {
+    #[cfg(feature = "hydrate")]
+    if let Some(location) = web_sys::window().map(|w| w.location()) {
+        let search = location.search().unwrap_or_default();
+        let query = search.strip_prefix('?').unwrap_or(&search).to_string();
+        return (location.pathname().unwrap_or_default(), query);
+    }
+    Default::default()
+}
+
+/// The value of `key` in a query string (`error=1&x=2`); `Some("")` for a bare `key`.
+pub(crate) fn query_value<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+        .find(|(k, _)| *k == key)
+        .map(|(_, value)| value)
 }
 
 /// The user the server's session check found (see `thor_server::pages`).
@@ -133,4 +166,21 @@ fn build_from_request() -> Build {
 #[cfg(not(feature = "ssr"))]
 fn build_from_request() -> Build {
     Build::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_value;
+
+    #[test]
+    fn a_query_value_is_found_by_its_key_alone() {
+        assert_eq!(query_value("error=1", "error"), Some("1"));
+        assert_eq!(
+            query_value("next=%2F&error=disabled", "error"),
+            Some("disabled")
+        );
+        assert_eq!(query_value("error", "error"), Some(""));
+        assert_eq!(query_value("errors=1&terror=2", "error"), None);
+        assert_eq!(query_value("", "error"), None);
+    }
 }

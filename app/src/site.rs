@@ -3,14 +3,15 @@
 //! over the router's state, so the `thor` binary (and the server's tests) instantiate them: the
 //! server's library never depends on the views.
 
-use crate::{App, shell};
+use crate::shell;
 use axum::Router;
 use axum::extract::FromRef;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
+use axum::routing::get;
 use leptos::config::LeptosOptions;
-use leptos_axum::{LeptosRoutes, generate_route_list};
-use thor_core::REVALIDATE;
+use leptos::prelude::provide_context;
+use thor_core::{LOGIN_PATH, REVALIDATE};
 
 /// Adds the pages' routes to `router` (the server layers its session check on them after).
 pub fn pages<S>(router: Router<S>, state: &S) -> Router<S>
@@ -18,9 +19,19 @@ where
     S: Clone + Send + Sync + 'static,
     LeptosOptions: FromRef<S>,
 {
-    let routes = generate_route_list(App);
+    // What leptos_axum's `leptos_routes` does for a route, without Leptos' router (see
+    // `crate::page`): the tokio executor for the rendering's tasks, the state in context.
+    // Already set when a second router is built (the tests build many): that is fine.
+    let _ = any_spawner::Executor::init_tokio();
     let options = LeptosOptions::from_ref(state);
-    router.leptos_routes(state, routes, move || shell(options.clone()))
+    let state = state.clone();
+    let render = leptos_axum::render_app_to_stream_with_context(
+        move || provide_context(state.clone()),
+        move || shell(options.clone()),
+    );
+    router
+        .route("/", get(render.clone()))
+        .route(LOGIN_PATH, get(render))
 }
 
 /// Makes the site's other files (the favicon) and the 404 page `router`'s fallback; answers

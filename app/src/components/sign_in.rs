@@ -1,29 +1,23 @@
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
 
 /// The sign-in page: a plain HTML form, so it works before (and without) the WebAssembly. The
 /// server answers the post with a redirect: to the dashboard, or back here with `?error=1` (or
 /// `?error=disabled`).
 #[component]
 pub fn SignInForm() -> impl IntoView {
-    let query = use_query_map();
-    let failed = move || query.with(|q| q.get_str("error").is_some());
+    let (_, query) = crate::address();
     // `?error=disabled`: the password was right, but the account is switched off.
-    let message = move || {
-        query.with(|q| match q.get_str("error") {
-            Some("disabled") => "This account is disabled; ask an operator",
-            _ => "Wrong username or password",
-        })
-    };
+    let message = crate::query_value(&query, "error").map(|error| match error {
+        "disabled" => "This account is disabled; ask an operator",
+        _ => "Wrong username or password",
+    });
 
     view! {
         <section class="panel sign-in" aria-labelledby="sign-in-title">
             <h2 id="sign-in-title">"Sign in"</h2>
-            <Show when=failed>
-                <p class="sign-in-error" role="alert" data-testid="sign-in-error">
-                    {message}
-                </p>
-            </Show>
+            {message.map(|message| view! {
+                <p class="sign-in-error" role="alert" data-testid="sign-in-error">{message}</p>
+            })}
             <form method="post" action="/api/auth/login" data-testid="sign-in-form">
                 <label for="username">"Username"</label>
                 <input
