@@ -99,7 +99,7 @@ pub fn App() -> impl IntoView {
 
 /// The page at this address. There are two, and every move between them is a full page load (the
 /// server decides whether "/" needs a sign-in first), so there is no client-side router: Leptos'
-/// router cost the bundle 137 KB of WebAssembly, 43 KB with Brotli (twiggy, 2026-12-05), for a
+/// router cost the bundle 152 KB of WebAssembly, 47 KB with Brotli (measured 2026-12-05), for a
 /// choice made once per load.
 fn page() -> AnyView {
     match address().0.as_str() {

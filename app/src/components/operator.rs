@@ -29,9 +29,19 @@ pub fn OperatorTools() -> impl IntoView {
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         if let Some(div) = node.get() {
+            let div: web_sys::HtmlElement = div.into();
             leptos::task::spawn_local(async move {
-                if let Err(e) = mount_tools(div.into()).await {
+                if let Err(e) = mount_tools(div.clone()).await {
                     leptos::logging::warn!("[dashboard] the operator tools did not load: {e:?}");
+                    // Said where the disabled tools are, rather than left to look merely slow.
+                    let said = div.insert_adjacent_html(
+                        "afterbegin",
+                        "<p class=\"outcome refused\" role=\"alert\" data-testid=\"operator-tools-failed\">\
+                         The operator tools could not be loaded: reload the page to try again.</p>",
+                    );
+                    if let Err(e) = said {
+                        leptos::logging::warn!("[dashboard] cannot say so: {e:?}");
+                    }
                 }
             });
         }
