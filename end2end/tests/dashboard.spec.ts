@@ -183,6 +183,30 @@ test('an operator changes a flag from the keyboard, with a reason, and every pag
   }
 });
 
+// The operator tools are a chunk of their own (`cargo leptos build --split`), fetched once the page
+// has hydrated. A chunk that cannot be fetched is said where the tools are; the tools stay
+// disabled, and the rest of the page lives on.
+test('an operator page whose tools cannot be fetched says so, and the rest of it works', async ({ page, problems }) => {
+  await page.route('**/pkg/split_thor_operator_tools.*', (route) => route.abort());
+  await signIn(page, 'ops', 'ops');
+  await expect(page.getByTestId('topbar-connection')).toHaveText('Live');
+  await expect(page.getByTestId('operator-tools-failed')).toContainText('could not be loaded');
+  // What the server rendered stays, readable and disabled.
+  await expect(page.getByTestId('operator-controls')).toBeVisible();
+  await expect(page.getByTestId('control-reason')).toBeDisabled();
+  // The page's own panels carry on: the heartbeat keeps ticking.
+  const tick = page.getByTestId('heartbeat-tick');
+  const seen = await tick.textContent();
+  await expect(tick).not.toHaveText(seen ?? '', { timeout: 5_000 });
+  // The failures this test caused, and only those: the aborted fetches of the chunk (its
+  // preload and the loader's) and what the browser and the loader log for them.
+  const caused = (problem: string) =>
+    problem.includes('split_thor_operator_tools') ||
+    /^console error: (Failed to load resource: net::ERR_FAILED|TypeError: Failed to fetch)/.test(problem);
+  expect(problems.filter(caused).length, problems.join('\n')).toBeGreaterThan(0);
+  problems.splice(0, problems.length, ...problems.filter((problem) => !caused(problem)));
+});
+
 test('positions sort by any column, with totals', async ({ signedIn: page }) => {
   const symbols = () => page.getByTestId('position-row').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-symbol')));
   await page.getByTestId('sort-symbol').click();
