@@ -27,10 +27,13 @@ pub use thor_core::{
 
 use components::{Dashboard, NotFound, SignInForm, TopBarUser};
 use leptos::prelude::*;
-use leptos_meta::{HashedStylesheet, Link, Meta, MetaTags, Title, provide_meta_context};
+use leptos_meta::{HashedStylesheet, MetaTags, provide_meta_context};
 
-/// The whole HTML document, rendered by the server around [`App`].
+/// The whole HTML document, rendered by the server around [`App`]. The head is the server's
+/// alone (the page hydrates the body), so its tags are written here rather than through
+/// `leptos_meta`'s components in [`App`], which would put that crate in the browser's bundle.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    provide_meta_context();
     let stylesheet = newest_build(&options, "css");
     let scripts = newest_build(&options, "wasm");
     view! {
@@ -39,6 +42,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <title>"Thor"</title>
+                <meta name="description" content="Thor: live trading dashboard"/>
+                <meta name="thor-build" content=build_from_request().0/>
+                <link rel="icon" href="/favicon.ico"/>
                 <AutoReload options=options.clone()/>
                 <HashedStylesheet options=stylesheet id="leptos"/>
                 <HydrationScripts options=scripts/>
@@ -70,18 +77,13 @@ pub fn App() -> impl IntoView {
     // recomputed) by the browser, so both render the same top bar.
     let signed_in = SharedValue::new(signed_in_from_request).into_inner();
     let build = SharedValue::new(build_from_request).into_inner();
-    provide_meta_context();
     let live = live::provide_live_store();
     if let Some(user) = signed_in.clone() {
         provide_context(user);
     }
-    live::build::reload_when_stale(live, build.clone());
+    live::build::reload_when_stale(live, build);
 
     view! {
-        <Link rel="icon" href="/favicon.ico"/>
-        <Meta name="description" content="Thor: live trading dashboard"/>
-        <Meta name="thor-build" content=build.0/>
-        <Title text="Thor"/>
         <header class="topbar">
             // A full page load, so the server decides whether "/" needs a sign-in first.
             <a class="brand" href="/" rel="external">"Thor"</a>
