@@ -218,13 +218,7 @@ fn AuditTrail() -> impl IntoView {
                     let when = chrono::DateTime::from_timestamp_millis(e.at)
                         .map(|t| crate::timefmt::hh_mm_ss(&t))
                         .unwrap_or_default();
-                    let who = if e.automatic {
-                        "automatic".to_string()
-                    } else if e.forced {
-                        format!("{} (forced)", e.actor)
-                    } else {
-                        e.actor.clone()
-                    };
+                    let who = e.who();
                     view! {
                         <tr data-testid=format!("audit-{}", e.version)>
                             <td class="num">{when}</td>

@@ -217,6 +217,18 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// Who made the change, as the page's audit trail and `thor cutover history` say it:
+    /// `automatic`, the operator, or the operator with `(forced)` when the gate was skipped.
+    pub fn who(&self) -> String {
+        if self.automatic {
+            "automatic".to_string()
+        } else if self.forced {
+            format!("{} (forced)", self.actor)
+        } else {
+            self.actor.clone()
+        }
+    }
+
     /// The evidence behind the change in an operator's words: the parity and the gate at that
     /// moment, and for an automatic rollback what the judge saw. The same line on the page's
     /// audit trail and in `thor cutover history`; a row from before a field existed says less.

@@ -201,13 +201,7 @@ pub fn render_audit(entries: &[AuditEntry]) -> String {
         let when = chrono::DateTime::from_timestamp_millis(e.at)
             .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
             .unwrap_or_default();
-        let who = if e.automatic {
-            "automatic".to_string()
-        } else if e.forced {
-            format!("{} (forced)", e.actor)
-        } else {
-            e.actor.clone()
-        };
+        let who = e.who();
         table.add_row([
             e.version.to_string(),
             when,
