@@ -58,6 +58,19 @@ pub fn IntradayPanel() -> impl IntoView {
     // The crosshair: the bar under the pointer or the keyboard's focus, by its start (it stays on
     // that bar as new ones come).
     let crosshair = RwSignal::new(None::<i64>);
+    // Where the pointer last was over the chart. The bars are drawn anew each second, and the
+    // browser tells a resting pointer it entered whichever new bar is now under it; when the
+    // window has moved on a bar, that is the next bar, not the one the trader chose. A bar entered
+    // where the pointer already was is that, and leaves the crosshair where it is.
+    let pointer_at = StoredValue::new(None::<(i32, i32)>);
+    let on_enter = move |minute: i64, ev: &leptos::ev::PointerEvent| {
+        let at = (ev.client_x(), ev.client_y());
+        if crosshair.get_untracked().is_some() && pointer_at.get_value() == Some(at) {
+            return;
+        }
+        pointer_at.set_value(Some(at));
+        crosshair.set(Some(minute));
+    };
     let candle_minutes = move || {
         drawn.with(|d| {
             d.as_ref()
@@ -150,7 +163,11 @@ pub fn IntradayPanel() -> impl IntoView {
                     aria-describedby="chart-crosshair"
                     tabindex="0"
                     on:keydown=on_key
-                    on:pointerleave=move |_| crosshair.set(None)
+                    on:pointermove=move |ev| pointer_at.set_value(Some((ev.client_x(), ev.client_y())))
+                    on:pointerleave=move |_| {
+                        pointer_at.set_value(None);
+                        crosshair.set(None);
+                    }
                 >
                     <title id="chart-title">{move || format!("{}, {}-minute bars", symbol.get(), view_of.with(|v| v.interval.minutes()))}</title>
                     <desc id="chart-desc">{move || drawn.with(|d| d.as_ref().map(|l| l.description.clone()))}</desc>
@@ -174,7 +191,7 @@ pub fn IntradayPanel() -> impl IntoView {
                                 );
                                 let minute = c.minute_ms;
                                 view! {
-                                    <g class=class data-minute=c.minute_ms on:pointerenter=move |_| crosshair.set(Some(minute))>
+                                    <g class=class data-minute=c.minute_ms on:pointerenter=move |ev| on_enter(minute, &ev)>
                                         // The bar's whole slot answers the pointer, not just its body.
                                         <rect class="hit" x=c.x - SLOT / 2.0 y=PRICE_TOP width=SLOT height=VOLUME_BOTTOM - PRICE_TOP/>
                                         <line class="wick" x1=c.x x2=c.x y1=c.wick_top y2=c.wick_bottom/>
