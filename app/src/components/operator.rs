@@ -341,12 +341,19 @@ fn OperatorControls() -> impl IntoView {
     }
 }
 
-/// A refusal from a shared rule, as the page says it: a sentence.
+/// A refusal from a shared rule, as the page says it: a sentence. The rules are written in
+/// English, so an ASCII first letter is all there is to capitalise (Unicode's case tables stay
+/// out of the bundle).
 fn capitalized(message: &str) -> String {
-    let mut chars = message.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().chain(chars).collect::<String>() + "."
-    })
+    if message.is_empty() {
+        return String::new();
+    }
+    let mut sentence = message.to_string();
+    if let Some(first) = sentence.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    sentence.push('.');
+    sentence
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -40,6 +40,20 @@ impl Column {
         }
     }
 
+    /// The header button's test id (written out: `{:?}` and `to_lowercase` would bring Unicode's
+    /// case tables into the browser's bundle for seven fixed words).
+    fn test_id(self) -> &'static str {
+        match self {
+            Column::Symbol => "sort-symbol",
+            Column::Quantity => "sort-quantity",
+            Column::Entry => "sort-entry",
+            Column::Last => "sort-last",
+            Column::Value => "sort-value",
+            Column::Pnl => "sort-pnl",
+            Column::PnlPct => "sort-pnlpct",
+        }
+    }
+
     /// What the column holds, in full (the header's tooltip and accessible description).
     fn description(self) -> &'static str {
         match self {
@@ -129,7 +143,7 @@ pub fn PositionsPanel() -> impl IntoView {
                     class="sort"
                     title=column.description()
                     aria-label=format!("{}: sort", column.description())
-                    data-testid=format!("sort-{:?}", column).to_lowercase()
+                    data-testid=column.test_id()
                     on:click=move |_| sort.update(|(c, asc)| {
                         if *c == column {
                             *asc = !*asc;
