@@ -20,20 +20,19 @@ struct Ticket {
 impl Ticket {
     /// The checked request (the same checks as the server's), under the idempotency `key`.
     fn request(&self, key: &str) -> Result<OrderRequest, String> {
-        let quantity: f64 = self
-            .quantity
-            .trim()
-            .parse()
-            .map_err(|_| format!("quantity: a whole number of shares, 1 to {MAX_QUANTITY}"))?;
+        let quantity = typed_number(&self.quantity)
+            .ok_or_else(|| format!("quantity: a whole number of shares, 1 to {MAX_QUANTITY}"))?;
         let limit = match self.order_type {
             OrderType::Market => None,
             OrderType::Limit => Some(
-                self.limit_price
-                    .trim()
-                    .trim_start_matches('$')
-                    .replace(',', "")
-                    .parse::<f64>()
-                    .map_err(|_| "limit price: dollars and cents, e.g. 226.19".to_string())?,
+                typed_number(
+                    &self
+                        .limit_price
+                        .trim()
+                        .trim_start_matches('$')
+                        .replace(',', ""),
+                )
+                .ok_or_else(|| "limit price: dollars and cents, e.g. 226.19".to_string())?,
             ),
         };
         OrderRequest::new(
@@ -47,6 +46,34 @@ impl Ticket {
         )
         .map_err(|e| e.to_string())
     }
+}
+
+/// A number as a trader types it (`10`, `+10`, `010`, `226.19`, `.5`, `5.`), read by
+/// `serde_json`'s number reader, which the page carries anyway, instead of `str::parse::<f64>`:
+/// that one brings the standard library's decimal-to-float tables, 19 KB of the bundle (11 KB of
+/// them a table that does not compress). The forms JSON does not allow are made JSON first.
+fn typed_number(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let text = text.strip_prefix('+').unwrap_or(text);
+    let mut digits = text;
+    while digits.len() > 1
+        && digits.starts_with('0')
+        && digits[1..].starts_with(|c: char| c.is_ascii_digit())
+    {
+        digits = &digits[1..];
+    }
+    if digits == "." {
+        return None;
+    }
+    let mut json = String::with_capacity(digits.len() + 2);
+    if digits.starts_with('.') {
+        json.push('0');
+    }
+    json.push_str(digits);
+    if digits.ends_with('.') {
+        json.push('0');
+    }
+    serde_json::from_str(&json).ok()
 }
 
 /// What the confirmation says the order will do and cost, at `last` (the symbol's last known
@@ -418,6 +445,30 @@ mod tests {
             confirmation(&request, Some(226.19)),
             "Sell 10 AAPL at $1,200.50 or better, until cancelled: about $12,005.00 in."
         );
+    }
+
+    #[test]
+    fn numbers_are_read_as_a_trader_types_them() {
+        for (typed, value) in [
+            ("10", 10.0),
+            (" 10 ", 10.0),
+            ("+10", 10.0),
+            ("010", 10.0),
+            ("0", 0.0),
+            ("226.19", 226.19),
+            ("0.5", 0.5),
+            (".5", 0.5),
+            ("5.", 5.0),
+            ("1e3", 1000.0),
+            ("-2", -2.0),
+        ] {
+            assert_eq!(typed_number(typed), Some(value), "{typed:?}");
+        }
+        for typed in [
+            "", "ten", "1,5", "1.2.3", "0x10", "inf", "NaN", "--1", ".", "1 0", "10]",
+        ] {
+            assert_eq!(typed_number(typed), None, "{typed:?}");
+        }
     }
 
     #[test]
