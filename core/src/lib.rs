@@ -24,6 +24,7 @@ pub mod feature;
 pub mod global_market;
 pub mod initial;
 pub mod intraday;
+pub mod map;
 pub mod order;
 pub mod parity;
 pub mod protocol;

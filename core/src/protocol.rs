@@ -2,8 +2,8 @@
 //! page may send. The server, the REST handlers and the page all use these types, so the two
 //! transports cannot drift apart.
 
+use crate::map::Map;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 use crate::account::{AccountBalance, Positions};
 use crate::cutover::Flags;
@@ -106,7 +106,7 @@ pub struct Heartbeat {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_jobs: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub topics: Option<BTreeMap<Topic, u64>>,
+    pub topics: Option<Map<Topic, u64>>,
     /// Topics whose markets are all closed now (when trading follows exchange hours): quiet,
     /// not broken, so a page neither calls them stale nor falls back to REST for them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -138,9 +138,9 @@ pub struct Resumed {
     /// The server's current epoch.
     pub epoch: u64,
     /// How many missed messages of each topic follow this reply.
-    pub replayed: BTreeMap<Topic, u64>,
+    pub replayed: Map<Topic, u64>,
     /// Topics whose gap could not be replayed: the current state follows instead.
-    pub snapshot: BTreeMap<Topic, SnapshotReason>,
+    pub snapshot: Map<Topic, SnapshotReason>,
 }
 
 /// What a connection receives: these topics, and for per-symbol topics these symbols.
@@ -205,15 +205,12 @@ pub enum ClientMessage {
     /// "I have everything up to these seqs of `epoch`": the server sends what followed, in
     /// order, from its replay buffer, or the current state where it cannot (and says so in a
     /// `resumed` reply). The same can be asked at connect time: `/ws?epoch=E&since=topic:seq,…`.
-    Resume {
-        epoch: u64,
-        seqs: BTreeMap<Topic, u64>,
-    },
+    Resume { epoch: u64, seqs: Map<Topic, u64> },
 }
 
 /// Parses the `since` query parameter of `/ws` (`heartbeat:12,intraday_bar:40`).
-pub fn parse_since(text: &str) -> Result<BTreeMap<Topic, u64>, String> {
-    let mut seqs = BTreeMap::new();
+pub fn parse_since(text: &str) -> Result<Map<Topic, u64>, String> {
+    let mut seqs = Map::new();
     for part in text.split(',').filter(|p| !p.is_empty()) {
         let (name, seq) = part
             .split_once(':')
@@ -228,7 +225,7 @@ pub fn parse_since(text: &str) -> Result<BTreeMap<Topic, u64>, String> {
 }
 
 /// The inverse of [`parse_since`].
-pub fn format_since(seqs: &BTreeMap<Topic, u64>) -> String {
+pub fn format_since(seqs: &Map<Topic, u64>) -> String {
     seqs.iter()
         .map(|(topic, seq)| format!("{}:{seq}", topic.as_str()))
         .collect::<Vec<_>>()
@@ -403,17 +400,17 @@ mod tests {
             parse_client_message(r#"{"type":"resume","epoch":3,"seqs":{"intraday_bar":9}}"#),
             Ok(ClientMessage::Resume {
                 epoch: 3,
-                seqs: BTreeMap::from([(Topic::IntradayBar, 9)])
+                seqs: Map::from([(Topic::IntradayBar, 9)])
             })
         );
     }
 
     #[test]
     fn since_round_trips_and_refuses_nonsense() {
-        let seqs = BTreeMap::from([(Topic::Heartbeat, 12), (Topic::IntradayBar, 40)]);
+        let seqs = Map::from([(Topic::Heartbeat, 12), (Topic::IntradayBar, 40)]);
         assert_eq!(format_since(&seqs), "heartbeat:12,intraday_bar:40");
         assert_eq!(parse_since(&format_since(&seqs)), Ok(seqs));
-        assert_eq!(parse_since(""), Ok(BTreeMap::new()));
+        assert_eq!(parse_since(""), Ok(Map::new()));
         assert!(parse_since("heartbeat").is_err());
         assert!(parse_since("nope:1").is_err());
         assert!(parse_since("heartbeat:-1").is_err());

@@ -18,9 +18,10 @@ use crate::protocol::{Envelope, ServerMessage};
 use gloo_net::http::Request;
 use leptos::prelude::*;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
+use thor_core::map::Map;
 
 const TICK: Duration = Duration::from_millis(250);
 const REPORT_EVERY: Duration = Duration::from_secs(5);
@@ -40,7 +41,7 @@ struct Engine {
     board: Board,
     page_id: String,
     parity: ParityTracker,
-    polls: BTreeMap<Feature, Poll>,
+    polls: Map<Feature, Poll>,
     /// The latest closed bars the socket brought, oldest first.
     socket_bars: VecDeque<IntradayBar>,
     /// The flags version last confirmed to the server.

@@ -1,13 +1,13 @@
 //! Where a reconnecting page resumes from.
 
 use crate::protocol::{Envelope, Topic, format_since};
-use std::collections::BTreeMap;
+use thor_core::map::Map;
 
 /// Where a reconnecting page resumes from: the epoch and the last `seq` of every topic received.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResumePoint {
     epoch: Option<u64>,
-    seqs: BTreeMap<Topic, u64>,
+    seqs: Map<Topic, u64>,
 }
 
 impl ResumePoint {

@@ -26,8 +26,8 @@ pub use report::*;
 pub use status::*;
 
 use crate::feature::Feature;
+use crate::map::Map;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// Where a feature is in its move from REST polling to WebSocket push.
@@ -99,7 +99,7 @@ impl Flag {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Flags {
     pub version: u64,
-    pub features: BTreeMap<Feature, Flag>,
+    pub features: Map<Feature, Flag>,
 }
 
 impl Flags {

@@ -2,8 +2,8 @@
 
 use super::Source;
 use crate::feature::Feature;
+use crate::map::Map;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// What a page tells the server, every few seconds and at once after applying a flag change.
@@ -53,7 +53,7 @@ pub struct ParityCounts {
     pub missing_on_ws: u64,
     /// Not comparable, by reason (e.g. `epoch_changed`, `socket_reconnected`).
     #[serde(default)]
-    pub ignored: BTreeMap<String, u64>,
+    pub ignored: Map<String, u64>,
 }
 
 impl ParityCounts {

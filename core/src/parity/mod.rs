@@ -13,9 +13,10 @@
 use crate::cutover::{Diff, FeatureReport, MAX_REPORT_DIFFS, ParityCounts, Source};
 use crate::feature::Feature;
 use crate::intraday::{IntradayBar, IntradayBars};
+use crate::map::{Map, Set};
 use crate::protocol::{Envelope, ServerMessage};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 mod bars;
 mod project;
@@ -45,7 +46,7 @@ const KEEP_BARS: usize = 4096;
 struct StateParity {
     epoch: Option<u64>,
     /// seq → (projection, page time received).
-    seen: BTreeMap<u64, (Projection, f64)>,
+    seen: Map<u64, (Projection, f64)>,
     max_seq: u64,
     /// Seqs in (from, to) were skipped by a reconnect (a snapshot), not lost.
     reconnect_windows: Vec<(u64, u64)>,
@@ -57,19 +58,19 @@ struct StateParity {
 struct BarParity {
     epoch: Option<u64>,
     /// (symbol, minute ms) → projection.
-    seen: BTreeMap<(String, i64), Projection>,
+    seen: Map<(String, i64), Projection>,
     /// The first minute the socket delivered per symbol (earlier bars predate the socket).
-    first_minute: BTreeMap<String, i64>,
+    first_minute: Map<String, i64>,
     /// Per symbol REST answered for in this epoch, the latest minute its answers showed
     /// (`None`: none yet). A later bar closed while this page's socket was open: the socket
     /// owes it.
-    rest_latest: BTreeMap<String, Option<i64>>,
+    rest_latest: Map<String, Option<i64>>,
     /// Bars REST showed before the socket delivered them: key → (projection, page time shown).
-    pending: BTreeMap<(String, i64), (Projection, f64)>,
-    judged: BTreeSet<(String, i64)>,
+    pending: Map<(String, i64), (Projection, f64)>,
+    judged: Set<(String, i64)>,
     judged_order: VecDeque<(String, i64)>,
     /// The seq of the last bar the socket brought, per symbol.
-    last_seq: BTreeMap<String, u64>,
+    last_seq: Map<String, u64>,
 }
 
 #[derive(Default)]
@@ -144,9 +145,9 @@ pub struct Taken {
 pub struct ParityTracker {
     /// The server's epoch, from any socket message.
     epoch: Option<u64>,
-    state: BTreeMap<Feature, StateParity>,
+    state: Map<Feature, StateParity>,
     bars: BarParity,
-    outcomes: BTreeMap<Feature, Outcomes>,
+    outcomes: Map<Feature, Outcomes>,
     /// A socket message this much later than REST's answer of the same seq (or bar) is a
     /// mismatch (`late`); `None`: the feature's update interval, taken as at least 5 s.
     late_after_ms: Option<f64>,

@@ -6,12 +6,12 @@ use crate::cutover::{Diff, MAX_REPORT_DIFFS};
 use crate::feature::Feature;
 use crate::global_market::GlobalMarkets;
 use crate::intraday::IntradayBar;
+use crate::map::{Map, Set};
 use crate::order::Orders;
 use crate::protocol::{ServerMessage, Topic};
-use std::collections::{BTreeMap, BTreeSet};
 
 /// A value reduced to what must agree: field path → canonical text.
-pub type Projection = BTreeMap<String, String>;
+pub type Projection = Map<String, String>;
 
 fn cents(value: f64) -> String {
     format!("{:.2}", value)
@@ -113,7 +113,7 @@ pub fn project_state(message: &ServerMessage) -> Option<(Feature, Projection)> {
 
 /// The first fields where `rest` and `ws` differ (a field only one side has counts too).
 pub fn differences(at: &str, rest: &Projection, ws: &Projection) -> Vec<Diff> {
-    let keys: BTreeSet<&String> = rest.keys().chain(ws.keys()).collect();
+    let keys: Set<&String> = rest.keys().chain(ws.keys()).collect();
     keys.into_iter()
         .filter(|k| rest.get(*k) != ws.get(*k))
         .take(MAX_REPORT_DIFFS)

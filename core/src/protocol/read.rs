@@ -75,10 +75,10 @@ mod tests {
     use crate::feature::Feature;
     use crate::global_market::GlobalMarkets;
     use crate::intraday::{IntradayBar, Vwap};
+    use crate::map::Map;
     use crate::order::{Order, OrderStatus, OrderType, Orders, Side, TimeInForce};
     use crate::protocol::*;
     use chrono::{DateTime, TimeZone, Utc};
-    use std::collections::BTreeMap;
 
     fn at() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 12, 5, 14, 31, 0)
@@ -127,7 +127,7 @@ mod tests {
                 uptime_s: 2,
                 connections: 1,
                 active_jobs: Some(vec!["balance".into()]),
-                topics: Some(BTreeMap::from([(Topic::Heartbeat, 3)])),
+                topics: Some(Map::from([(Topic::Heartbeat, 3)])),
                 closed: vec![Topic::IntradayBar],
             }),
             ServerMessage::AccountBalance(AccountBalance {
@@ -172,7 +172,7 @@ mod tests {
             }),
             ServerMessage::Cutover(Flags {
                 version: 4,
-                features: BTreeMap::from([(
+                features: Map::from([(
                     Feature::Positions,
                     Flag {
                         stage: Stage::Live,
@@ -184,8 +184,8 @@ mod tests {
             ServerMessage::Pong(Pong { nonce: Some(9) }),
             ServerMessage::Resumed(Resumed {
                 epoch: 2,
-                replayed: BTreeMap::from([(Topic::Heartbeat, 4)]),
-                snapshot: BTreeMap::from([(Topic::Positions, SnapshotReason::BeyondBuffer)]),
+                replayed: Map::from([(Topic::Heartbeat, 4)]),
+                snapshot: Map::from([(Topic::Positions, SnapshotReason::BeyondBuffer)]),
             }),
             ServerMessage::Subscribed(Subscription {
                 topics: vec![Topic::Heartbeat],

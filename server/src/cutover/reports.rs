@@ -434,7 +434,7 @@ impl FeatureEvidence {
                 matched: page.matched.max(0) as u64,
                 mismatched: page.mismatched.max(0) as u64,
                 missing_on_ws: page.missing_on_ws.max(0) as u64,
-                ignored: BTreeMap::new(),
+                ignored: thor_core::map::Map::new(),
             };
             if counts.samples() > 0 {
                 reporting += 1;

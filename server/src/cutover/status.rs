@@ -107,7 +107,7 @@ impl ControlPlane {
 fn my_page(page: reports::PageState, since: u64) -> MyPage {
     let current = u64::try_from(page.since_version).ok() == Some(since);
     let count = |n: i64| if current { n.max(0) as u64 } else { 0 };
-    let mut ignored = BTreeMap::new();
+    let mut ignored = thor_core::map::Map::new();
     if count(page.ignored) > 0 {
         ignored.insert("all_reasons".to_string(), count(page.ignored));
     }

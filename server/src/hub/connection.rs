@@ -6,9 +6,10 @@ use super::queue::ConnQueue;
 use super::resume::Fill;
 use super::{Frame, Hub};
 use crate::clock::now_us;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
+use thor_core::map::Map;
 use thor_core::protocol::{Resumed, Subscription, Topic};
 use tokio::sync::Notify;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
@@ -49,7 +50,7 @@ impl Hub {
         slot: Slot,
         account: Option<i64>,
         symbols: Option<BTreeSet<Arc<str>>>,
-        resume: Option<(u64, &BTreeMap<Topic, u64>)>,
+        resume: Option<(u64, &Map<Topic, u64>)>,
     ) -> (Connection, Option<Resumed>) {
         let shared = Arc::new(ConnShared {
             id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
@@ -194,7 +195,7 @@ impl Connection {
 
     /// Queues what followed the given seqs of `epoch` for the named topics (or their current
     /// state where that is gone), and says which.
-    pub fn resume(&self, epoch: u64, seqs: &BTreeMap<Topic, u64>) -> Resumed {
+    pub fn resume(&self, epoch: u64, seqs: &Map<Topic, u64>) -> Resumed {
         let state = self.hub.state();
         let mut queue = self.shared.queue();
         let resumed = self
@@ -211,8 +212,8 @@ impl Connection {
             )
             .unwrap_or(Resumed {
                 epoch: state.epoch,
-                replayed: BTreeMap::new(),
-                snapshot: BTreeMap::new(),
+                replayed: Map::new(),
+                snapshot: Map::new(),
             });
         if !queue.is_empty() {
             self.shared.notify.notify_one();

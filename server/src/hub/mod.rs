@@ -130,7 +130,7 @@ pub struct HubStatus {
     /// Queued messages replaced by newer ones or dropped for slow connections.
     pub coalesced_or_dropped: u64,
     pub slow_closes: u64,
-    pub topics: BTreeMap<Topic, u64>,
+    pub topics: thor_core::map::Map<Topic, u64>,
 }
 
 impl Hub {
@@ -214,7 +214,7 @@ impl Hub {
     }
 
     /// The latest seq of every topic published to everyone (per-account sequences are private).
-    pub fn latest_seqs(&self) -> BTreeMap<Topic, u64> {
+    pub fn latest_seqs(&self) -> thor_core::map::Map<Topic, u64> {
         self.state()
             .streams
             .iter()

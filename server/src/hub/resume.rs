@@ -4,8 +4,9 @@
 
 use super::queue::ConnQueue;
 use super::{Hub, State};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
+use thor_core::map::Map;
 use thor_core::protocol::{Delivery, Resumed, SnapshotReason, Topic};
 
 /// What a connection is sent when it connects, subscribes or resumes.
@@ -20,7 +21,7 @@ pub(super) enum Fill<'a> {
     /// connect time, and nothing on a `resume` message.
     Resume {
         epoch: u64,
-        seqs: &'a BTreeMap<Topic, u64>,
+        seqs: &'a Map<Topic, u64>,
         others_get_snapshot: bool,
     },
 }
@@ -41,8 +42,8 @@ impl Hub {
                 metrics.resumes.inc();
                 Some(Resumed {
                     epoch: state.epoch,
-                    replayed: BTreeMap::new(),
-                    snapshot: BTreeMap::new(),
+                    replayed: Map::new(),
+                    snapshot: Map::new(),
                 })
             }
             Fill::Snapshot { .. } => None,

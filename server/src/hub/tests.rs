@@ -1,6 +1,7 @@
 use super::*;
 use std::collections::VecDeque;
 use thor_core::intraday::IntradayBar;
+use thor_core::map::Map;
 use thor_core::protocol::{Envelope, Heartbeat, ServerMessage, SnapshotReason};
 
 fn beat(tick: u64) -> ServerMessage {
@@ -163,7 +164,7 @@ async fn resume_replays_what_the_buffer_holds_and_falls_back_to_a_snapshot_beyon
     }
     hub.publish(Topic::Heartbeat, beat(1));
     // The ring keeps seqs 3..=5.
-    let seqs = BTreeMap::from([(Topic::IntradayBar, 2)]);
+    let seqs = Map::from([(Topic::IntradayBar, 2)]);
     let (conn, resumed) = hub.connect(hub.admit().expect("slot"), None, None, Some((5, &seqs)));
     let resumed = resumed.expect("a resumed reply");
     assert_eq!(resumed.replayed.get(&Topic::IntradayBar), Some(&3));
@@ -178,7 +179,7 @@ async fn resume_replays_what_the_buffer_holds_and_falls_back_to_a_snapshot_beyon
         ]
     );
 
-    let too_old = BTreeMap::from([(Topic::IntradayBar, 1)]);
+    let too_old = Map::from([(Topic::IntradayBar, 1)]);
     let reply = conn.resume(5, &too_old);
     assert_eq!(
         reply.snapshot.get(&Topic::IntradayBar),
@@ -191,7 +192,7 @@ async fn resume_replays_what_the_buffer_holds_and_falls_back_to_a_snapshot_beyon
         other_epoch.snapshot.get(&Topic::IntradayBar),
         Some(&SnapshotReason::NewEpoch)
     );
-    let ahead = conn.resume(5, &BTreeMap::from([(Topic::IntradayBar, 99)]));
+    let ahead = conn.resume(5, &Map::from([(Topic::IntradayBar, 99)]));
     assert_eq!(
         ahead.snapshot.get(&Topic::IntradayBar),
         Some(&SnapshotReason::AheadOfServer)
@@ -312,7 +313,7 @@ async fn a_resume_on_an_open_connection_resends_in_order_without_duplicates() {
         hub.publish(Topic::IntradayBar, bar("AAPL", minute));
     }
     // Seqs 1..=3 are queued, unsent; the client says it has only seq 1.
-    conn.resume(1, &BTreeMap::from([(Topic::IntradayBar, 1)]));
+    conn.resume(1, &Map::from([(Topic::IntradayBar, 1)]));
     assert_eq!(
         seqs_of(&conn).await,
         vec![(Topic::IntradayBar, 2), (Topic::IntradayBar, 3)]
@@ -412,13 +413,13 @@ async fn a_resume_of_a_state_topic_sends_only_what_changed_after_the_clients_seq
     );
 
     // The client had seq 2 (MSFT's latest): only AAPL's newer value follows.
-    let reply = conn.resume(1, &BTreeMap::from([(Topic::Vwap, 2)]));
-    assert_eq!(reply.replayed, BTreeMap::from([(Topic::Vwap, 1)]));
+    let reply = conn.resume(1, &Map::from([(Topic::Vwap, 2)]));
+    assert_eq!(reply.replayed, Map::from([(Topic::Vwap, 1)]));
     assert!(reply.snapshot.is_empty());
     assert_eq!(seqs_of(&conn).await, vec![(Topic::Vwap, 3)]);
 
     // Up to date: nothing follows and nothing is said.
-    let reply = conn.resume(1, &BTreeMap::from([(Topic::Vwap, 3)]));
+    let reply = conn.resume(1, &Map::from([(Topic::Vwap, 3)]));
     assert!(
         reply.replayed.is_empty() && reply.snapshot.is_empty(),
         "{reply:?}"

@@ -13,9 +13,10 @@ use axum::response::{IntoResponse, Response};
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use thor_core::map::Map;
 use thor_core::protocol::{
     ClientMessage, ErrorCode, Pong, ProtocolError, Resumed, ServerMessage, Topic, close_code,
     parse_client_message, parse_since,
@@ -135,7 +136,7 @@ pub async fn upgrade(
 }
 
 /// A client's resume request: the epoch and the last seq it has of each topic.
-type Resume = (u64, BTreeMap<Topic, u64>);
+type Resume = (u64, Map<Topic, u64>);
 
 /// The resume request and the `symbols` parameter of a `/ws` query.
 fn resume_from(
