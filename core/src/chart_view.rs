@@ -12,12 +12,16 @@ pub const CHART_VIEW_COOKIE: &str = "thor_chart";
 pub const CHART_BARS: i64 = 60;
 
 /// The length of the chart's bars.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub enum Interval {
     #[default]
     One,
     Five,
     Fifteen,
+}
+
+crate::word::read_as_word! {
+    Interval { One = "One", Five = "Five", Fifteen = "Fifteen" }
 }
 
 impl Interval {
@@ -50,7 +54,7 @@ impl Interval {
 }
 
 /// Whose clock the time axis, the readouts and the summary read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub enum Zone {
     /// The wall clock of the charted symbol's exchange (New York for SPY).
     #[default]
@@ -58,6 +62,10 @@ pub enum Zone {
     /// The trader's own, as the browser tells it.
     Browser,
     Utc,
+}
+
+crate::word::read_as_word! {
+    Zone { Exchange = "Exchange", Browser = "Browser", Utc = "Utc" }
 }
 
 impl Zone {

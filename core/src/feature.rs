@@ -6,14 +6,14 @@
 //! trader reads. The README's "Names" table lists them; this file is where they are defined.
 
 use crate::topic::Topic;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::fmt;
 use std::time::Duration;
 
 /// Staleness counts a feature's update interval as at least this (see [`Feature::stale_after`]).
 pub const MIN_STALE_INTERVAL: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Feature {
     AccountBalance,
@@ -22,6 +22,10 @@ pub enum Feature {
     GlobalMarket,
     /// The trader's open orders and today's finished ones.
     Orders,
+}
+
+crate::word::read_as_word! {
+    Feature { AccountBalance = "account_balance", Positions = "positions", Intraday = "intraday", GlobalMarket = "global_market", Orders = "orders" }
 }
 
 /// A name that is not one of the features.

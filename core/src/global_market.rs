@@ -4,7 +4,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Where an exchange stands at an instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum MarketStatusKind {
     /// Early trading before the regular open (only exchanges that have one, e.g. NYSE, Nasdaq).
@@ -15,6 +15,10 @@ pub enum MarketStatusKind {
     Lunch,
     /// Outside every session: night, weekend or holiday.
     Closed,
+}
+
+crate::word::read_as_word! {
+    MarketStatusKind { Premarket = "PREMARKET", Open = "OPEN", Lunch = "LUNCH", Closed = "CLOSED" }
 }
 
 impl MarketStatusKind {
@@ -35,7 +39,7 @@ impl MarketStatusKind {
 }
 
 /// A transition between two [`MarketStatusKind`]s.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MarketEventKind {
     /// Regular session starts: status becomes `OPEN`.
@@ -48,6 +52,10 @@ pub enum MarketEventKind {
     LunchEnd,
     /// Premarket starts: status becomes `PREMARKET`.
     PremarketStart,
+}
+
+crate::word::read_as_word! {
+    MarketEventKind { Open = "open", Close = "close", LunchStart = "lunch_start", LunchEnd = "lunch_end", PremarketStart = "premarket_start" }
 }
 
 impl MarketEventKind {

@@ -31,6 +31,7 @@ pub mod protocol;
 pub mod symbol;
 pub mod timefmt;
 pub mod topic;
+mod word;
 
 use serde::{Deserialize, Serialize};
 

@@ -9,14 +9,18 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     Buy,
     Sell,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+crate::word::read_as_word! {
+    Side { Buy = "buy", Sell = "sell" }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderType {
     /// Filled on the symbol's next trade, at its price.
@@ -25,7 +29,11 @@ pub enum OrderType {
     Limit,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+crate::word::read_as_word! {
+    OrderType { Market = "market", Limit = "limit" }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TimeInForce {
     /// Good for one session: the symbol's next (or current) session; it expires at its close
@@ -36,7 +44,11 @@ pub enum TimeInForce {
     Gtc,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+crate::word::read_as_word! {
+    TimeInForce { Day = "day", Gtc = "gtc" }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderStatus {
     Open,
@@ -45,6 +57,10 @@ pub enum OrderStatus {
     Expired,
     /// Could not be filled when its price came (a market buy whose price rose past what it held).
     Rejected,
+}
+
+crate::word::read_as_word! {
+    OrderStatus { Open = "open", Filled = "filled", Cancelled = "cancelled", Expired = "expired", Rejected = "rejected" }
 }
 
 impl Side {

@@ -122,7 +122,7 @@ pub struct Probe {
 }
 
 /// Why a topic got a snapshot instead of a replay on `resume`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SnapshotReason {
     /// The server restarted (or the hub failed over): old sequence numbers mean nothing.
@@ -131,6 +131,10 @@ pub enum SnapshotReason {
     BeyondBuffer,
     /// The client sent a seq the server never issued.
     AheadOfServer,
+}
+
+crate::word::read_as_word! {
+    SnapshotReason { NewEpoch = "new_epoch", BeyondBuffer = "beyond_buffer", AheadOfServer = "ahead_of_server" }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,7 +168,7 @@ pub struct ProtocolError {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// Not JSON, or JSON of the wrong shape.
@@ -177,6 +181,10 @@ pub enum ErrorCode {
     UnknownSymbol,
     /// More messages than the per-connection rate allows; this one was ignored.
     RateLimited,
+}
+
+crate::word::read_as_word! {
+    ErrorCode { BadFrame = "bad_frame", UnknownType = "unknown_type", BinaryFrame = "binary_frame", UnknownSymbol = "unknown_symbol", RateLimited = "rate_limited" }
 }
 
 /// Messages a page sends.

@@ -1,11 +1,11 @@
 //! The hub's topics and how each is delivered: the bottom of the crate, which every other
 //! module may use (a feature names its topics, the protocol its messages' topics).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// A stream of messages with its own sequence numbers. State topics (balance, positions,
 /// market status) are worth only their latest value; bars are a stream; heartbeats may drop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Topic {
     Heartbeat,
@@ -20,6 +20,10 @@ pub enum Topic {
     Orders,
     Cutover,
     Probe,
+}
+
+crate::word::read_as_word! {
+    Topic { Heartbeat = "heartbeat", AccountBalance = "account_balance", Positions = "positions", IntradayBar = "intraday_bar", FormingBar = "forming_bar", Vwap = "vwap", MarketStatus = "market_status", Orders = "orders", Cutover = "cutover", Probe = "probe" }
 }
 
 /// How the hub treats a topic's messages for a client that falls behind or reconnects.

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Where a feature is in its move from REST polling to WebSocket push.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// Pages poll REST only; the socket's messages for the feature are not used or logged.
@@ -40,6 +40,10 @@ pub enum Stage {
     Shadow,
     /// Pages render from the socket and poll REST only while the socket is down or stale.
     Live,
+}
+
+crate::word::read_as_word! {
+    Stage { Rest = "rest", Shadow = "shadow", Live = "live" }
 }
 
 impl Stage {
