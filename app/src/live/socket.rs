@@ -213,6 +213,15 @@ struct Followed<'a> {
     changes: &'a mut mpsc::UnboundedReceiver<()>,
 }
 
+/// `{"type":"subscribe","symbols":[…]}` (or `unsubscribe`): a struct, not `serde_json::json!`,
+/// whose `Value` would bring a `BTreeMap` of its own and a float writer into the bundle.
+#[derive(serde::Serialize)]
+struct Follow<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    symbols: &'a [&'a String],
+}
+
 impl Followed<'_> {
     /// Subscribes to the symbols the page shows now and unsubscribes from those it no longer
     /// does (added first, so the chart never goes without its symbol's bars).
@@ -225,7 +234,7 @@ impl Followed<'_> {
         let removed: Vec<&String> = held.iter().filter(|s| !wanted.contains(s)).collect();
         let messages = [("subscribe", added), ("unsubscribe", removed)];
         for (kind, symbols) in messages.iter().filter(|(_, s)| !s.is_empty()) {
-            let text = serde_json::json!({ "type": kind, "symbols": symbols }).to_string();
+            let text = serde_json::to_string(&Follow { kind, symbols }).unwrap_or_default();
             if let Err(e) = self.socket.send(Message::Text(text)).await {
                 // The socket is closing: the next one opens with the symbols shown.
                 leptos::logging::warn!("[WS] cannot {kind}: {e}");
