@@ -5,7 +5,7 @@
 //!   `name.<hash>.ext` and writes the hashes to `hash.txt` beside the server's executable, where
 //!   Leptos reads them when it renders a page ([`find_hashes`] points it there, or at the file
 //!   `site.hash-file` names). A new build is new names, so a page never mixes two builds.
-//! - **Compression.** [`precompress`] writes a Brotli (quality 11) and a gzip (level 9) sibling
+//! - **Compression.** [`precompress`] writes a Brotli (quality 11) and a gzip (Zopfli) sibling
 //!   beside each file, once, at start; [`router`] serves the one the client prefers by
 //!   `Accept-Encoding`, with `Vary: Accept-Encoding`.
 //! - **Caching.** Hashed names are `public, max-age=31536000, immutable`; anything else under
@@ -174,7 +174,7 @@ pub fn carries_hash(path: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Writes `file.br` (Brotli, quality 11) and `file.gz` (gzip, level 9) beside every bundle file
+/// Writes `file.br` (Brotli, quality 11) and `file.gz` (gzip, by Zopfli) beside every bundle file
 /// under `dir` that lacks them or is newer than them; returns how many files it compressed.
 ///
 /// Done by the server at start rather than by a build step: a plain `cargo leptos build
@@ -319,13 +319,20 @@ fn brotli(data: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// gzip written by Zopfli: a plain DEFLATE stream every gzip reader reads, about 4 % smaller
+/// than zlib's best on the WebAssembly (312.3 KB → 298.5 KB). That is what a browser gets over
+/// plain HTTP, where it offers no Brotli. Zopfli is slow (seconds for the bundle), but it runs
+/// once per build, in the background, and the bundle is served compressed on the fly meanwhile.
+/// Its default options: "unlimited" block splits (0) came out 6 KB larger here.
 fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(data.len() / 3),
-        flate2::Compression::best(),
-    );
-    encoder.write_all(data)?;
-    encoder.finish()
+    let mut out = Vec::with_capacity(data.len() / 3);
+    zopfli::compress(
+        zopfli::Options::default(),
+        zopfli::Format::Gzip,
+        data,
+        &mut out,
+    )?;
+    Ok(out)
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
