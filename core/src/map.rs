@@ -14,6 +14,13 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::marker::PhantomData;
 
+/// The most entries a [`Map`] is read with. Every map on the wire is small (a flag per feature, a
+/// seq per topic, a count per reason), and an insert out of order moves the entries after it, so a
+/// hostile body of many keys in reverse order would cost quadratic time: refused instead, with a
+/// clear error, far below what any honest page sends.
+pub const MAX_ENTRIES: usize = 1024;
+const TOO_MANY: &str = "a map of more than 1024 entries";
+
 /// Keys in order, each once; see the module's note.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Map<K, V> {
@@ -265,6 +272,9 @@ impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> Deserialize<'de> for M
                 let mut map = Map::new();
                 while let Some((k, v)) = access.next_entry()? {
                     map.insert(k, v);
+                    if map.len() > MAX_ENTRIES {
+                        return Err(serde::de::Error::custom(TOO_MANY));
+                    }
                 }
                 Ok(map)
             }
@@ -442,6 +452,21 @@ mod tests {
             Map::from([("a".to_string(), 4), ("b".to_string(), 3)])
         );
         assert!(serde_json::from_str::<Map<String, i32>>("[1]").is_err());
+        // A map of more entries than any honest page sends is refused, whatever their order.
+        let body = |n: usize| {
+            let entries: Vec<String> = (0..n).rev().map(|i| format!("\"k{i:05}\":{i}")).collect();
+            format!("{{{}}}", entries.join(","))
+        };
+        let most = serde_json::from_str::<Map<String, usize>>(&body(MAX_ENTRIES));
+        assert_eq!(most.map(|m| m.len()).ok(), Some(MAX_ENTRIES));
+        let refused = serde_json::from_str::<Map<String, usize>>(&body(MAX_ENTRIES + 1))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            refused.starts_with("a map of more than 1024 entries"),
+            "{refused}"
+        );
 
         let set: Set<i32> = [3, 1, 3, 2].into_iter().collect();
         let json = serde_json::to_string(&set).unwrap_or_default();
