@@ -55,3 +55,71 @@ pub struct SignedIn {
 /// moved to another build reloads itself at a quiet moment (the views' `live::build`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Build(pub String);
+
+/// Every unit enum of the wire reads the word it writes (here, at the crate's root, because the
+/// test names them all and `word` must not import the modules that use it).
+#[cfg(test)]
+mod words {
+    use crate::word::tests::words_round_trip;
+
+    #[test]
+    fn every_unit_enum_reads_the_word_it_writes() {
+        use crate::chart_view::{Interval, Zone};
+        use crate::cutover::Stage;
+        use crate::feature::Feature;
+        use crate::global_market::{MarketEventKind, MarketStatusKind};
+        use crate::order::{OrderStatus, OrderType, Side, TimeInForce};
+        use crate::protocol::{ErrorCode, SnapshotReason};
+        use crate::topic::Topic;
+        words_round_trip(Feature::WORDS, &Feature::ALL);
+        words_round_trip(Topic::WORDS, &Topic::ALL);
+        words_round_trip(Interval::WORDS, &Interval::ALL);
+        words_round_trip(Zone::WORDS, &Zone::ALL);
+        words_round_trip(Stage::WORDS, &[Stage::Rest, Stage::Shadow, Stage::Live]);
+        words_round_trip(Side::WORDS, &[Side::Buy, Side::Sell]);
+        words_round_trip(OrderType::WORDS, &[OrderType::Market, OrderType::Limit]);
+        words_round_trip(TimeInForce::WORDS, &[TimeInForce::Day, TimeInForce::Gtc]);
+        use OrderStatus::*;
+        words_round_trip(
+            OrderStatus::WORDS,
+            &[Open, Filled, Cancelled, Expired, Rejected],
+        );
+        use SnapshotReason::*;
+        words_round_trip(
+            SnapshotReason::WORDS,
+            &[NewEpoch, BeyondBuffer, AheadOfServer],
+        );
+        use ErrorCode::*;
+        words_round_trip(
+            ErrorCode::WORDS,
+            &[
+                BadFrame,
+                UnknownType,
+                BinaryFrame,
+                UnknownSymbol,
+                RateLimited,
+            ],
+        );
+        use MarketStatusKind as S;
+        words_round_trip(
+            MarketStatusKind::WORDS,
+            &[S::Premarket, S::Open, S::Lunch, S::Closed],
+        );
+        use MarketEventKind as E;
+        words_round_trip(
+            MarketEventKind::WORDS,
+            &[
+                E::Open,
+                E::Close,
+                E::LunchStart,
+                E::LunchEnd,
+                E::PremarketStart,
+            ],
+        );
+        // As map keys too (the flags' features, the resume's topics).
+        let flags: crate::map::Map<Feature, u8> =
+            serde_json::from_str(r#"{"orders":1,"intraday":2}"#).unwrap_or_default();
+        assert_eq!(flags.get(&Feature::Orders), Some(&1));
+        assert_eq!(flags.get(&Feature::Intraday), Some(&2));
+    }
+}
