@@ -102,28 +102,21 @@ impl OrderStatus {
     }
 }
 
-/// Parses the stored or written word back (`buy`, `gtc`, `filled`, …).
+/// Parses the stored or written word back (`buy`, `gtc`, `filled`, …), by the same table the
+/// wire's reader uses (`WORDS`, from `read_as_word!`).
 macro_rules! parse_words {
-    ($($ty:ty => [$($variant:ident),+]),+ $(,)?) => {$(
+    ($($ty:ty),+ $(,)?) => {$(
         impl std::str::FromStr for $ty {
             type Err = String;
 
             fn from_str(text: &str) -> Result<Self, String> {
-                [$(<$ty>::$variant),+]
-                    .into_iter()
-                    .find(|v| v.as_str() == text)
-                    .ok_or_else(|| format!("{text:?} is not one of {}", [$(<$ty>::$variant.as_str()),+].join(", ")))
+                crate::word::parse(<$ty>::WORDS, text)
             }
         }
     )+};
 }
 
-parse_words! {
-    Side => [Buy, Sell],
-    OrderType => [Market, Limit],
-    TimeInForce => [Day, Gtc],
-    OrderStatus => [Open, Filled, Cancelled, Expired, Rejected],
-}
+parse_words! { Side, OrderType, TimeInForce, OrderStatus }
 
 /// A market buy holds its quantity at the last price plus this percentage, so a price that moves
 /// before the next trade still fills; at the fill it pays the trade's price.

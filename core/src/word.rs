@@ -32,6 +32,18 @@ pub fn read<'de, D: Deserializer<'de>>(
     deserializer.deserialize_str(Word(words))
 }
 
+/// The value whose word is `text`, from a type's `WORDS`; otherwise says which words there are.
+pub fn parse<T: Copy>(words: &[(T, &'static str)], text: &str) -> Result<T, String> {
+    words
+        .iter()
+        .find(|(_, w)| *w == text)
+        .map(|(v, _)| *v)
+        .ok_or_else(|| {
+            let all: Vec<&str> = words.iter().map(|(_, w)| *w).collect();
+            format!("{text:?} is not one of {}", all.join(", "))
+        })
+}
+
 /// `Deserialize` for unit enums by [`read`], and `WORDS`: every variant with its word.
 macro_rules! read_as_word {
     ($($ty:ident { $($variant:ident = $word:literal),+ $(,)? })+) => {$(
